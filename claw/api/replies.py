@@ -1,0 +1,62 @@
+"""Waiting for the reply to a message (``POST /v1/messages?wait=``).
+
+The send task announces each delivered reply on a Redis channel; the waiter subscribes before
+its first database check, so an announcement can never slip between check and wait. Without
+Redis it falls back to polling the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis.asyncio as aioredis
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from claw.api.schemas import ReplyOut
+from claw.db import Message, Outbox, read_session
+from claw.db.models import OutboxStatus
+from claw.redis_client import reply_channel
+
+FALLBACK_POLL_SECONDS = 0.25
+
+
+def find_reply(message_id: int) -> ReplyOut | None:
+    with read_session() as session:
+        row = session.execute(
+            select(Outbox.id, Outbox.text, Outbox.created_at)
+            .join(Message, Message.answered_by == Outbox.id)
+            .where(Message.id == message_id, Outbox.status == OutboxStatus.SENT)
+        ).first()
+    return ReplyOut(id=row.id, text=row.text, created_at=row.created_at) if row else None
+
+
+async def wait_for_reply(
+    client: aioredis.Redis, group_id: str, message_id: int, timeout: float
+) -> ReplyOut | None:
+    deadline = time.monotonic() + timeout
+    pubsub = client.pubsub()
+    try:
+        await pubsub.subscribe(reply_channel(group_id))
+        subscribed = True
+    except Exception:
+        subscribed = False
+    try:
+        while True:
+            reply = await run_in_threadpool(find_reply, message_id)
+            remaining = deadline - time.monotonic()
+            if reply or remaining <= 0:
+                return reply
+            if subscribed:
+                try:
+                    await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(remaining, 1.0))
+                    continue
+                except Exception:
+                    subscribed = False
+            await asyncio.sleep(min(remaining, FALLBACK_POLL_SECONDS))
+    finally:
+        try:
+            await pubsub.aclose()
+        except Exception:
+            pass

@@ -1,0 +1,83 @@
+"""Request and response shapes of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from claw.config import get_settings
+
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable: no control characters in ids and names
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    chat_id: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
+    text: str = Field(min_length=1, max_length=get_settings().api_max_text)
+    sender: str = Field(default="user", min_length=1, max_length=100, pattern=NAME_PATTERN)
+    external_id: str | None = Field(default=None, min_length=1, max_length=255)
+    channel: Literal["http", "terminal", "web"] = "http"
+
+
+class ReplyOut(BaseModel):
+    id: int
+    text: str
+    created_at: datetime
+
+
+class MessageAccepted(BaseModel):
+    message_id: int
+    group_id: str
+    duplicate: bool = False
+    reply: ReplyOut | None = None
+
+
+class GroupOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    channel: str
+    chat_id: str
+    name: str | None
+    priority: bool
+    is_main: bool
+    created_at: datetime
+
+
+class GroupPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200, pattern=NAME_PATTERN)
+    priority: bool | None = None
+    is_main: bool | None = None
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    role: str
+    sender: str
+    text: str
+    external_id: str | None
+    created_at: datetime
+    answered_by: int | None
+
+
+class MessagePage(BaseModel):
+    messages: list[MessageOut]
+
+
+class GroupList(BaseModel):
+    groups: list[GroupOut]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: bool
+    redis: bool
+    workers: list[str]
+    beat: bool

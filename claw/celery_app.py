@@ -1,0 +1,15 @@
+"""The Celery app. Settings live in the repo-root ``celeryconfig`` module (DESIGN.md).
+
+Producers queue tasks by name (``send_task``), so importing the app does not import the task
+modules; workers load them through ``include``.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+app = Celery("claw", include=["claw.tasks"])
+app.config_from_object("celeryconfig")
+
+# Heartbeats of workers and beat register themselves through Celery signals.
+import claw.health  # noqa: E402,F401

@@ -1,0 +1,47 @@
+"""Channel adapters, one module each; ``channel_for`` picks the one a group belongs to."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from claw.channels.base import Channel, DeliveryError, PollBatch, PolledChannel, PollError
+from claw.channels.pull import PullChannel
+from claw.config import get_settings
+
+__all__ = [
+    "Channel",
+    "DeliveryError",
+    "PollBatch",
+    "PollError",
+    "PolledChannel",
+    "channel_for",
+    "polled_channels",
+]
+
+PULL_CHANNELS = ("http", "terminal", "web")
+
+
+@lru_cache(maxsize=None)
+def channel_for(name: str) -> Channel:
+    if name in PULL_CHANNELS:
+        return PullChannel(name)
+    if name == "whatsapp":
+        return _whatsapp()
+    raise DeliveryError(f"no adapter for channel {name!r}")
+
+
+def polled_channels() -> list[PolledChannel]:
+    settings = get_settings()
+    return [_whatsapp()] if settings.whatsapp_bridge_url else []
+
+
+@lru_cache(maxsize=1)
+def _whatsapp() -> PolledChannel:
+    from claw.channels.whatsapp import WhatsAppBridge
+
+    settings = get_settings()
+    if not settings.whatsapp_bridge_url:
+        raise DeliveryError("CLAW_WHATSAPP_BRIDGE_URL is not set")
+    return WhatsAppBridge(
+        settings.whatsapp_bridge_url, allowed_chats=settings.whatsapp_allowed_chats
+    )

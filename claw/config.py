@@ -1,0 +1,101 @@
+"""Settings for every claw process, read once from CLAW_* environment variables and `.env`.
+
+All configuration lives here so that no other module reads ``os.environ``; processes that
+`claw up` starts inherit the same environment and therefore the same settings.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLAW_", env_file=".env", extra="ignore")
+
+    home: Path = Path("var")
+    workspace: Path = Path("workspace")
+    database_url: str | None = None
+    redis_url: str | None = None
+    redis_port: int = 6390  #: port of the private redis-server that `claw up` starts
+
+    llm: Literal["anthropic", "openai", "offline"] | None = None
+    model: str = "claude-sonnet-4-5"
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "CLAW_ANTHROPIC_API_KEY")
+    )
+    offline_latency_ms: int = 0  #: simulated LLM latency of the offline model, for benchmarks
+
+    api_token: SecretStr | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    api_max_text: int = 16_000  #: longest message text the API accepts, in characters
+    flower_port: int = 5555
+    flower_user: str = "claw"
+
+    shards: int = 3
+    poll_interval: float = 2.0
+    sweep_interval: float = 5.0
+    scheduler_interval: float = 60.0
+    cooldown: float = 1.5  #: seconds of quiet after a group's latest message before its turn
+    stale_after: float = 300.0  #: a turn whose oldest message waited longer apologises
+    lease_seconds: float = 15.0  #: per-group lease; renewed while a turn runs
+    turn_time_limit: int = 600
+    visibility_timeout: int = 3600  #: must stay well above turn_time_limit
+    send_max_attempts: int = 8
+
+    whatsapp_bridge_url: str | None = None
+    whatsapp_allowlist: str | None = None  #: comma-separated chat ids; empty means all
+
+    tz: str = "UTC"
+    sandbox: Literal["bwrap", "docker", "subprocess"] | None = None
+
+    # ---- derived values -------------------------------------------------------------------
+
+    @property
+    def resolved_llm(self) -> str:
+        if self.llm:
+            return self.llm
+        return "anthropic" if self.anthropic_api_key else "offline"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'claw.db').resolve()}"
+
+    @property
+    def resolved_redis_url(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def token_file(self) -> Path:
+        return self.home / "api_token"
+
+    def api_token_value(self, *, create: bool = False) -> str:
+        """The API bearer token: CLAW_API_TOKEN, else the one kept in $CLAW_HOME/api_token."""
+        if self.api_token:
+            return self.api_token.get_secret_value()
+        if self.token_file.exists():
+            return self.token_file.read_text().strip()
+        if not create:
+            raise RuntimeError(
+                f"no API token: set CLAW_API_TOKEN or start `claw up` to create {self.token_file}"
+            )
+        self.home.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_urlsafe(32)
+        self.token_file.touch(mode=0o600)
+        self.token_file.write_text(token + "\n")
+        return token
+
+    @property
+    def whatsapp_allowed_chats(self) -> set[str]:
+        return {c.strip() for c in (self.whatsapp_allowlist or "").split(",") if c.strip()}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,129 @@
+"""`claw doctor`: check everything a running claw needs and say plainly what is wrong."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from claw.config import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _database(settings: Settings) -> Check:
+    from claw.db import read_session
+
+    try:
+        with read_session() as session:
+            version = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return Check("database", True, f"{_redact(settings.resolved_database_url)} (schema {version})")
+    except Exception as exc:
+        return Check("database", False, f"cannot use the database: {type(exc).__name__}; run `claw up` or `claw migrate`")
+
+
+def _redis(settings: Settings) -> Check:
+    from claw.redis_client import get_redis
+
+    try:
+        get_redis().ping()
+        return Check("redis", True, _redact(settings.resolved_redis_url))
+    except Exception as exc:
+        return Check("redis", False, f"no Redis at {_redact(settings.resolved_redis_url)} ({type(exc).__name__}); is `claw up` running?")
+
+
+def _workers(settings: Settings) -> Check:
+    from claw.health import alive_workers
+    from claw.redis_client import get_redis
+
+    try:
+        workers = alive_workers(get_redis())
+    except Exception:
+        return Check("workers", False, "unknown: Redis is unreachable")
+    shards = [w for w in workers if w.startswith("shard")]
+    ok = len(shards) >= settings.shards and any(w.startswith("io@") for w in workers)
+    detail = ", ".join(workers) or "none alive"
+    if not ok:
+        detail += f" (want {settings.shards} shard workers and an io worker)"
+    return Check("workers", ok, detail)
+
+
+def _beat(_: Settings) -> Check:
+    from claw.health import beat_alive
+    from claw.redis_client import get_redis
+
+    try:
+        alive = beat_alive(get_redis())
+    except Exception:
+        return Check("beat", False, "unknown: Redis is unreachable")
+    return Check("beat", alive, "alive" if alive else "no heartbeat from celery beat")
+
+
+def _workspace(settings: Settings) -> Check:
+    try:
+        (settings.workspace / "groups").mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=settings.workspace):
+            pass
+        return Check("workspace", True, f"{settings.workspace.resolve()} is writable")
+    except OSError as exc:
+        return Check("workspace", False, f"{settings.workspace} is not writable: {exc.strerror}")
+
+
+def _llm(settings: Settings) -> Check:
+    llm = settings.resolved_llm
+    if llm == "offline":
+        return Check("llm", True, "offline model (set ANTHROPIC_API_KEY to use Claude)")
+    if llm == "anthropic" and not settings.anthropic_api_key:
+        return Check("llm", False, "CLAW_LLM=anthropic but ANTHROPIC_API_KEY is not set")
+    return Check("llm", True, f"{llm}, model {settings.model} (key present)")
+
+
+def _sandbox(settings: Settings) -> Check:
+    if settings.sandbox in (None, "bwrap"):
+        bwrap = shutil.which("bwrap")
+        if bwrap:
+            probe = subprocess.run(
+                [bwrap, "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+                 "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+                 "--unshare-all", "--die-with-parent", "--clearenv", "/usr/bin/true"],
+                capture_output=True, timeout=10,
+            )
+            if probe.returncode == 0:
+                return Check("sandbox", True, "bwrap: network, pid, ipc, uts namespaces (strong)")
+            if settings.sandbox == "bwrap":
+                return Check("sandbox", False, f"bwrap fails here: {probe.stderr.decode()[:200]}")
+        elif settings.sandbox == "bwrap":
+            return Check("sandbox", False, "CLAW_SANDBOX=bwrap but bubblewrap is not installed (apt-get install bubblewrap)")
+    if settings.sandbox == "docker":
+        ok = shutil.which("docker") is not None and os.path.exists("/var/run/docker.sock")
+        return Check("sandbox", ok, "docker" if ok else "CLAW_SANDBOX=docker but no Docker engine runs here")
+    return Check("sandbox", True, "subprocess: rlimits and timeouts only, NOT isolation (install bubblewrap)")
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a connection URL: secrets never reach the terminal or logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+CHECKS: list[Callable[[Settings], Check]] = [
+    _database, _redis, _workers, _beat, _workspace, _llm, _sandbox,
+]
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    return [check(settings) for check in CHECKS]

@@ -1,0 +1,56 @@
+"""Liveness of workers and beat, kept as expiring Redis keys that each process refreshes.
+
+Cheaper and quicker than a broadcast ping: /healthz and `claw doctor` read keys instead of
+waiting for every worker to answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+from celery import signals
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY = 3.0
+HEARTBEAT_TTL = 10
+WORKER_KEY_PREFIX = "claw:alive:worker:"
+BEAT_KEY = "claw:alive:beat"
+
+
+def _beat_forever(key: str) -> None:
+    from claw.redis_client import get_redis
+
+    def loop() -> None:
+        while True:
+            try:
+                get_redis().set(key, socket.gethostname(), ex=HEARTBEAT_TTL)
+            except Exception:
+                pass  # Redis down: the key expires and health says so
+            stop.wait(HEARTBEAT_EVERY)
+
+    stop = threading.Event()
+    threading.Thread(target=loop, name="claw-heartbeat", daemon=True).start()
+
+
+@signals.worker_ready.connect
+def _worker_ready(sender, **_: object) -> None:  # type: ignore[no-untyped-def]
+    _beat_forever(WORKER_KEY_PREFIX + sender.hostname)
+
+
+@signals.beat_init.connect
+def _beat_ready(sender, **_: object) -> None:  # type: ignore[no-untyped-def]
+    _beat_forever(BEAT_KEY)
+
+
+def alive_workers(client) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(
+        key.decode().removeprefix(WORKER_KEY_PREFIX)
+        for key in client.scan_iter(match=WORKER_KEY_PREFIX + "*")
+    )
+
+
+def beat_alive(client) -> bool:  # type: ignore[no-untyped-def]
+    return bool(client.exists(BEAT_KEY))

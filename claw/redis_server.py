@@ -1,0 +1,61 @@
+"""The private redis-server that `claw up` starts when CLAW_REDIS_URL is not set."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+class RedisServerError(RuntimeError):
+    pass
+
+
+def start_redis(home: Path, port: int, *, timeout: float = 10.0) -> subprocess.Popen[bytes]:
+    """Start redis-server with AOF persistence and no eviction (DESIGN.md), data under ``home``."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RedisServerError(
+            "redis-server not found: install it (apt-get install redis-server) or set CLAW_REDIS_URL"
+        )
+    data = home / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--dir", str(data.resolve()),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--maxmemory-policy", "noeviction",
+            "--save", "",
+            "--daemonize", "no",
+            "--logfile", str((data / "redis.log").resolve()),
+        ],
+        start_new_session=True,
+    )
+    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RedisServerError(f"redis-server exited at start; see {data / 'redis.log'}")
+        try:
+            client.ping()
+            return process
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    raise RedisServerError(f"redis-server did not answer on port {port} within {timeout}s")
+
+
+def stop_redis(process: subprocess.Popen[bytes], *, timeout: float = 10.0) -> None:
+    process.terminate()  # SIGTERM: redis flushes its AOF and exits
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

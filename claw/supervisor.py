@@ -1,0 +1,106 @@
+"""A small process supervisor for `claw up`: start, restart on crash, stop warm.
+
+Why not honcho or circus: honcho stops the whole tree when one process exits (we want a killed
+worker restarted, the chaos tests rely on it), and circus brings ZeroMQ and a daemon of its own.
+What we need fits here: restart with backoff, and an ordered warm shutdown in which Celery
+workers get SIGTERM (their warm shutdown: running turns finish) and time to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+RESTART_BACKOFF_MAX = 10.0
+
+
+@dataclass
+class ProcessSpec:
+    name: str
+    argv: Sequence[str]
+    env: dict[str, str] | None = None
+    #: seconds a process may take to stop after SIGTERM before it is killed
+    stop_grace: float = 30.0
+
+
+@dataclass
+class _Running:
+    spec: ProcessSpec
+    process: subprocess.Popen[bytes]
+    started: float
+    restarts: int = 0
+    backoff_until: float = 0.0
+
+
+@dataclass
+class Supervisor:
+    specs: list[ProcessSpec]
+    running: dict[str, _Running] = field(default_factory=dict)
+    stopping: bool = False
+
+    def _spawn(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
+        # A session of its own: Ctrl-C in the terminal reaches only us, and we stop children
+        # in order instead of all at once.
+        return subprocess.Popen(
+            list(spec.argv), env=spec.env or os.environ.copy(), start_new_session=True
+        )
+
+    def start(self) -> None:
+        for spec in self.specs:
+            self.running[spec.name] = _Running(spec, self._spawn(spec), time.monotonic())
+            log.info("started %s pid=%s", spec.name, self.running[spec.name].process.pid)
+
+    def pids(self) -> dict[str, int]:
+        return {name: r.process.pid for name, r in self.running.items()}
+
+    def poll_once(self) -> None:
+        """Restart any process that exited while we were not stopping."""
+        now = time.monotonic()
+        for name, run in self.running.items():
+            code = run.process.poll()
+            if code is None or self.stopping:
+                continue
+            if run.backoff_until == 0.0:
+                # Quick crash loops back off; a process that ran a while restarts at once.
+                delay = 0.0 if now - run.started > 30 else min(RESTART_BACKOFF_MAX, 2**run.restarts * 0.5)
+                run.backoff_until = now + delay
+                log.warning("%s exited with %s; restarting in %.1fs", name, code, delay)
+            if now >= run.backoff_until:
+                run.process = self._spawn(run.spec)
+                run.started, run.backoff_until = now, 0.0
+                run.restarts += 1
+
+    def run_until_signalled(self) -> None:
+        received: list[int] = []
+
+        def on_signal(signum: int, _frame: object) -> None:
+            received.append(signum)
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        while not received:
+            self.poll_once()
+            time.sleep(0.2)
+        log.info("shutting down (warm): waiting for running work to finish")
+        self.stop()
+
+    def stop(self) -> None:
+        """SIGTERM in reverse start order, each given its grace, then SIGKILL."""
+        self.stopping = True
+        for run in reversed(list(self.running.values())):
+            if run.process.poll() is None:
+                run.process.send_signal(signal.SIGTERM)
+        for run in reversed(list(self.running.values())):
+            try:
+                run.process.wait(timeout=run.spec.stop_grace)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0fs; killing", run.spec.name, run.spec.stop_grace)
+                os.killpg(run.process.pid, signal.SIGKILL)
+                run.process.wait()

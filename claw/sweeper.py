@@ -1,0 +1,27 @@
+"""Queries the sweeper runs: which groups still wait for an answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from claw.db import Group, Message
+from claw.db.models import utcnow
+
+
+def groups_waiting(session: Session, *, quiet_for: float) -> list[tuple[str, bool]]:
+    """(group id, priority) of groups with unanswered messages, the newest older than quiet_for.
+
+    Groups still inside their cooldown are left to the turn already scheduled for them.
+    """
+    cutoff = utcnow() - timedelta(seconds=quiet_for)
+    rows = session.execute(
+        select(Message.group_id, Group.priority)
+        .join(Group, Group.id == Message.group_id)
+        .where(Message.role == "user", Message.answered_by.is_(None))
+        .group_by(Message.group_id, Group.priority)
+        .having(func.max(Message.created_at) < cutoff)
+    )
+    return [(group_id, bool(priority)) for group_id, priority in rows]

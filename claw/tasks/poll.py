@@ -1,0 +1,36 @@
+"""``claw.poll``: beat-fired every CLAW_POLL_INTERVAL; fetch polled channels, store, queue turns."""
+
+from __future__ import annotations
+
+import logging
+
+from claw.celery_app import app
+from claw.channels import PollError, polled_channels
+from claw.polling import poll_channel
+from claw.redis_client import get_redis
+
+log = logging.getLogger(__name__)
+
+POLL_LOCK_KEY = "claw:poll-running"
+POLL_LOCK_SECONDS = 60
+
+
+@app.task(name="claw.poll", ignore_result=True)
+def poll() -> dict[str, int]:
+    # A poll still running (slow bridge) makes this one skip instead of piling up.
+    lock = get_redis().lock(POLL_LOCK_KEY, timeout=POLL_LOCK_SECONDS, blocking=False)
+    if not lock.acquire():
+        return {}
+    stored: dict[str, int] = {}
+    try:
+        for channel in polled_channels():
+            try:
+                stored[channel.name] = poll_channel(channel)
+            except PollError as exc:
+                log.warning("poll_failed channel=%s error=%s", channel.name, exc)
+    finally:
+        try:
+            lock.release()
+        except Exception:
+            pass
+    return stored

@@ -1,0 +1,40 @@
+"""``claw.sweep``: beat-fired safety net that re-queues whatever the database says is unfinished.
+
+It is what makes Redis outages and killed workers recoverable without waiting for the broker's
+long visibility timeout (DESIGN.md, Reliability settings).
+"""
+
+from __future__ import annotations
+
+from claw.celery_app import app
+from claw.config import get_settings
+from claw.db import read_session, write_session
+from claw.dispatch import enqueue_send, enqueue_turn
+from claw.lease import lease_held
+from claw.outbox import unsent_ids
+from claw.redis_client import get_redis
+from claw.sweeper import groups_waiting
+
+#: grace after a message or reply before the sweeper treats it as forgotten
+GRACE_SECONDS = 5.0
+#: a reply claimed this long ago by a sender that never finished is handed out again
+STUCK_SEND_SECONDS = 60.0
+
+
+@app.task(name="claw.sweep", ignore_result=True)
+def sweep() -> dict[str, int]:
+    settings = get_settings()
+    redis = get_redis()
+    with read_session() as session:
+        waiting = groups_waiting(session, quiet_for=settings.cooldown + GRACE_SECONDS)
+    turns = 0
+    for group_id, priority in waiting:
+        if not lease_held(redis, group_id):
+            turns += enqueue_turn(group_id, priority=priority, force=True)
+    with write_session() as session:
+        outbox_ids = unsent_ids(
+            session, older_than=GRACE_SECONDS, stuck_after=STUCK_SEND_SECONDS
+        )
+    for outbox_id in outbox_ids:
+        enqueue_send(outbox_id)
+    return {"turns": turns, "sends": len(outbox_ids)}

@@ -1,0 +1,171 @@
+"""A group's turn: take all its pending messages, ask the agent, commit one reply.
+
+Exactly-once rests on the commit, not on Celery: the reply, the outbox row and the "answered"
+mark of every message it covers are written in one transaction that only succeeds if none of
+those messages was answered meanwhile. A redelivered or duplicated turn therefore either finds
+nothing pending or loses the compare-and-set, and never sends a second reply.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from claw.agent import AgentReply, ChatLine, Provider, TurnInput
+from claw.config import Settings
+from claw.db import Group, Message, Outbox, Usage, read_session, write_session
+from claw.db.models import utcnow
+from claw.workspace import load_personality
+
+log = logging.getLogger(__name__)
+
+HISTORY_MESSAGES = 40
+STALE_APOLOGY = "Sorry for the slow reply, I was held up."
+
+
+class TurnOutcome(StrEnum):
+    IDLE = "idle"  #: nothing pending: a duplicate or late turn
+    COOLING = "cooling"  #: the group's latest message is too fresh; retry after the cooldown
+    BUSY = "busy"  #: another turn holds the group's lease
+    REPLIED = "replied"
+    RACED = "raced"  #: someone else answered these messages first; nothing written
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    outcome: TurnOutcome
+    outbox_id: int | None = None
+    answered: int = 0
+    retry_in: float | None = None
+
+
+def _as_aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for timezone-aware columns; we only store UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
+
+
+def _line(message: Message) -> ChatLine:
+    return ChatLine(message.role, message.sender, message.text, _as_aware(message.created_at))
+
+
+def pending_messages(session: Session, group_id: str) -> list[Message]:
+    return list(
+        session.scalars(
+            select(Message)
+            .where(
+                Message.group_id == group_id,
+                Message.role == "user",
+                Message.answered_by.is_(None),
+            )
+            .order_by(Message.id)
+        )
+    )
+
+
+def cooldown_left(pending: list[Message], cooldown: float, now: datetime) -> float:
+    """Seconds until the group has been quiet for ``cooldown`` since its latest message."""
+    latest = max(_as_aware(m.created_at) for m in pending)
+    return max(0.0, cooldown - (now - latest).total_seconds())
+
+
+def is_stale(pending: list[Message], stale_after: float, now: datetime) -> bool:
+    oldest = min(_as_aware(m.created_at) for m in pending)
+    return now - oldest > timedelta(seconds=stale_after)
+
+
+def recent_history(session: Session, group_id: str, before_id: int) -> list[Message]:
+    rows = session.scalars(
+        select(Message)
+        .where(Message.group_id == group_id, Message.id < before_id)
+        .order_by(Message.id.desc())
+        .limit(HISTORY_MESSAGES)
+    )
+    return list(reversed(list(rows)))
+
+
+def build_turn_input(
+    session: Session, settings: Settings, group_id: str, pending: list[Message]
+) -> TurnInput:
+    return TurnInput(
+        group_id=group_id,
+        system_prompt=load_personality(settings.workspace, group_id),
+        history=[_line(m) for m in recent_history(session, group_id, pending[0].id)],
+        new_messages=[_line(m) for m in pending],
+    )
+
+
+class AlreadyAnswered(Exception):
+    """Another turn committed a reply to some of these messages first."""
+
+
+def commit_reply(
+    session: Session, group_id: str, pending: list[Message], reply: AgentReply, text: str
+) -> int:
+    """Write reply + outbox + usage and mark the messages answered, or raise AlreadyAnswered."""
+    ids = [m.id for m in pending]
+    answer = Message(
+        group_id=group_id,
+        channel=pending[-1].channel,
+        chat_id=pending[-1].chat_id,
+        role="assistant",
+        sender="claw",
+        text=text,
+    )
+    session.add(answer)
+    session.flush()
+    outbox = Outbox(group_id=group_id, message_id=answer.id, answers_upto_id=ids[-1], text=text)
+    session.add(outbox)
+    session.flush()
+    marked = session.execute(
+        update(Message)
+        .where(Message.id.in_(ids), Message.answered_by.is_(None))
+        .values(answered_by=outbox.id)
+    ).rowcount
+    if marked != len(ids):
+        raise AlreadyAnswered(group_id)  # rolls the whole transaction back
+    session.execute(update(Group).where(Group.id == group_id).values(last_processed_id=ids[-1]))
+    for used in reply.usage:
+        session.add(
+            Usage(
+                group_id=group_id,
+                model=used.model,
+                input_tokens=used.input_tokens,
+                output_tokens=used.output_tokens,
+                cache_read_tokens=used.cache_read_tokens,
+                cache_write_tokens=used.cache_write_tokens,
+            )
+        )
+    return outbox.id
+
+
+def answer_pending(settings: Settings, provider: Provider, group_id: str) -> TurnResult:
+    """Run the agent over the group's pending messages and commit its reply.
+
+    The caller holds the group's lease; this function still guards the commit itself.
+    """
+    with read_session() as session:
+        pending = pending_messages(session, group_id)
+        if not pending:
+            return TurnResult(TurnOutcome.IDLE)
+        now = utcnow()
+        left = cooldown_left(pending, settings.cooldown, now)
+        if left > 0:
+            return TurnResult(TurnOutcome.COOLING, retry_in=left)
+        turn = build_turn_input(session, settings, group_id, pending)
+    reply = provider.reply(turn)
+    text = reply.text
+    if is_stale(pending, settings.stale_after, now):
+        text = f"{STALE_APOLOGY}\n{text}"
+    try:
+        with write_session() as session:
+            outbox_id = commit_reply(session, group_id, pending, reply, text)
+    except AlreadyAnswered:
+        log.warning("turn_raced group=%s", group_id)
+        return TurnResult(TurnOutcome.RACED)
+    log.info("turn_replied group=%s answered=%d outbox=%d", group_id, len(pending), outbox_id)
+    return TurnResult(TurnOutcome.REPLIED, outbox_id=outbox_id, answered=len(pending))

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what claw needs from the system's packages, only where it is missing:
+# redis-server (broker) and bubblewrap (the code sandbox).
+set -euo pipefail
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "claw needs: ${missing[*]}. Install them with your package manager, then run make again." >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "claw needs: ${missing[*]}; run as root: apt-get install -y ${missing[*]}" >&2; exit 1
+  fi
+fi
+echo "installing ${missing[*]} with apt-get ..."
+if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null; }; then
+  echo "apt-get could not install ${missing[*]}; install them by hand and run make again." >&2
+  exit 1
+fi
