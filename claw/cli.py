@@ -188,3 +188,7 @@ def groups_set(
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

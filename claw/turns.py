@@ -104,7 +104,13 @@ class AlreadyAnswered(Exception):
 
 
 def commit_reply(
-    session: Session, group_id: str, pending: list[Message], reply: AgentReply, text: str
+    session: Session,
+    group_id: str,
+    pending: list[Message],
+    reply: AgentReply,
+    text: str,
+    *,
+    started_at: datetime,
 ) -> int:
     """Write reply + outbox + usage and mark the messages answered, or raise AlreadyAnswered."""
     ids = [m.id for m in pending]
@@ -118,7 +124,13 @@ def commit_reply(
     )
     session.add(answer)
     session.flush()
-    outbox = Outbox(group_id=group_id, message_id=answer.id, answers_upto_id=ids[-1], text=text)
+    outbox = Outbox(
+        group_id=group_id,
+        message_id=answer.id,
+        answers_upto_id=ids[-1],
+        text=text,
+        turn_started_at=started_at,
+    )
     session.add(outbox)
     session.flush()
     marked = session.execute(
@@ -163,7 +175,7 @@ def answer_pending(settings: Settings, provider: Provider, group_id: str) -> Tur
         text = f"{STALE_APOLOGY}\n{text}"
     try:
         with write_session() as session:
-            outbox_id = commit_reply(session, group_id, pending, reply, text)
+            outbox_id = commit_reply(session, group_id, pending, reply, text, started_at=now)
     except AlreadyAnswered:
         log.warning("turn_raced group=%s", group_id)
         return TurnResult(TurnOutcome.RACED)

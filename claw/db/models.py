@@ -99,6 +99,8 @@ class Outbox(Base):
     #: highest user message id the reply answers, so a waiting client can find its reply
     answers_upto_id: Mapped[int] = mapped_column(BigInteger, default=0)
     text: Mapped[str] = mapped_column(Text)
+    #: when the turn that wrote this reply started; with created_at it spans the turn
+    turn_started_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

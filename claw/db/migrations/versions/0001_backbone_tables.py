@@ -75,6 +75,7 @@ def upgrade() -> None:
     sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('answers_upto_id', sa.BigInteger(), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('turn_started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),

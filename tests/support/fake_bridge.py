@@ -1,0 +1,101 @@
+"""A fake WhatsApp bridge: a real HTTP server on 127.0.0.1 speaking the bridge protocol.
+
+GET /messages?since=<cursor> returns messages after the cursor (an index) and the new cursor;
+POST /send records what claw delivered. ``mode`` makes it fail ("down": HTTP 500) or answer
+garbage ("garbage": not JSON; "wrong-shape": JSON without the fields) on both routes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+
+class FakeBridge:
+    def __init__(self) -> None:
+        self.inbox: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []
+        self.mode = "ok"
+        self.polls = 0
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> "FakeBridge":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def add(self, chat_id: str, sender: str, text: str, message_id: str | None = None) -> str:
+        with self.lock:
+            message_id = message_id or f"wamid.{len(self.inbox) + 1}"
+            self.inbox.append({"id": message_id, "chat_id": chat_id, "sender": sender,
+                               "text": text, "timestamp": 1_700_000_000 + len(self.inbox)})
+            return message_id
+
+    def sent_to(self, chat_id: str) -> list[str]:
+        with self.lock:
+            return [s["text"] for s in self.sent if s["chat_id"] == chat_id]
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        bridge = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _reply(self, code: int, body: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _misbehave(self) -> bool:
+                if bridge.mode == "down":
+                    self._reply(500, b'{"error":"bridge down"}')
+                elif bridge.mode == "garbage":
+                    self._reply(200, b"<html>not json")
+                elif bridge.mode == "wrong-shape":
+                    self._reply(200, b'{"items": 3}')
+                else:
+                    return False
+                return True
+
+            def do_GET(self) -> None:
+                url = urlparse(self.path)
+                with bridge.lock:
+                    bridge.polls += 1
+                if url.path != "/messages":
+                    return self._reply(404, b"{}")
+                if self._misbehave():
+                    return
+                since = parse_qs(url.query).get("since", [""])[0]
+                start = int(since) if since.isdigit() else 0
+                with bridge.lock:
+                    page = bridge.inbox[start:]
+                    cursor = str(len(bridge.inbox))
+                self._reply(200, json.dumps({"messages": page, "cursor": cursor}).encode())
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                payload = json.loads(self.rfile.read(length) or b"{}")
+                if self.path != "/send":
+                    return self._reply(404, b"{}")
+                if bridge.mode in ("down", "garbage", "wrong-shape"):
+                    return self._reply(503, b'{"error":"cannot send"}')
+                with bridge.lock:
+                    bridge.sent.append(payload)
+                self._reply(200, b'{"ok":true}')
+
+        return Handler

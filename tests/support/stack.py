@@ -1,0 +1,160 @@
+"""The real claw stack for end-to-end tests: `claw up` as a subprocess, driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from tests.support.ports import free_port
+
+STARTUP_TIMEOUT = 90.0
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+class ClawStack:
+    """One `claw up` process tree with its own home, database and (given) Redis."""
+
+    def __init__(self, home: Path, redis_url: str, *, shards: int = 3, **settings: object) -> None:
+        self.home = home
+        self.shards = shards
+        self.api_port = free_port()
+        self.token = "test-token-" + os.urandom(8).hex()
+        self.env = {
+            **os.environ,
+            "CLAW_HOME": str(home),
+            "CLAW_WORKSPACE": str(home / "workspace"),
+            "CLAW_REDIS_URL": redis_url,
+            "CLAW_API_TOKEN": self.token,
+            "CLAW_LLM": "offline",
+            "CLAW_SWEEP_INTERVAL": "1",
+            **{f"CLAW_{k.upper()}": str(v) for k, v in settings.items()},
+        }
+        self.env.pop("CLAW_DATABASE_URL", None)
+        self.env.pop("ANTHROPIC_API_KEY", None)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = home / "claw-up.log"
+        self.http = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.api_port}",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=60,
+        )
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> "ClawStack":
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "claw.cli", "up", "--api-port", str(self.api_port),
+             "--shards", str(self.shards), "--no-flower"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home,
+        )
+        self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout: float = STARTUP_TIMEOUT) -> dict[str, Any]:
+        def healthy() -> dict[str, Any] | None:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"claw up exited early:\n{self.log_tail()}")
+            try:
+                body = httpx.get(f"http://127.0.0.1:{self.api_port}/healthz", timeout=2).json()
+            except httpx.HTTPError:
+                return None
+            shards = [w for w in body.get("workers", []) if w.startswith("shard")]
+            ready = body.get("status") == "ok" and len(shards) == self.shards and body["beat"]
+            return body if ready and any(w.startswith("io@") for w in body["workers"]) else None
+
+        return wait_until(healthy, timeout, "the stack to become healthy", every=0.3)
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process is None:
+            return 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                child.kill()
+            self.process.kill()
+            code = self.process.wait()
+        self.process = None
+        self.http.close()
+        return code
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    # ---- driving it -----------------------------------------------------------------------
+
+    def post(self, chat_id: str, text: str, *, sender: str = "alice", wait: float = 0,
+             external_id: str | None = None) -> httpx.Response:
+        body: dict[str, Any] = {"chat_id": chat_id, "text": text, "sender": sender}
+        if external_id is not None:
+            body["external_id"] = external_id
+        return self.http.post("/v1/messages", params={"wait": wait}, json=body)
+
+    def messages(self, group_id: str) -> list[dict[str, Any]]:
+        collected: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            page = self.http.get(f"/v1/groups/{group_id}/messages",
+                                 params={"after_id": after, "limit": 500})
+            page.raise_for_status()
+            rows = page.json()["messages"]
+            if not rows:
+                return collected
+            collected.extend(rows)
+            after = rows[-1]["id"]
+
+    def replies(self, group_id: str) -> list[str]:
+        return [m["text"] for m in self.messages(group_id) if m["role"] == "assistant"]
+
+    def wait_answered(self, group_id: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
+        """Wait until ``count`` user messages of the group are answered and the replies sent."""
+
+        def done() -> list[dict[str, Any]] | None:
+            rows = self.sql(
+                "SELECT COUNT(*) AS n FROM messages m JOIN outbox o ON o.id = m.answered_by "
+                "WHERE m.group_id = ? AND o.status = 'sent'", group_id)
+            return self.messages(group_id) if rows[0]["n"] >= count else None
+
+        return wait_until(done, timeout, f"{count} answered messages in {group_id}", every=0.2)
+
+    def sql(self, query: str, *params: Any) -> list[dict[str, Any]]:
+        """Read the stack's real database directly, for what the API does not show."""
+        with sqlite3.connect(self.home / "claw.db", timeout=30) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute(query, params)]
+
+    # ---- process tree ---------------------------------------------------------------------
+
+    def worker_process(self, shard: int) -> psutil.Process:
+        """The main process of a shard's Celery worker (found by its node name)."""
+        assert self.process is not None
+        for child in psutil.Process(self.process.pid).children(recursive=False):
+            if f"shard{shard}@" in " ".join(child.cmdline()):
+                return child
+        raise AssertionError(f"no worker process for shard {shard}")
