@@ -19,6 +19,7 @@ class FakeBridge:
         self.inbox: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []
         self.mode = "ok"
+        self.refuse_sends = False  #: only /send fails (HTTP 503); polling still works
         self.polls = 0
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -92,7 +93,7 @@ class FakeBridge:
                 payload = json.loads(self.rfile.read(length) or b"{}")
                 if self.path != "/send":
                     return self._reply(404, b"{}")
-                if bridge.mode in ("down", "garbage", "wrong-shape"):
+                if bridge.refuse_sends or bridge.mode in ("down", "garbage", "wrong-shape"):
                     return self._reply(503, b'{"error":"cannot send"}')
                 with bridge.lock:
                     bridge.sent.append(payload)

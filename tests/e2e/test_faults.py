@@ -1,0 +1,99 @@
+"""Faults: a worker killed mid-turn, Redis stopped and restarted. Nothing is lost, nothing
+is answered twice."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from claw.routing import shard_of
+from tests.support.redis_server import LocalRedis
+from tests.support.stack import ClawStack, wait_until
+
+SHARDS = 2
+LATENCY_MS = 2000  # long turns, so a kill lands mid-turn
+LEASE_SECONDS = 3
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ClawStack]:
+    claw = ClawStack(
+        tmp_path_factory.mktemp("claw"),
+        redis_server.url,
+        shards=SHARDS,
+        cooldown=0,
+        offline_latency_ms=LATENCY_MS,
+        lease_seconds=LEASE_SECONDS,
+    )
+    claw.start()
+    yield claw
+    claw.stop()
+
+
+def wait_turn_running(stack: ClawStack, group_id: str) -> None:
+    client = redis.Redis.from_url(stack.env["CLAW_REDIS_URL"])
+    wait_until(lambda: client.exists(f"claw:lease:{group_id}"), 20, f"a turn of {group_id}", every=0.02)
+
+
+def outbox_rows(stack: ClawStack, group_id: str) -> list[dict]:
+    return stack.sql("SELECT text, status FROM outbox WHERE group_id = ?", group_id)
+
+
+def test_pool_process_killed_mid_turn_the_turn_is_redone_and_answered_once(stack: ClawStack) -> None:
+    group_id = "http:killed-child"
+    # Given a turn running in a shard worker's pool process
+    stack.post("killed-child", "survive this", sender="gus")
+    wait_turn_running(stack, group_id)
+    worker = stack.worker_process(shard_of(group_id, SHARDS))
+    [child] = worker.children()
+    # When that process is killed with SIGKILL
+    child.send_signal(signal.SIGKILL)
+    # Then the message is still answered, exactly once
+    stack.wait_answered(group_id, 1, timeout=60)
+    time.sleep(LEASE_SECONDS + 2)  # a second, duplicate reply would appear by now
+    assert outbox_rows(stack, group_id) == [{"text": "gus: survive this", "status": "sent"}]
+
+
+def test_whole_worker_killed_mid_turn_is_restarted_and_the_group_answered_once(stack: ClawStack) -> None:
+    group_id = "http:killed-worker"
+    # Given a turn running in a shard worker
+    stack.post("killed-worker", "and this", sender="hal")
+    wait_turn_running(stack, group_id)
+    worker = stack.worker_process(shard_of(group_id, SHARDS))
+    # When the whole worker (main process and pool) is killed with SIGKILL
+    for process in [*worker.children(), worker]:
+        process.send_signal(signal.SIGKILL)
+    # Then `claw up` starts it again, the sweeper re-queues the group, and it is answered once
+    stack.wait_answered(group_id, 1, timeout=90)
+    assert stack.worker_process(shard_of(group_id, SHARDS)).pid != worker.pid
+    time.sleep(LEASE_SECONDS + 2)
+    assert outbox_rows(stack, group_id) == [{"text": "hal: and this", "status": "sent"}]
+
+
+def test_message_arriving_while_redis_is_down_is_answered_once_redis_is_back(
+    stack: ClawStack, redis_server: LocalRedis
+) -> None:
+    # Given Redis is down
+    redis_server.stop()
+    try:
+        # When a message arrives over HTTP
+        started = time.monotonic()
+        response = stack.post("redis-down", "hello in the dark", sender="ivy")
+        # Then it is accepted and stored at once
+        assert response.status_code == 202, response.text
+        assert time.monotonic() - started < 10
+        stored = stack.sql("SELECT answered_by FROM messages WHERE group_id = 'http:redis-down'")
+        assert stored == [{"answered_by": None}]
+    finally:
+        # When Redis comes back
+        redis_server.start()
+    # Then the message is answered, exactly once
+    stack.wait_answered("http:redis-down", 1, timeout=90)
+    time.sleep(3)
+    assert outbox_rows(stack, "http:redis-down") == [{"text": "ivy: hello in the dark", "status": "sent"}]
+    # And the stack is healthy again
+    stack.wait_healthy(timeout=60)
