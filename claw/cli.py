@@ -27,6 +27,15 @@ def _settings_with(**overrides: object) -> Settings:
     return get_settings()
 
 
+def _client_settings() -> Settings:
+    """Settings for a command that talks to a running stack: its run.json fills the gaps."""
+    from claw.runfile import adopt_runfile
+
+    adopt_runfile(get_settings().home)
+    get_settings.cache_clear()
+    return get_settings()
+
+
 def _api_client(settings: Settings, timeout: float = 130.0) -> httpx.Client:
     try:
         token = settings.api_token_value()
@@ -51,6 +60,7 @@ def up(
     """Run the whole stack on this machine until Ctrl-C (which stops it warm)."""
     from claw.db.migrate import upgrade
     from claw.redis_server import RedisServerError, start_redis, stop_redis
+    from claw.runfile import remove_runfile, write_runfile
     from claw.stack import ensure_dirs, stack_specs
     from claw.supervisor import Supervisor
 
@@ -70,6 +80,7 @@ def up(
     upgrade(settings.resolved_database_url)
     supervisor = Supervisor(stack_specs(settings, env=os.environ.copy(), flower=not no_flower))
     supervisor.start()
+    write_runfile(settings)
     token_hint = "CLAW_API_TOKEN" if "CLAW_API_TOKEN" in os.environ and not settings.token_file.exists() else str(settings.token_file)
     typer.echo(
         f"claw is up: model={settings.resolved_llm} shards={settings.shards}\n"
@@ -82,6 +93,7 @@ def up(
     try:
         supervisor.run_until_signalled()
     finally:
+        remove_runfile(settings)
         if redis_process is not None:
             stop_redis(redis_process)
     typer.echo("claw stopped.")
@@ -104,7 +116,7 @@ def send(
     wait: Annotated[float, typer.Option(help="seconds to wait for the reply")] = 60,
 ) -> None:
     """Send one message to the running stack and print the reply."""
-    with _api_client(get_settings()) as client:
+    with _api_client(_client_settings()) as client:
         reply = _post(client, group, text, sender, wait)
     if reply is None:
         typer.secho("no reply yet; it will appear in the group's messages", fg="yellow", err=True)
@@ -136,7 +148,7 @@ def chat(
 ) -> None:
     """Chat with claw in the terminal (the terminal channel). Ctrl-D quits."""
     typer.echo(f"Chatting in terminal:{group} as {sender}. Ctrl-D to quit.")
-    with _api_client(get_settings()) as client:
+    with _api_client(_client_settings()) as client:
         while True:
             try:
                 line = input("> ").strip()
@@ -154,7 +166,7 @@ def doctor() -> None:
     """Check database, Redis, workers, beat, workspace, LLM credentials and sandbox."""
     from claw.doctor import run_checks
 
-    checks = run_checks(get_settings())
+    checks = run_checks(_client_settings())
     for check in checks:
         mark = typer.style("ok  ", fg="green") if check.ok else typer.style("FAIL", fg="red")
         typer.echo(f"{mark} {check.name:<10} {check.detail}")
@@ -165,7 +177,7 @@ def doctor() -> None:
 @groups_cli.command("list")
 def groups_list() -> None:
     """List the groups claw knows."""
-    with _api_client(get_settings()) as client:
+    with _api_client(_client_settings()) as client:
         for group in client.get("/v1/groups").raise_for_status().json()["groups"]:
             flags = " ".join(f for f in ("priority", "is_main") if group[f])
             typer.echo(f"{group['id']}  {flags}".rstrip())
@@ -178,7 +190,7 @@ def groups_set(
     main: Annotated[Optional[bool], typer.Option("--main/--no-main")] = None,
 ) -> None:
     """Mark a group as priority (its turns go first) or main."""
-    with _api_client(get_settings()) as client:
+    with _api_client(_client_settings()) as client:
         response = client.patch(f"/v1/groups/{group_id}", json={"priority": priority, "is_main": main})
         if response.status_code >= 400:
             typer.secho(f"error {response.status_code}: {response.json().get('detail')}", fg="red", err=True)

@@ -98,7 +98,6 @@ class ClawStack:
             self.process.kill()
             code = self.process.wait()
         self.process = None
-        self.http.close()
         return code
 
     def log_tail(self, lines: int = 60) -> str:

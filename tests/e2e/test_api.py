@@ -1,0 +1,122 @@
+"""The HTTP API's contract: auth, clear 4xx errors for bad input, paging."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.redis_server import LocalRedis
+from tests.support.stack import ClawStack
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ClawStack]:
+    claw = ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0)
+    claw.start()
+    yield claw
+    claw.stop()
+
+
+@pytest.fixture
+def anonymous(stack: ClawStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=str(stack.http.base_url), timeout=30) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/messages"),
+        ("GET", "/v1/groups"),
+        ("GET", "/v1/groups/http:x/messages"),
+        ("PATCH", "/v1/groups/http:x"),
+    ],
+)
+def test_every_route_but_healthz_needs_the_token(anonymous: httpx.Client, method: str, path: str) -> None:
+    missing = anonymous.request(method, path, json={"chat_id": "x", "text": "hi"})
+    wrong = anonymous.request(method, path, json={"chat_id": "x", "text": "hi"},
+                              headers={"Authorization": "Bearer not-the-token"})
+    assert missing.status_code == wrong.status_code == 401
+    assert "bearer token" in wrong.json()["detail"]
+
+
+def test_nothing_is_stored_for_an_unauthorised_message(stack: ClawStack, anonymous: httpx.Client) -> None:
+    anonymous.post("/v1/messages", json={"chat_id": "intruder", "text": "hi"})
+    assert stack.sql("SELECT id FROM groups WHERE id = 'http:intruder'") == []
+
+
+def test_healthz_is_public(anonymous: httpx.Client) -> None:
+    body = anonymous.get("/healthz").json()
+    assert body["status"] == "ok" and body["database"] and body["redis"]
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        ({"text": "no chat"}, "chat_id: Field required"),
+        ({"chat_id": "c", "text": ""}, "text: String should have at least 1 character"),
+        ({"chat_id": "c", "text": "x" * 16_001}, "text: String should have at most 16000 characters"),
+        ({"chat_id": "c", "text": "hi", "colour": "red"}, "colour: Extra inputs are not permitted"),
+        ({"chat_id": "c\n", "text": "hi"}, "chat_id: String should match pattern"),
+        ({"chat_id": "c", "text": "hi", "channel": "telegram"}, "channel: Input should be"),
+    ],
+)
+def test_malformed_messages_get_a_422_that_says_what_is_wrong(
+    stack: ClawStack, body: dict, complaint: str
+) -> None:
+    response = stack.http.post("/v1/messages", json=body)
+    assert response.status_code == 422
+    assert complaint in response.json()["error"]
+
+
+def test_broken_json_and_huge_bodies_are_refused(stack: ClawStack) -> None:
+    broken = stack.http.post("/v1/messages", content=b'{"chat_id": "c", "text": ',
+                             headers={"Content-Type": "application/json"})
+    assert broken.status_code == 422
+    assert "JSON decode error" in broken.json()["error"]
+    huge = stack.http.post("/v1/messages", content=b"x" * 300_000,
+                           headers={"Content-Type": "application/json"})
+    assert huge.status_code == 413
+    assert "larger than" in huge.json()["error"]
+
+
+def test_wait_out_of_range_is_refused(stack: ClawStack) -> None:
+    response = stack.http.post("/v1/messages", params={"wait": 999}, json={"chat_id": "c", "text": "hi"})
+    assert response.status_code == 422
+    assert "wait" in response.json()["error"]
+
+
+def test_unknown_group_is_404(stack: ClawStack) -> None:
+    for response in (
+        stack.http.get("/v1/groups/http:nobody/messages"),
+        stack.http.patch("/v1/groups/http:nobody", json={"priority": True}),
+    ):
+        assert response.status_code == 404
+        assert "http:nobody" in response.json()["detail"]
+
+
+def test_messages_page_by_after_id_and_limit(stack: ClawStack) -> None:
+    for i in range(5):
+        stack.post("pages", f"m{i}", wait=30)
+    first = stack.http.get("/v1/groups/http:pages/messages", params={"limit": 4}).json()["messages"]
+    rest = stack.http.get(
+        "/v1/groups/http:pages/messages", params={"after_id": first[-1]["id"], "limit": 100}
+    ).json()["messages"]
+    everything = first + rest
+    assert len(first) == 4
+    assert [m["text"] for m in everything if m["role"] == "user"] == [f"m{i}" for i in range(5)]
+    assert [m["id"] for m in everything] == sorted({m["id"] for m in everything})
+    bad = stack.http.get("/v1/groups/http:pages/messages", params={"limit": 0})
+    assert bad.status_code == 422
+
+
+def test_terminal_channel_messages_form_their_own_group(stack: ClawStack) -> None:
+    response = stack.http.post(
+        "/v1/messages", params={"wait": 30},
+        json={"chat_id": "desk", "text": "from the terminal", "sender": "me", "channel": "terminal"},
+    )
+    assert response.status_code == 200
+    assert response.json()["group_id"] == "terminal:desk"
+    assert response.json()["reply"]["text"] == "me: from the terminal"

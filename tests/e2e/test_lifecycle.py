@@ -1,0 +1,70 @@
+"""`claw up` stops warm and starts again without losing anything; `claw doctor` and
+`claw send` work against the running stack."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.support.redis_server import LocalRedis
+from tests.support.stack import ClawStack, wait_until
+
+LATENCY_MS = 2500
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ClawStack]:
+    claw = ClawStack(
+        tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0,
+        offline_latency_ms=LATENCY_MS,
+    )
+    claw.start()
+    yield claw
+    claw.stop()
+
+
+def run_claw(stack: ClawStack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**stack.env, "CLAW_API_PORT": str(stack.api_port)}
+    return subprocess.run(
+        [sys.executable, "-m", "claw.cli", *args], env=env, cwd=stack.home,
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_doctor_passes_on_a_running_stack(stack: ClawStack) -> None:
+    result = run_claw(stack, "doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("database", "redis", "workers", "beat", "workspace", "llm", "sandbox"):
+        assert f"ok   {name}" in result.stdout
+    assert stack.token not in result.stdout + result.stderr
+
+
+def test_claw_send_prints_the_reply(stack: ClawStack) -> None:
+    result = run_claw(stack, "send", "cli", "hello from the shell", "--sender", "kim")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "kim: hello from the shell"
+
+
+def test_sigterm_lets_the_running_turn_finish_and_a_restart_delivers_it(stack: ClawStack) -> None:
+    # Given a turn in progress
+    stack.post("warm", "finish me", sender="lou")
+    client = redis.Redis.from_url(stack.env["CLAW_REDIS_URL"])
+    wait_until(lambda: client.exists("claw:lease:http:warm"), 20, "the turn to start", every=0.02)
+    # When claw up is told to stop
+    assert stack.stop() == 0
+    # Then the turn still finished and its reply is in the database
+    assert [r["text"] for r in stack.sql("SELECT text FROM outbox WHERE group_id='http:warm'")] == [
+        "lou: finish me"
+    ]
+    # And doctor on the stopped stack fails with a clear message
+    down = run_claw(stack, "doctor")
+    assert down.returncode == 1
+    assert "FAIL workers" in down.stdout
+    # When it is started again, the reply is delivered, once
+    stack.start()
+    stack.wait_answered("http:warm", 1, timeout=60)
+    assert stack.sql("SELECT status FROM outbox WHERE group_id='http:warm'") == [{"status": "sent"}]
