@@ -6,6 +6,7 @@ All configuration lives here so that no other module reads ``os.environ``; proce
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -76,19 +77,33 @@ class Settings(BaseSettings):
         return self.home / "api_token"
 
     def api_token_value(self, *, create: bool = False) -> str:
-        """The API bearer token: CLAW_API_TOKEN, else the one kept in $CLAW_HOME/api_token."""
-        if self.api_token:
-            return self.api_token.get_secret_value()
-        if self.token_file.exists():
-            return self.token_file.read_text().strip()
+        """The API bearer token: CLAW_API_TOKEN, else the one kept in $CLAW_HOME/api_token.
+
+        An empty value never counts as a token: it would let a request without one through.
+        """
+        if self.api_token and self.api_token.get_secret_value().strip():
+            return self.api_token.get_secret_value().strip()
+        try:
+            stored = self.token_file.read_text().strip()
+        except FileNotFoundError:
+            stored = ""
+        if stored:
+            return stored
         if not create:
             raise RuntimeError(
                 f"no API token: set CLAW_API_TOKEN or start `claw up` to create {self.token_file}"
             )
+        return self._create_token_file()
+
+    def _create_token_file(self) -> str:
+        # Written to a private temporary file and renamed, so a crash never leaves an empty token.
         self.home.mkdir(parents=True, exist_ok=True)
         token = secrets.token_urlsafe(32)
-        self.token_file.touch(mode=0o600)
-        self.token_file.write_text(token + "\n")
+        temporary = self.token_file.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(token + "\n")
+        os.replace(temporary, self.token_file)
         return token
 
     @property

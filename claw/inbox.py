@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -80,14 +80,18 @@ def store_message(session: Session, incoming: IncomingMessage) -> StoredMessage:
             "role": "user",
             "sender": incoming.sender,
             "text": incoming.text,
-            "created_at": incoming.created_at or utcnow(),
+            # stored as UTC: SQLite drops the offset of an aware datetime without converting it
+            "created_at": (incoming.created_at or utcnow()).astimezone(timezone.utc),
         },
     )
     if inserted is not None:
         return StoredMessage(inserted, group.id, created=True, priority=group.priority)
-    first_copy = session.execute(
-        select(Message.id).where(
+    # The first copy may belong to another chat of this channel (external ids are the
+    # client's); report where it really is, so nobody waits for a reply in the wrong group.
+    first_id, first_group = session.execute(
+        select(Message.id, Message.group_id).where(
             Message.channel == incoming.channel, Message.external_id == incoming.external_id
         )
-    ).scalar_one()
-    return StoredMessage(first_copy, group.id, created=False, priority=group.priority)
+    ).one()
+    first_priority = session.scalar(select(Group.priority).where(Group.id == first_group))
+    return StoredMessage(first_id, first_group, created=False, priority=bool(first_priority))

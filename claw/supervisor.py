@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF_MAX = 10.0
+#: a process that ran this long before exiting is restarted at once, its crash count forgotten
+STABLE_AFTER = 30.0
 
 
 @dataclass
@@ -69,7 +71,10 @@ class Supervisor:
                 continue
             if run.backoff_until == 0.0:
                 # Quick crash loops back off; a process that ran a while restarts at once.
-                delay = 0.0 if now - run.started > 30 else min(RESTART_BACKOFF_MAX, 2**run.restarts * 0.5)
+                if now - run.started > STABLE_AFTER:
+                    run.restarts, delay = 0, 0.0
+                else:
+                    delay = min(RESTART_BACKOFF_MAX, 2**run.restarts * 0.5)
                 run.backoff_until = now + delay
                 log.warning("%s exited with %s; restarting in %.1fs", name, code, delay)
             if now >= run.backoff_until:

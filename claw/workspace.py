@@ -12,8 +12,14 @@ DEFAULT_PERSONALITY = (
 
 
 def group_dir_name(group_id: str) -> str:
-    """A filesystem-safe, reversible name: every character outside [A-Za-z0-9_.-] is escaped,
-    and a group id always contains ':' (escaped), so it can never be '.', '..' or a path."""
+    """A filesystem-safe, reversible name: every character outside [A-Za-z0-9_.-] is escaped.
+
+    A group id is ``<channel>:<chat_id>``; requiring the (escaped) ':' means the name can never
+    be '.' or '..', so no group's directory is the workspace root or outside it.
+    """
+    channel, sep, _ = group_id.partition(":")
+    if not sep or not channel:
+        raise ValueError(f"not a group id (want <channel>:<chat_id>): {group_id!r}")
     return quote(group_id, safe="")
 
 

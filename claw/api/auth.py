@@ -17,7 +17,7 @@ def require_token(
 ) -> None:
     expected = get_settings().api_token_value()
     given = credentials.credentials if credentials else ""
-    if not secrets.compare_digest(given.encode(), expected.encode()):
+    if not given or not expected or not secrets.compare_digest(given.encode(), expected.encode()):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="missing or wrong bearer token (Authorization: Bearer <CLAW_API_TOKEN>)",

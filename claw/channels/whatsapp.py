@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import requests
 from pydantic import BaseModel, ValidationError
 
@@ -24,17 +22,6 @@ class BridgeMessage(BaseModel):
 class BridgePage(BaseModel):
     messages: list[BridgeMessage]
     cursor: str
-
-
-def _timestamp(value: float | str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        if isinstance(value, str) and not value.replace(".", "", 1).isdigit():
-            return datetime.fromisoformat(value).astimezone(timezone.utc)
-        return datetime.fromtimestamp(float(value), tz=timezone.utc)
-    except (ValueError, OverflowError, OSError):
-        return None
 
 
 class WhatsAppBridge:

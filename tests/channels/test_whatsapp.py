@@ -1,0 +1,132 @@
+"""claw.channels.whatsapp: polling and delivering through a WhatsApp bridge over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from claw.channels import DeliveryError, PollError
+from claw.channels.whatsapp import WhatsAppBridge
+from claw.inbox import IncomingMessage
+from tests.support.fake_bridge import FakeBridge
+from tests.support.ports import free_port
+
+
+@pytest.fixture(scope="module")
+def running_bridge() -> Iterator[FakeBridge]:
+    fake = FakeBridge().start()
+    yield fake
+    fake.stop()  # takes up to half a second, so one server serves the whole module
+
+
+@pytest.fixture
+def bridge(running_bridge: FakeBridge) -> FakeBridge:
+    """The bridge, emptied and healthy again for each test."""
+    with running_bridge.lock:
+        running_bridge.inbox.clear()
+        running_bridge.sent.clear()
+        running_bridge.mode = "ok"
+        running_bridge.polls = 0
+    return running_bridge
+
+
+def test_fetch_turns_the_bridges_messages_into_incoming_messages(bridge: FakeBridge) -> None:
+    # Given two messages waiting at the bridge
+    bridge.add("123@g.us", "Alice", "hello", "wamid.A")
+    bridge.add("456@g.us", "Bob", "hi there", "wamid.B")
+
+    # When claw polls from the start
+    batch = WhatsAppBridge(bridge.url).fetch("")
+
+    # Then it gets both, in order, keyed by the bridge's ids, and the bridge's cursor
+    assert batch.messages == [
+        IncomingMessage("whatsapp", "123@g.us", "Alice", "hello", "wamid.A"),
+        IncomingMessage("whatsapp", "456@g.us", "Bob", "hi there", "wamid.B"),
+    ]
+    assert batch.cursor == "2"
+    # And arrival time (not the phone's clock) will be used
+    assert all(m.created_at is None for m in batch.messages)
+    assert [m.group_id for m in batch.messages] == ["whatsapp:123@g.us", "whatsapp:456@g.us"]
+
+
+def test_fetch_sends_the_cursor_and_gets_only_newer_messages(bridge: FakeBridge) -> None:
+    channel = WhatsAppBridge(bridge.url + "/")  # a trailing slash in the setting is fine
+    bridge.add("123@g.us", "Alice", "one")
+    first = channel.fetch("")
+
+    # When nothing new arrived, the same cursor comes back with no messages
+    assert channel.fetch(first.cursor).messages == []
+    assert channel.fetch(first.cursor).cursor == first.cursor == "1"
+
+    # When a message arrives, only it is returned after the cursor
+    bridge.add("123@g.us", "Bob", "two")
+    second = channel.fetch(first.cursor)
+    assert [(m.sender, m.text) for m in second.messages] == [("Bob", "two")]
+    assert second.cursor == "2"
+
+
+def test_allowlist_keeps_only_allowed_chats_but_still_advances(bridge: FakeBridge) -> None:
+    # Given messages from an allowed chat and a stranger's chat
+    bridge.add("123@g.us", "Alice", "in")
+    bridge.add("999@g.us", "Mallory", "out")
+    bridge.add("123@g.us", "Bob", "in too")
+
+    # When claw polls with an allowlist
+    batch = WhatsAppBridge(bridge.url, allowed_chats={"123@g.us"}).fetch("")
+
+    # Then only the allowed chat's messages come through, and the cursor passes them all
+    assert [(m.chat_id, m.text) for m in batch.messages] == [("123@g.us", "in"),
+                                                            ("123@g.us", "in too")]
+    assert batch.cursor == "3"
+
+
+def test_an_empty_allowlist_allows_every_chat(bridge: FakeBridge) -> None:
+    bridge.add("1@g.us", "a", "x")
+    bridge.add("2@g.us", "b", "y")
+
+    assert len(WhatsAppBridge(bridge.url, allowed_chats=set()).fetch("").messages) == 2
+
+
+@pytest.mark.parametrize("mode", ["down", "garbage", "wrong-shape"])
+def test_a_failing_bridge_raises_poll_error(bridge: FakeBridge, mode: str) -> None:
+    # Given a bridge answering HTTP 500, non-JSON, or JSON of the wrong shape
+    bridge.add("123@g.us", "Alice", "hello")
+    bridge.mode = mode
+
+    # When claw polls, it raises PollError (so the cursor is not advanced) instead of skipping
+    with pytest.raises(PollError):
+        WhatsAppBridge(bridge.url).fetch("")
+    assert bridge.polls == 1
+
+
+def test_an_unreachable_bridge_raises_poll_error() -> None:
+    with pytest.raises(PollError):
+        WhatsAppBridge(f"http://127.0.0.1:{free_port()}").fetch("")
+
+
+def test_deliver_posts_chat_id_and_text(bridge: FakeBridge) -> None:
+    channel = WhatsAppBridge(bridge.url)
+
+    channel.deliver("123@g.us", "Alice: hello\nBob: hi")
+    channel.deliver("456@g.us", "second")
+
+    assert bridge.sent == [{"chat_id": "123@g.us", "text": "Alice: hello\nBob: hi"},
+                           {"chat_id": "456@g.us", "text": "second"}]
+
+
+def test_deliver_raises_delivery_error_on_a_5xx(bridge: FakeBridge) -> None:
+    bridge.mode = "down"  # POST /send answers 503
+
+    with pytest.raises(DeliveryError):
+        WhatsAppBridge(bridge.url).deliver("123@g.us", "hello")
+    assert bridge.sent == []
+
+
+def test_deliver_to_an_unreachable_bridge_raises_delivery_error() -> None:
+    with pytest.raises(DeliveryError):
+        WhatsAppBridge(f"http://127.0.0.1:{free_port()}").deliver("123@g.us", "hello")
+
+
+def test_the_channel_is_named_whatsapp() -> None:
+    assert WhatsAppBridge("http://127.0.0.1:1").name == "whatsapp"

@@ -1,0 +1,208 @@
+"""claw.config: settings from CLAW_* environment variables (and .env), in one place."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from claw.config import Settings, get_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No CLAW_* or ANTHROPIC_API_KEY from the caller's shell, and no stray .env file."""
+    for name in list(os.environ):
+        if name.startswith("CLAW_") or name == "ANTHROPIC_API_KEY":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_defaults_without_any_environment() -> None:
+    settings = Settings()
+
+    assert settings.home == Path("var")
+    assert settings.workspace == Path("workspace")
+    assert settings.shards == 3
+    assert settings.poll_interval == 2.0
+    assert settings.scheduler_interval == 60.0
+    assert settings.tz == "UTC"
+    assert settings.resolved_redis_url == "redis://127.0.0.1:6390/0"
+    assert settings.resolved_database_url == f"sqlite:///{(Path('var') / 'claw.db').resolve()}"
+
+
+def test_claw_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Given CLAW_* variables
+    monkeypatch.setenv("CLAW_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("CLAW_WORKSPACE", str(tmp_path / "ws"))
+    monkeypatch.setenv("CLAW_DATABASE_URL", "postgresql://db/claw")
+    monkeypatch.setenv("CLAW_REDIS_URL", "redis://redis:6379/2")
+    monkeypatch.setenv("CLAW_SHARDS", "8")
+    monkeypatch.setenv("CLAW_POLL_INTERVAL", "0.5")
+    monkeypatch.setenv("CLAW_SCHEDULER_INTERVAL", "30")
+    monkeypatch.setenv("CLAW_COOLDOWN", "0")
+    monkeypatch.setenv("CLAW_MODEL", "claude-test")
+    monkeypatch.setenv("CLAW_SANDBOX", "subprocess")
+    monkeypatch.setenv("CLAW_TZ", "Europe/Paris")
+    monkeypatch.setenv("CLAW_WHATSAPP_BRIDGE_URL", "http://bridge:3000")
+    monkeypatch.setenv("CLAW_WHATSAPP_ALLOWLIST", " 123@g.us, ,456@g.us ")
+
+    # When settings are loaded
+    settings = Settings()
+
+    # Then each one is taken, typed
+    assert settings.home == tmp_path / "state"
+    assert settings.workspace == tmp_path / "ws"
+    assert settings.resolved_database_url == "postgresql://db/claw"
+    assert settings.resolved_redis_url == "redis://redis:6379/2"
+    assert settings.shards == 8
+    assert settings.poll_interval == 0.5
+    assert settings.scheduler_interval == 30.0
+    assert settings.cooldown == 0.0
+    assert settings.model == "claude-test"
+    assert settings.sandbox == "subprocess"
+    assert settings.tz == "Europe/Paris"
+    assert settings.whatsapp_bridge_url == "http://bridge:3000"
+    assert settings.whatsapp_allowed_chats == {"123@g.us", "456@g.us"}
+
+
+def test_database_url_defaults_to_sqlite_under_home(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    monkeypatch.setenv("CLAW_HOME", str(tmp_path / "state"))
+
+    assert Settings().resolved_database_url == f"sqlite:///{tmp_path / 'state' / 'claw.db'}"
+
+
+def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAW_LLM", "gpt-banana")
+    with pytest.raises(ValueError):
+        Settings()
+
+
+def test_a_dot_env_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("CLAW_SHARDS=5\nCLAW_TZ=Asia/Tokyo\n")
+
+    settings = Settings()
+
+    assert (settings.shards, settings.tz) == (5, "Asia/Tokyo")
+
+
+def test_the_environment_wins_over_dot_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("CLAW_SHARDS=5\n")
+    monkeypatch.setenv("CLAW_SHARDS", "7")
+
+    assert Settings().shards == 7
+
+
+def test_get_settings_is_read_once_and_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAW_SHARDS", "4")
+    first = get_settings()
+    monkeypatch.setenv("CLAW_SHARDS", "9")
+
+    assert get_settings() is first
+    assert get_settings().shards == 4
+
+
+# ---- which model --------------------------------------------------------------------------
+
+
+def test_llm_is_offline_without_an_anthropic_key() -> None:
+    assert Settings().resolved_llm == "offline"
+
+
+def test_llm_is_anthropic_with_an_anthropic_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+
+    settings = Settings()
+
+    assert settings.resolved_llm == "anthropic"
+    assert settings.anthropic_api_key is not None
+    assert settings.anthropic_api_key.get_secret_value() == "sk-ant-test"
+    assert "sk-ant-test" not in repr(settings)  # the key never shows in logs
+
+
+def test_claw_llm_overrides_the_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    monkeypatch.setenv("CLAW_LLM", "offline")
+
+    assert Settings().resolved_llm == "offline"
+
+
+# ---- the API token ------------------------------------------------------------------------
+
+
+def test_api_token_is_created_once_with_mode_0600(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    # Given a fresh home and no CLAW_API_TOKEN
+    monkeypatch.setenv("CLAW_HOME", str(tmp_path / "home"))
+    settings = Settings()
+
+    # When `claw up` asks for the token
+    token = settings.api_token_value(create=True)
+
+    # Then a random token is written to $CLAW_HOME/api_token, readable by the owner only
+    token_file = tmp_path / "home" / "api_token"
+    assert settings.token_file == token_file
+    assert len(token) >= 32
+    assert token_file.read_text().strip() == token
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+
+    # And later calls (and other processes) reuse it rather than make a new one
+    assert settings.api_token_value(create=True) == token
+    assert Settings().api_token_value() == token
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+
+
+def test_two_homes_get_different_tokens(tmp_path: Path) -> None:
+    a = Settings(home=tmp_path / "a").api_token_value(create=True)
+    b = Settings(home=tmp_path / "b").api_token_value(create=True)
+
+    assert a != b
+
+
+def test_without_a_token_and_without_create_it_is_an_error(monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    monkeypatch.setenv("CLAW_HOME", str(tmp_path / "home"))
+
+    with pytest.raises(RuntimeError, match="CLAW_API_TOKEN"):
+        Settings().api_token_value()
+    assert not (tmp_path / "home" / "api_token").exists()
+
+
+def test_claw_api_token_wins_over_the_token_file(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    # Given a token file from an earlier run
+    monkeypatch.setenv("CLAW_HOME", str(tmp_path / "home"))
+    Settings().api_token_value(create=True)
+
+    # When CLAW_API_TOKEN is set
+    monkeypatch.setenv("CLAW_API_TOKEN", "from-the-environment")
+
+    # Then it is the token, and the file is left as it was
+    assert Settings().api_token_value(create=True) == "from-the-environment"
+    assert (tmp_path / "home" / "api_token").read_text().strip() != "from-the-environment"
+
+
+def test_claw_api_token_creates_no_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CLAW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLAW_API_TOKEN", "given")
+
+    assert Settings().api_token_value(create=True) == "given"
+    assert not (tmp_path / "home" / "api_token").exists()
+
+
+def test_an_empty_token_file_never_yields_an_empty_token(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    # Given a token file left empty by an interrupted first start
+    monkeypatch.setenv("CLAW_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "api_token").touch(mode=0o600)
+
+    # When `claw up` asks for the token, it gets a real one (not the empty string)
+    assert Settings().api_token_value(create=True).strip() != ""

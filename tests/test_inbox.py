@@ -1,0 +1,148 @@
+"""claw.inbox: storing incoming messages once per (channel, external_id)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select, update
+
+from claw.db import Group, Message, read_session, write_session
+from claw.inbox import IncomingMessage, StoredMessage, store_message
+
+
+def store(db_url: str, incoming: IncomingMessage) -> StoredMessage:
+    with write_session(db_url) as session:
+        return store_message(session, incoming)
+
+
+def message_count(db_url: str) -> int:
+    with read_session(db_url) as session:
+        return session.scalar(select(func.count()).select_from(Message)) or 0
+
+
+def test_first_message_of_a_chat_creates_its_group_and_is_stored(db_url: str) -> None:
+    # Given an empty database
+    # When a WhatsApp message arrives
+    stored = store(db_url, IncomingMessage("whatsapp", "123@g.us", "Alice", "hello", "wamid.1"))
+
+    # Then the group exists with the default flags
+    assert stored.created is True
+    assert stored.group_id == "whatsapp:123@g.us"
+    assert stored.priority is False
+    with read_session(db_url) as session:
+        group = session.get(Group, "whatsapp:123@g.us")
+        assert group is not None
+        assert (group.channel, group.chat_id, group.priority, group.is_main) == (
+            "whatsapp", "123@g.us", False, False)
+        # And the message is stored as a pending user message of that group
+        message = session.get(Message, stored.id)
+        assert message is not None
+        assert (message.group_id, message.channel, message.chat_id, message.external_id) == (
+            "whatsapp:123@g.us", "whatsapp", "123@g.us", "wamid.1")
+        assert (message.role, message.sender, message.text) == ("user", "Alice", "hello")
+        assert message.answered_by is None
+        assert message.created_at is not None
+
+
+def test_second_message_reuses_the_group(db_url: str) -> None:
+    first = store(db_url, IncomingMessage("http", "team", "alice", "one"))
+    second = store(db_url, IncomingMessage("http", "team", "bob", "two"))
+
+    assert second.id > first.id
+    with read_session(db_url) as session:
+        assert session.scalar(select(func.count()).select_from(Group)) == 1
+
+
+def test_repeated_external_id_returns_the_first_copy_and_stores_nothing(db_url: str) -> None:
+    # Given a stored message
+    first = store(db_url, IncomingMessage("whatsapp", "123@g.us", "Alice", "hello", "wamid.7"))
+
+    # When the channel delivers it again (a re-poll, a retried webhook), even with other text
+    again = store(db_url, IncomingMessage("whatsapp", "123@g.us", "Alice", "edited", "wamid.7"))
+
+    # Then the first copy's id comes back, marked as not created, and nothing new is stored
+    assert again == StoredMessage(first.id, "whatsapp:123@g.us", created=False, priority=False)
+    assert message_count(db_url) == 1
+    with read_session(db_url) as session:
+        assert session.get(Message, first.id).text == "hello"  # type: ignore[union-attr]
+
+
+def test_same_external_id_on_another_channel_is_another_message(db_url: str) -> None:
+    on_http = store(db_url, IncomingMessage("http", "team", "alice", "hi", "42"))
+    on_web = store(db_url, IncomingMessage("web", "team", "alice", "hi", "42"))
+
+    assert on_web.created is True
+    assert on_web.id != on_http.id
+    assert on_web.group_id == "web:team"
+    assert message_count(db_url) == 2
+
+
+def test_messages_without_external_id_are_always_stored(db_url: str) -> None:
+    ids = [store(db_url, IncomingMessage("http", "team", "alice", "same text")) for _ in range(3)]
+
+    assert all(s.created for s in ids)
+    assert len({s.id for s in ids}) == 3
+    assert message_count(db_url) == 3
+
+
+def test_given_created_at_is_kept(db_url: str) -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    stored = store(db_url, IncomingMessage("http", "team", "alice", "hi", created_at=when))
+
+    with read_session(db_url) as session:
+        created_at = session.get(Message, stored.id).created_at  # type: ignore[union-attr]
+    assert created_at.replace(tzinfo=timezone.utc) == when
+
+
+def test_created_at_defaults_to_now(db_url: str) -> None:
+    before = datetime.now(timezone.utc)
+    stored = store(db_url, IncomingMessage("http", "team", "alice", "hi"))
+
+    with read_session(db_url) as session:
+        created_at = session.get(Message, stored.id).created_at  # type: ignore[union-attr]
+    assert before - timedelta(seconds=1) <= created_at.replace(tzinfo=timezone.utc) <= (
+        datetime.now(timezone.utc) + timedelta(seconds=1))
+
+
+def test_stored_message_reflects_the_groups_priority_flag(db_url: str) -> None:
+    # Given a group that was made a priority group after its first message
+    store(db_url, IncomingMessage("http", "vip", "alice", "first", "e1"))
+    with write_session(db_url) as session:
+        session.execute(update(Group).where(Group.id == "http:vip").values(priority=True))
+
+    # When a new message and a duplicate arrive
+    new = store(db_url, IncomingMessage("http", "vip", "alice", "second", "e2"))
+    duplicate = store(db_url, IncomingMessage("http", "vip", "alice", "first", "e1"))
+
+    # Then both report the flag, so the turn is routed as priority
+    assert new.priority is True and new.created is True
+    assert duplicate.priority is True and duplicate.created is False
+    # And other groups are unaffected
+    assert store(db_url, IncomingMessage("http", "team", "bob", "x")).priority is False
+
+
+def test_duplicate_from_another_chat_reports_the_group_of_the_stored_copy(db_url: str) -> None:
+    # Given a message stored in chat "team" with a client-chosen external id
+    first = store(db_url, IncomingMessage("http", "team", "alice", "hi", "client-1"))
+
+    # When another chat of the same channel reuses that external id
+    again = store(db_url, IncomingMessage("http", "other", "bob", "hello", "client-1"))
+
+    # Then the result is consistent: the returned id is a message of the returned group
+    # (POST /v1/messages?wait= waits for the reply of stored.id in stored.group_id)
+    with read_session(db_url) as session:
+        message = session.get(Message, again.id)
+        assert message is not None
+        assert message.group_id == again.group_id, (again, first)
+
+
+def test_created_at_in_another_timezone_is_kept_as_the_same_instant(db_url: str) -> None:
+    when = datetime(2026, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+
+    stored = store(db_url, IncomingMessage("http", "team", "alice", "hi", created_at=when))
+
+    with read_session(db_url) as session:
+        created_at = session.get(Message, stored.id).created_at  # type: ignore[union-attr]
+    # naive values from SQLite hold UTC (claw.turns._as_aware reads them so)
+    assert created_at.replace(tzinfo=timezone.utc) == when

@@ -1,0 +1,385 @@
+"""claw.turns: a group's turn takes all pending messages and commits exactly one reply."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from claw.agent import AgentReply, ProviderError, TokenUsage, TurnInput
+from claw.agent.offline import OfflineProvider
+from claw.config import Settings, get_settings
+from claw.db import Group, Message, Outbox, Usage, read_session, write_session
+from claw.db import session as db_session
+from claw.inbox import IncomingMessage, store_message
+from claw.turns import (
+    STALE_APOLOGY,
+    AlreadyAnswered,
+    TurnOutcome,
+    TurnResult,
+    answer_pending,
+    build_turn_input,
+    commit_reply,
+    cooldown_left,
+    is_stale,
+    pending_messages,
+)
+
+GROUP = "http:team"
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+# ---- helpers and fixtures -----------------------------------------------------------------
+
+
+def ago(seconds: float) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(seconds=seconds)
+
+
+def say(db_url: str | None, sender: str, text: str, *, chat: str = "team",
+        at: datetime | None = None) -> int:
+    with write_session(db_url) as session:
+        return store_message(session, IncomingMessage("http", chat, sender, text, None, at)).id
+
+
+def reply_in_history(db_url: str, text: str, *, chat: str = "team") -> int:
+    """An assistant message in the group's history (as an earlier turn would have left)."""
+    with write_session(db_url) as session:
+        message = Message(group_id=f"http:{chat}", channel="http", chat_id=chat,
+                          role="assistant", sender="claw", text=text)
+        session.add(message)
+        session.flush()
+        return message.id
+
+
+def pending(db_url: str | None, group_id: str = GROUP) -> list[Message]:
+    with read_session(db_url) as session:
+        return pending_messages(session, group_id)
+
+
+def counts(db_url: str | None) -> dict[str, int]:
+    with read_session(db_url) as session:
+        return {model.__name__: session.scalar(select(func.count()).select_from(model)) or 0
+                for model in (Message, Outbox, Usage)}
+
+
+def answered_by(db_url: str | None, *ids: int) -> list[int | None]:
+    with read_session(db_url) as session:
+        return [session.get(Message, i).answered_by for i in ids]  # type: ignore[union-attr]
+
+
+def outbox_rows(db_url: str | None) -> list[Outbox]:
+    with read_session(db_url) as session:
+        return list(session.scalars(select(Outbox).order_by(Outbox.id)))
+
+
+def _clear_setting_caches() -> None:
+    get_settings.cache_clear()
+    db_session.get_engine.cache_clear()
+    db_session._sessionmaker.cache_clear()
+
+
+@pytest.fixture
+def default_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point the default database (what answer_pending uses) at this test's database."""
+    monkeypatch.setenv("CLAW_DATABASE_URL", db_url)
+    _clear_setting_caches()
+    yield db_url
+    db_session.get_engine().dispose()
+    _clear_setting_caches()  # the next get_settings() reads the environment monkeypatch restores
+
+
+def settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {"workspace": tmp_path / "workspace", "cooldown": 1.5,
+                                 "stale_after": 300.0}
+    return Settings(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def message_at(moment: datetime) -> Message:
+    return Message(group_id=GROUP, channel="http", chat_id="team", role="user", sender="a",
+                   text="t", created_at=moment)
+
+
+# ---- pending_messages ---------------------------------------------------------------------
+
+
+def test_pending_messages_are_the_unanswered_user_messages_in_order(db_url: str) -> None:
+    # Given a group with an answered message, a reply, two new messages, and another group
+    old = say(db_url, "alice", "old")
+    with write_session(db_url) as session:
+        commit_reply(session, GROUP, pending_messages(session, GROUP), AgentReply("ok"),
+                     "ok", started_at=T0)
+    first = say(db_url, "bob", "first")
+    say(db_url, "carol", "elsewhere", chat="other")
+    second = say(db_url, "alice", "second")
+
+    # When the group's pending messages are read
+    rows = pending(db_url)
+
+    # Then only the group's unanswered user messages come back, oldest first
+    assert [m.id for m in rows] == [first, second]
+    assert [(m.sender, m.text, m.role) for m in rows] == [("bob", "first", "user"),
+                                                          ("alice", "second", "user")]
+    assert old not in [m.id for m in rows]
+
+
+def test_an_unknown_group_has_no_pending_messages(db_url: str) -> None:
+    assert pending(db_url, "http:nobody") == []
+
+
+# ---- cooldown_left / is_stale -------------------------------------------------------------
+
+
+def test_cooldown_left_counts_from_the_latest_message() -> None:
+    rows = [message_at(T0), message_at(T0 + timedelta(seconds=10))]
+
+    assert cooldown_left(rows, 1.5, T0 + timedelta(seconds=10)) == pytest.approx(1.5)
+    assert cooldown_left(rows, 1.5, T0 + timedelta(seconds=10.5)) == pytest.approx(1.0)
+    assert cooldown_left(rows, 1.5, T0 + timedelta(seconds=11.5)) == 0.0
+    assert cooldown_left(rows, 1.5, T0 + timedelta(hours=1)) == 0.0  # never negative
+    assert cooldown_left(rows, 0.0, T0 + timedelta(seconds=10)) == 0.0
+
+
+def test_is_stale_looks_at_the_oldest_message() -> None:
+    rows = [message_at(T0 + timedelta(seconds=200)), message_at(T0)]
+
+    assert is_stale(rows, 300, T0 + timedelta(seconds=299)) is False
+    assert is_stale(rows, 300, T0 + timedelta(seconds=300)) is False  # strictly longer
+    assert is_stale(rows, 300, T0 + timedelta(seconds=301)) is True
+
+
+def test_naive_times_from_sqlite_are_taken_as_utc() -> None:
+    # SQLite returns naive datetimes; they hold UTC
+    rows = [message_at(T0.replace(tzinfo=None))]
+
+    assert cooldown_left(rows, 5, T0 + timedelta(seconds=2)) == pytest.approx(3.0)
+    assert is_stale(rows, 60, T0 + timedelta(seconds=61)) is True
+
+
+# ---- build_turn_input ---------------------------------------------------------------------
+
+
+def test_turn_input_has_history_before_the_pending_messages(db_url: str, tmp_path: Path) -> None:
+    # Given an answered exchange, then two new messages, and a workspace personality
+    say(db_url, "alice", "hi")
+    with write_session(db_url) as session:
+        commit_reply(session, GROUP, pending_messages(session, GROUP), AgentReply("hello"),
+                     "hello", started_at=T0)
+    say(db_url, "bob", "one")
+    say(db_url, "alice", "two")
+    (tmp_path / "workspace").mkdir()
+    (tmp_path / "workspace" / "CLAUDE.md").write_text("You are terse.")
+
+    # When the turn input is built
+    with read_session(db_url) as session:
+        turn = build_turn_input(session, settings(tmp_path), GROUP, pending_messages(session, GROUP))
+
+    # Then history holds the earlier exchange and new_messages the pending ones, both in order
+    assert turn.group_id == GROUP
+    assert turn.system_prompt == "You are terse."
+    assert [(l.role, l.sender, l.text) for l in turn.history] == [
+        ("user", "alice", "hi"), ("assistant", "claw", "hello")]
+    assert [(l.role, l.sender, l.text) for l in turn.new_messages] == [
+        ("user", "bob", "one"), ("user", "alice", "two")]
+    assert all(l.created_at.tzinfo is not None for l in [*turn.history, *turn.new_messages])
+
+
+# ---- commit_reply -------------------------------------------------------------------------
+
+
+def test_commit_reply_writes_reply_outbox_usage_and_marks_messages(db_url: str) -> None:
+    # Given two pending messages
+    first = say(db_url, "alice", "one")
+    second = say(db_url, "bob", "two")
+    rows = pending(db_url)
+    reply = AgentReply("alice: one\nbob: two",
+                       [TokenUsage("m1", 3, 4, 1, 2), TokenUsage("m2", 5, 6)])
+
+    # When the reply is committed
+    with write_session(db_url) as session:
+        outbox_id = commit_reply(session, GROUP, rows, reply, "the text", started_at=T0)
+
+    # Then an assistant message, an outbox row and the usage are written
+    with read_session(db_url) as session:
+        outbox = session.get(Outbox, outbox_id)
+        assert outbox is not None
+        assert (outbox.group_id, outbox.text, outbox.status, outbox.attempts) == (
+            GROUP, "the text", "pending", 0)
+        assert outbox.answers_upto_id == second
+        assert outbox.turn_started_at.replace(tzinfo=timezone.utc) == T0  # type: ignore[union-attr]
+        answer = session.get(Message, outbox.message_id)
+        assert answer is not None
+        assert (answer.group_id, answer.role, answer.sender, answer.text) == (
+            GROUP, "assistant", "claw", "the text")
+        assert (answer.channel, answer.chat_id, answer.answered_by) == ("http", "team", None)
+        usage = session.scalars(select(Usage).order_by(Usage.id)).all()
+        assert [(u.group_id, u.model, u.input_tokens, u.output_tokens, u.cache_read_tokens,
+                 u.cache_write_tokens) for u in usage] == [
+            (GROUP, "m1", 3, 4, 1, 2), (GROUP, "m2", 5, 6, 0, 0)]
+        assert session.get(Group, GROUP).last_processed_id == second  # type: ignore[union-attr]
+    # And every message it covers is answered by that outbox row
+    assert answered_by(db_url, first, second) == [outbox_id, outbox_id]
+    assert pending(db_url) == []
+
+
+def test_commit_reply_raises_and_writes_nothing_if_a_message_was_answered_meanwhile(
+    db_url: str,
+) -> None:
+    # Given two pending messages read by a turn
+    first = say(db_url, "alice", "one")
+    second = say(db_url, "bob", "two")
+    rows = pending(db_url)
+    # And another turn that answered the second one in the meantime
+    with write_session(db_url) as session:
+        other = commit_reply(session, GROUP, [rows[1]], AgentReply("x", [TokenUsage("m")]), "x",
+                             started_at=T0)
+    before = counts(db_url)
+
+    # When the first turn tries to commit its reply to both
+    with pytest.raises(AlreadyAnswered):
+        with write_session(db_url) as session:
+            commit_reply(session, GROUP, rows, AgentReply("y", [TokenUsage("m", 1, 1)]), "y",
+                         started_at=T0)
+
+    # Then nothing of it is left: no message, outbox or usage row, no answered mark
+    assert counts(db_url) == before
+    assert answered_by(db_url, first, second) == [None, other]
+    assert [o.text for o in outbox_rows(db_url)] == ["x"]
+    with read_session(db_url) as session:
+        assert session.get(Group, GROUP).last_processed_id == second  # type: ignore[union-attr]
+        assert session.scalars(select(Message.text).where(Message.role == "assistant")).all() == ["x"]
+
+
+# ---- answer_pending -----------------------------------------------------------------------
+
+
+def test_nothing_pending_is_idle(default_db: str, tmp_path: Path) -> None:
+    result = answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+
+    assert result == TurnResult(TurnOutcome.IDLE)
+    assert counts(default_db) == {"Message": 0, "Outbox": 0, "Usage": 0}
+
+
+def test_a_fresh_message_is_cooling_with_the_time_left(default_db: str, tmp_path: Path) -> None:
+    # Given a message that just arrived and a 30 s cooldown
+    say(None, "alice", "hi")
+
+    # When the turn runs
+    result = answer_pending(settings(tmp_path, cooldown=30), OfflineProvider(), GROUP)
+
+    # Then it asks to be retried after the rest of the cooldown, and writes nothing
+    assert result.outcome == TurnOutcome.COOLING
+    assert result.retry_in is not None and 28 < result.retry_in <= 30
+    assert result.outbox_id is None
+    assert counts(default_db) == {"Message": 1, "Outbox": 0, "Usage": 0}
+    assert len(pending(None)) == 1
+
+
+def test_quiet_group_gets_one_reply_covering_all_pending_messages(
+    default_db: str, tmp_path: Path
+) -> None:
+    # Given three messages, the latest 5 s old (longer than the cooldown)
+    ids = [say(None, "alice", "one", at=ago(7)), say(None, "bob", "two", at=ago(6)),
+           say(None, "alice", "three", at=ago(5))]
+
+    # When the turn runs with the offline model
+    result = answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+
+    # Then one reply answers all three, in order, without an apology
+    assert result.outcome == TurnOutcome.REPLIED
+    assert result.answered == 3
+    [outbox] = outbox_rows(None)
+    assert result.outbox_id == outbox.id
+    assert outbox.text == "alice: one\nbob: two\nalice: three"
+    assert answered_by(None, *ids) == [outbox.id] * 3
+    assert counts(default_db) == {"Message": 4, "Outbox": 1, "Usage": 1}
+
+    # And a second (duplicate) turn finds nothing to do
+    assert answer_pending(settings(tmp_path), OfflineProvider(), GROUP).outcome == TurnOutcome.IDLE
+    assert counts(default_db) == {"Message": 4, "Outbox": 1, "Usage": 1}
+
+
+def test_next_turn_answers_only_the_new_messages(default_db: str, tmp_path: Path) -> None:
+    say(None, "alice", "one", at=ago(10))
+    answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+    say(None, "bob", "two", at=ago(5))
+
+    result = answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+
+    assert result.outcome == TurnOutcome.REPLIED and result.answered == 1
+    assert [o.text for o in outbox_rows(None)] == ["alice: one", "bob: two"]
+
+
+def test_a_turn_whose_oldest_message_waited_too_long_apologises(
+    default_db: str, tmp_path: Path
+) -> None:
+    # Given a message 10 minutes old, another 5 s old, and stale_after of 5 minutes
+    say(None, "alice", "anyone?", at=ago(600))
+    say(None, "alice", "hello?", at=ago(5))
+
+    # When the turn runs
+    result = answer_pending(settings(tmp_path, stale_after=300), OfflineProvider(), GROUP)
+
+    # Then the reply starts with the apology, then the answer
+    assert result.outcome == TurnOutcome.REPLIED
+    [outbox] = outbox_rows(None)
+    assert outbox.text == f"{STALE_APOLOGY}\nalice: anyone?\nalice: hello?"
+    with read_session(None) as session:
+        assert session.get(Message, outbox.message_id).text == outbox.text  # type: ignore[union-attr]
+
+
+def test_a_timely_turn_does_not_apologise(default_db: str, tmp_path: Path) -> None:
+    say(None, "alice", "hi", at=ago(100))
+
+    answer_pending(settings(tmp_path, stale_after=300), OfflineProvider(), GROUP)
+
+    [outbox] = outbox_rows(None)
+    assert outbox.text == "alice: hi"
+    assert STALE_APOLOGY not in outbox.text
+
+
+class FailingModel:
+    name = "failing"
+
+    def reply(self, turn: TurnInput) -> AgentReply:
+        raise ProviderError("model down")
+
+
+def test_a_model_error_writes_nothing_and_leaves_messages_pending(
+    default_db: str, tmp_path: Path
+) -> None:
+    say(None, "alice", "hi", at=ago(10))
+
+    with pytest.raises(ProviderError):
+        answer_pending(settings(tmp_path), FailingModel(), GROUP)
+
+    assert counts(default_db) == {"Message": 1, "Outbox": 0, "Usage": 0}
+    assert len(pending(None)) == 1
+
+
+class OvertakenModel:
+    """Answers, but only after another turn committed a reply to the same messages."""
+
+    name = "overtaken"
+
+    def reply(self, turn: TurnInput) -> AgentReply:
+        with write_session() as session:
+            commit_reply(session, turn.group_id, pending_messages(session, turn.group_id),
+                         AgentReply("first"), "first", started_at=T0)
+        return AgentReply("second")
+
+
+def test_a_turn_overtaken_by_another_is_raced_and_writes_nothing(
+    default_db: str, tmp_path: Path
+) -> None:
+    message = say(None, "alice", "hi", at=ago(10))
+
+    result = answer_pending(settings(tmp_path), OvertakenModel(), GROUP)
+
+    assert result == TurnResult(TurnOutcome.RACED)
+    [outbox] = outbox_rows(None)
+    assert outbox.text == "first"
+    assert answered_by(None, message) == [outbox.id]
