@@ -7,9 +7,14 @@ the Redis server (and its settings, AOF included) so that Redis is not what diff
 from __future__ import annotations
 
 import logging
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import redis
 
@@ -42,10 +47,32 @@ class BenchOptions:
                 raise BenchError(f"--{name.replace('_', '-')} must be at least 1")
 
 
+@contextmanager
+def _sigterm_runs_cleanup() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit while the bench runs.
+
+    Python's default SIGTERM ends the process without running ``finally`` blocks, and the
+    processes we start live in sessions of their own, so they would outlive us: `claw up`,
+    its workers and the raw workers would keep consuming from a Redis nobody stops.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_bench(options: BenchOptions) -> BenchReport:
     """Measure both sides; raise BenchError if either could not be measured."""
     options.check()
-    with tempfile.TemporaryDirectory(prefix="claw-bench-") as tmp:
+    with _sigterm_runs_cleanup(), tempfile.TemporaryDirectory(prefix="claw-bench-") as tmp:
         root = Path(tmp)
         port = free_port()
         try:
