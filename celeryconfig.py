@@ -34,8 +34,9 @@ task_ignore_result = True  # state lives in the database; the HTTP task route op
 task_serializer = "json"
 accept_content = ["json"]
 worker_hijack_root_logger = False
-worker_send_task_events = True  # for Flower
-task_send_sent_event = True
+# Task events cost about a millisecond per hop; `claw up` turns them on only with Flower.
+worker_send_task_events = _settings.task_events
+task_send_sent_event = _settings.task_events
 timezone = "UTC"
 # A producer facing Redis down should fail fast (the message is already stored) instead of
 # blocking an HTTP request for long.

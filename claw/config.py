@@ -31,6 +31,15 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "CLAW_ANTHROPIC_API_KEY")
     )
     offline_latency_ms: int = 0  #: simulated LLM latency of the offline model, for benchmarks
+    openai_base_url: str = "http://127.0.0.1:11434/v1"  #: any OpenAI-compatible server (Ollama)
+    openai_api_key: SecretStr | None = None
+    llm_max_retries: int = 4  #: the SDKs' own retries with backoff on 429/529/5xx/timeouts
+    llm_timeout: float = 120.0  #: seconds per model request
+    max_iterations: int = 10  #: model calls per turn before the loop gives up
+    llm_retry_delay: float = 30.0  #: first wait before retrying a turn the model failed
+    history_messages: int = 40
+    history_token_budget: int = 8000  #: rough (chars / 4) cap on history sent to the model
+    prices: str | None = None  #: JSON {"model": [in, out, cache_read, cache_write]} USD per MTok
 
     api_token: SecretStr | None = None
     api_host: str = "127.0.0.1"
@@ -38,6 +47,7 @@ class Settings(BaseSettings):
     api_max_text: int = 16_000  #: longest message text the API accepts, in characters
     flower_port: int = 5555
     flower_user: str = "claw"
+    task_events: bool = False  #: Celery task events, for Flower (`claw up` sets it with Flower)
 
     shards: int = 3
     poll_interval: float = 2.0

@@ -9,6 +9,7 @@ nothing pending or loses the compare-and-set, and never sends a second reply.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -16,15 +17,17 @@ from enum import StrEnum
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from claw.agent import AgentReply, ChatLine, Provider, TurnInput
+from claw.agent import AgentReply, ChatLine, Provider, ProviderError, TurnInput
+from claw.agent.loop import run_agent
+from claw.agent.pricing import cost_usd, price_table
+from claw.agent.tools import ToolContext, default_registry
 from claw.config import Settings
 from claw.db import Group, Message, Outbox, Usage, read_session, write_session
 from claw.db.models import utcnow
-from claw.workspace import load_personality
+from claw.personality import load_personality
 
 log = logging.getLogger(__name__)
 
-HISTORY_MESSAGES = 40
 STALE_APOLOGY = "Sorry for the slow reply, I was held up."
 
 
@@ -34,6 +37,7 @@ class TurnOutcome(StrEnum):
     BUSY = "busy"  #: another turn holds the group's lease
     REPLIED = "replied"
     RACED = "raced"  #: someone else answered these messages first; nothing written
+    FAILED = "failed"  #: the model could not answer; the messages stay pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,8 @@ class TurnResult:
     outbox_id: int | None = None
     answered: int = 0
     retry_in: float | None = None
+    error: ProviderError | None = None
+    newest_pending_id: int = 0
 
 
 def _as_aware(moment: datetime) -> datetime:
@@ -78,24 +84,27 @@ def is_stale(pending: list[Message], stale_after: float, now: datetime) -> bool:
     return now - oldest > timedelta(seconds=stale_after)
 
 
-def recent_history(session: Session, group_id: str, before_id: int) -> list[Message]:
+def recent_history(session: Session, group_id: str, before_id: int, limit: int) -> list[Message]:
+    """The conversation before the pending messages; notices about claw itself left out."""
     rows = session.scalars(
         select(Message)
-        .where(Message.group_id == group_id, Message.id < before_id)
+        .where(Message.group_id == group_id, Message.id < before_id, Message.kind == "chat")
         .order_by(Message.id.desc())
-        .limit(HISTORY_MESSAGES)
+        .limit(limit)
     )
     return list(reversed(list(rows)))
 
 
 def build_turn_input(
-    session: Session, settings: Settings, group_id: str, pending: list[Message]
+    session: Session, settings: Settings, group: Group, pending: list[Message]
 ) -> TurnInput:
+    history = recent_history(session, group.id, pending[0].id, settings.history_messages)
     return TurnInput(
-        group_id=group_id,
-        system_prompt=load_personality(settings.workspace, group_id),
-        history=[_line(m) for m in recent_history(session, group_id, pending[0].id)],
+        group_id=group.id,
+        system_prompt=load_personality(settings.workspace, group.id),
+        history=[_line(m) for m in history],
         new_messages=[_line(m) for m in pending],
+        timezone=str((group.settings or {}).get("timezone") or settings.tz),
     )
 
 
@@ -111,6 +120,7 @@ def commit_reply(
     text: str,
     *,
     started_at: datetime,
+    prices: str | None = None,
 ) -> int:
     """Write reply + outbox + usage and mark the messages answered, or raise AlreadyAnswered."""
     ids = [m.id for m in pending]
@@ -141,6 +151,12 @@ def commit_reply(
     if marked != len(ids):
         raise AlreadyAnswered(group_id)  # rolls the whole transaction back
     session.execute(update(Group).where(Group.id == group_id).values(last_processed_id=ids[-1]))
+    record_usage(session, group_id, reply, prices)
+    return outbox.id
+
+
+def record_usage(session: Session, group_id: str, reply: AgentReply, prices: str | None = None) -> None:
+    table = price_table(prices)
     for used in reply.usage:
         session.add(
             Usage(
@@ -150,12 +166,37 @@ def commit_reply(
                 output_tokens=used.output_tokens,
                 cache_read_tokens=used.cache_read_tokens,
                 cache_write_tokens=used.cache_write_tokens,
+                cost_usd=cost_usd(used, table),
             )
         )
+
+
+def commit_notice(session: Session, group_id: str, pending: list[Message], text: str) -> int:
+    """Tell the group something about claw itself; answers nothing, so messages stay pending."""
+    notice = Message(
+        group_id=group_id,
+        channel=pending[-1].channel,
+        chat_id=pending[-1].chat_id,
+        role="assistant",
+        kind="notice",
+        sender="claw",
+        text=text,
+    )
+    session.add(notice)
+    session.flush()
+    outbox = Outbox(group_id=group_id, message_id=notice.id, answers_upto_id=0, text=text)
+    session.add(outbox)
+    session.flush()
     return outbox.id
 
 
-def answer_pending(settings: Settings, provider: Provider, group_id: str) -> TurnResult:
+def answer_pending(
+    settings: Settings,
+    provider: Provider,
+    group_id: str,
+    *,
+    on_text: Callable[[str], None] | None = None,
+) -> TurnResult:
     """Run the agent over the group's pending messages and commit its reply.
 
     The caller holds the group's lease; this function still guards the commit itself.
@@ -168,16 +209,38 @@ def answer_pending(settings: Settings, provider: Provider, group_id: str) -> Tur
         left = cooldown_left(pending, settings.cooldown, now)
         if left > 0:
             return TurnResult(TurnOutcome.COOLING, retry_in=left)
-        turn = build_turn_input(session, settings, group_id, pending)
-    reply = provider.reply(turn)
+        group = session.get(Group, group_id)
+        assert group is not None
+        turn = build_turn_input(session, settings, group, pending)
+        ctx = ToolContext(group_id, settings.workspace, settings, is_main=group.is_main)
+    try:
+        reply = run_agent(
+            provider,
+            turn,
+            default_registry(),
+            ctx,
+            max_iterations=settings.max_iterations,
+            history_token_budget=settings.history_token_budget,
+            on_text=on_text,
+        )
+    except ProviderError as exc:
+        log.warning("turn_model_failed group=%s retryable=%s error=%s", group_id, exc.retryable, exc)
+        return TurnResult(TurnOutcome.FAILED, error=exc, newest_pending_id=pending[-1].id)
     text = reply.text
     if is_stale(pending, settings.stale_after, now):
         text = f"{STALE_APOLOGY}\n{text}"
     try:
         with write_session() as session:
-            outbox_id = commit_reply(session, group_id, pending, reply, text, started_at=now)
+            outbox_id = commit_reply(session, group_id, pending, reply, text, started_at=now, prices=settings.prices)
     except AlreadyAnswered:
         log.warning("turn_raced group=%s", group_id)
         return TurnResult(TurnOutcome.RACED)
     log.info("turn_replied group=%s answered=%d outbox=%d", group_id, len(pending), outbox_id)
     return TurnResult(TurnOutcome.REPLIED, outbox_id=outbox_id, answered=len(pending))
+
+
+def notify_failure(group_id: str, text: str) -> int | None:
+    """Write a notice to the group's outbox (None if it has nothing pending any more)."""
+    with write_session() as session:
+        pending = pending_messages(session, group_id)
+        return commit_notice(session, group_id, pending, text) if pending else None

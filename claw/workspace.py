@@ -1,15 +1,9 @@
-"""Where each group's files live, and the personality that becomes its system prompt."""
+"""Where each group's files live: workspace/groups/<escaped group id>/."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import quote
-
-DEFAULT_PERSONALITY = (
-    "You are claw, a helpful personal assistant living in a group chat. "
-    "Answer briefly and address people by name when it helps."
-)
-
 
 def group_dir_name(group_id: str) -> str:
     """A filesystem-safe, reversible name: every character outside [A-Za-z0-9_.-] is escaped.
@@ -26,10 +20,3 @@ def group_dir_name(group_id: str) -> str:
 def group_dir(workspace: Path, group_id: str) -> Path:
     return workspace / "groups" / group_dir_name(group_id)
 
-
-def load_personality(workspace: Path, group_id: str) -> str:
-    """Group CLAUDE.md, then workspace/CLAUDE.md, then the built-in default."""
-    for path in (group_dir(workspace, group_id) / "CLAUDE.md", workspace / "CLAUDE.md"):
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-    return DEFAULT_PERSONALITY

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from claw.agent import AgentReply, ProviderError, TokenUsage, TurnInput
+from claw.agent import AgentReply, ModelRequest, ModelStep, ProviderError, TokenUsage, TurnInput
 from claw.agent.offline import OfflineProvider
 from claw.config import Settings, get_settings
 from claw.db import Group, Message, Outbox, Usage, read_session, write_session
@@ -175,7 +175,9 @@ def test_turn_input_has_history_before_the_pending_messages(db_url: str, tmp_pat
 
     # When the turn input is built
     with read_session(db_url) as session:
-        turn = build_turn_input(session, settings(tmp_path), GROUP, pending_messages(session, GROUP))
+        turn = build_turn_input(
+                session, settings(tmp_path), session.get(Group, GROUP), pending_messages(session, GROUP)
+            )
 
     # Then history holds the earlier exchange and new_messages the pending ones, both in order
     assert turn.group_id == GROUP
@@ -342,9 +344,9 @@ def test_a_timely_turn_does_not_apologise(default_db: str, tmp_path: Path) -> No
 
 
 class FailingModel:
-    name = "failing"
+    name = model = "failing"
 
-    def reply(self, turn: TurnInput) -> AgentReply:
+    def step(self, request: ModelRequest) -> ModelStep:
         raise ProviderError("model down")
 
 
@@ -353,9 +355,10 @@ def test_a_model_error_writes_nothing_and_leaves_messages_pending(
 ) -> None:
     say(None, "alice", "hi", at=ago(10))
 
-    with pytest.raises(ProviderError):
-        answer_pending(settings(tmp_path), FailingModel(), GROUP)
+    result = answer_pending(settings(tmp_path), FailingModel(), GROUP)
 
+    assert result.outcome == TurnOutcome.FAILED
+    assert str(result.error) == "model down"
     assert counts(default_db) == {"Message": 1, "Outbox": 0, "Usage": 0}
     assert len(pending(None)) == 1
 
@@ -363,13 +366,13 @@ def test_a_model_error_writes_nothing_and_leaves_messages_pending(
 class OvertakenModel:
     """Answers, but only after another turn committed a reply to the same messages."""
 
-    name = "overtaken"
+    name = model = "overtaken"
 
-    def reply(self, turn: TurnInput) -> AgentReply:
+    def step(self, request: ModelRequest) -> ModelStep:
         with write_session() as session:
-            commit_reply(session, turn.group_id, pending_messages(session, turn.group_id),
+            commit_reply(session, GROUP, pending_messages(session, GROUP),
                          AgentReply("first"), "first", started_at=T0)
-        return AgentReply("second")
+        return ModelStep([{"type": "text", "text": "second"}], TokenUsage(self.model))
 
 
 def test_a_turn_overtaken_by_another_is_raced_and_writes_nothing(

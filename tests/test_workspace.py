@@ -8,7 +8,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from claw.workspace import DEFAULT_PERSONALITY, group_dir, group_dir_name, load_personality
+from claw.personality import DEFAULT_PERSONALITY, load_personality
+from claw.workspace import group_dir, group_dir_name
 
 HOSTILE_IDS = [
     "http:..",

@@ -1,16 +1,31 @@
-"""The agent: LLM providers behind one interface, chosen by CLAW_LLM."""
+"""The agent: LLM providers behind one interface (chosen by CLAW_LLM), the tool loop, tools."""
 
 from __future__ import annotations
 
-from claw.agent.base import AgentReply, ChatLine, Provider, ProviderError, TokenUsage, TurnInput
+from claw.agent.base import (
+    AgentReply,
+    ChatLine,
+    ModelRequest,
+    ModelStep,
+    Provider,
+    ProviderError,
+    TokenUsage,
+    ToolCall,
+    ToolSpec,
+    TurnInput,
+)
 from claw.config import Settings
 
 __all__ = [
     "AgentReply",
     "ChatLine",
+    "ModelRequest",
+    "ModelStep",
     "Provider",
     "ProviderError",
     "TokenUsage",
+    "ToolCall",
+    "ToolSpec",
     "TurnInput",
     "make_provider",
 ]
@@ -18,13 +33,27 @@ __all__ = [
 
 def make_provider(settings: Settings) -> Provider:
     llm = settings.resolved_llm
-    if llm == "offline":
-        from claw.agent.offline import OfflineProvider
-
-        return OfflineProvider(latency_ms=settings.offline_latency_ms)
     if llm == "anthropic":
         from claw.agent.claude import ClaudeProvider
 
         key = settings.anthropic_api_key
-        return ClaudeProvider(model=settings.model, api_key=key.get_secret_value() if key else None)
-    raise ProviderError(f"CLAW_LLM={llm} is not available yet; use 'anthropic' or 'offline'")
+        return ClaudeProvider(
+            model=settings.model,
+            api_key=key.get_secret_value() if key else None,
+            max_retries=settings.llm_max_retries,
+            timeout=settings.llm_timeout,
+        )
+    if llm == "openai":
+        from claw.agent.openai_compat import OpenAIProvider
+
+        key = settings.openai_api_key
+        return OpenAIProvider(
+            model=settings.model,
+            base_url=settings.openai_base_url,
+            api_key=key.get_secret_value() if key else None,
+            max_retries=settings.llm_max_retries,
+            timeout=settings.llm_timeout,
+        )
+    from claw.agent.offline import OfflineProvider
+
+    return OfflineProvider(latency_ms=settings.offline_latency_ms)

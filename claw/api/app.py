@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from claw.api import agent_routes
 from claw.api.routes import api, public
 from claw.config import get_settings
 
@@ -36,6 +37,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="claw", version="0.1.0", lifespan=lifespan)
     app.include_router(public)
     app.include_router(api)
+    app.include_router(agent_routes.router)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]

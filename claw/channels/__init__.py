@@ -13,12 +13,13 @@ __all__ = [
     "DeliveryError",
     "PollBatch",
     "PollError",
+    "PULL_CHANNELS",
     "PolledChannel",
     "channel_for",
     "polled_channels",
 ]
 
-PULL_CHANNELS = ("http", "terminal", "web")
+PULL_CHANNELS = ("http", "terminal", "web")  #: clients fetch replies themselves
 
 
 @lru_cache(maxsize=None)

@@ -71,6 +71,9 @@ class Message(Base):
     chat_id: Mapped[str] = mapped_column(String(255))
     external_id: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))  # "user" | "assistant"
+    #: "chat" for the conversation; "notice" for replies about claw itself (a model outage)
+    #: that the user sees but the model's history leaves out
+    kind: Mapped[str] = mapped_column(String(16), default="chat", server_default="chat")
     sender: Mapped[str] = mapped_column(String(255))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,6 +10,7 @@ from claw.celery_app import app
 from claw.config import get_settings
 from claw.db import read_session, write_session
 from claw.dispatch import enqueue_send, enqueue_turn
+from claw.failures import in_backoff
 from claw.lease import lease_held
 from claw.outbox import unsent_ids
 from claw.redis_client import get_redis
@@ -29,7 +30,8 @@ def sweep() -> dict[str, int]:
         waiting = groups_waiting(session, quiet_for=settings.cooldown + GRACE_SECONDS)
     turns = 0
     for group_id, priority in waiting:
-        if not lease_held(redis, group_id):
+        # A group whose model failed waits out its backoff; its retry turn is already queued.
+        if not lease_held(redis, group_id) and not in_backoff(redis, group_id):
             turns += enqueue_turn(group_id, priority=priority, force=True)
     with write_session() as session:
         outbox_ids = unsent_ids(

@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 
-from claw.agent import Provider, ProviderError, make_provider
+from claw.agent import Provider, make_provider
 from claw.celery_app import app
 from claw.config import get_settings
 from claw.db import Group, read_session
+from claw.delivery import deliver, delivers_inline
 from claw.dispatch import enqueue_send, enqueue_turn, turn_queued_key
+from claw.failures import clear_failures, note_failure, notice_text
 from claw.lease import LeaseBusy, group_lease, lease_key
+from claw.progress import progress_publisher
 from claw.redis_client import get_redis
-from claw.turns import TurnOutcome, answer_pending
+from claw.turns import TurnOutcome, TurnResult, answer_pending, notify_failure
 
 log = logging.getLogger(__name__)
-
-PROVIDER_RETRY_SECONDS = 30
 
 
 @lru_cache(maxsize=1)
@@ -24,10 +25,10 @@ def _provider() -> Provider:
     return make_provider(get_settings())
 
 
-def _is_priority(group_id: str) -> bool:
+def _group_flags(group_id: str) -> tuple[bool, str]:
     with read_session() as session:
         group = session.get(Group, group_id)
-        return bool(group and group.priority)
+        return (bool(group.priority), group.channel) if group else (False, "")
 
 
 @app.task(name="claw.turn")
@@ -36,21 +37,42 @@ def turn(group_id: str) -> str:
     redis = get_redis()
     # Cleared before reading pending messages: anything stored after this point queues anew.
     redis.delete(turn_queued_key(group_id))
+    priority, channel = _group_flags(group_id)
     try:
         with group_lease(redis, group_id, settings.lease_seconds):
-            result = answer_pending(settings, _provider(), group_id)
+            result = answer_pending(
+                settings, _provider(), group_id, on_text=progress_publisher(redis, group_id)
+            )
     except LeaseBusy:
         wait = max(0.5, (redis.pttl(lease_key(group_id)) or 0) / 1000)
-        enqueue_turn(group_id, priority=_is_priority(group_id), countdown=wait)
+        enqueue_turn(group_id, priority=priority, countdown=wait)
         return TurnOutcome.BUSY
-    except ProviderError as exc:
-        log.error("turn_provider_failed group=%s error=%s", group_id, exc)
-        enqueue_turn(
-            group_id, priority=_is_priority(group_id), countdown=PROVIDER_RETRY_SECONDS
-        )
-        return "provider_error"
     if result.outcome == TurnOutcome.COOLING:
-        enqueue_turn(group_id, priority=_is_priority(group_id), countdown=result.retry_in)
+        enqueue_turn(group_id, priority=priority, countdown=result.retry_in)
+    elif result.outcome == TurnOutcome.FAILED:
+        _after_failure(group_id, priority, channel, result)
     elif result.outcome == TurnOutcome.REPLIED and result.outbox_id is not None:
-        enqueue_send(result.outbox_id)
+        clear_failures(redis, group_id)
+        _send(result.outbox_id, channel)
     return result.outcome
+
+
+def _after_failure(group_id: str, priority: bool, channel: str, result: TurnResult) -> None:
+    assert result.error is not None
+    notify, retry_in = note_failure(
+        get_redis(), group_id, result.newest_pending_id, base_delay=get_settings().llm_retry_delay
+    )
+    if notify:
+        outbox_id = notify_failure(group_id, notice_text(str(result.error), retryable=result.error.retryable))
+        if outbox_id is not None:
+            _send(outbox_id, channel)
+    enqueue_turn(group_id, priority=priority, countdown=retry_in, force=True)
+
+
+def _send(outbox_id: int, channel: str) -> None:
+    if delivers_inline(channel):
+        deliver(outbox_id)  # a failure leaves the row pending for the sweeper
+    else:
+        enqueue_send(outbox_id)
+
+

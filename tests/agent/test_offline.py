@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-from claw.agent import ChatLine, TurnInput
-from claw.agent.offline import OfflineProvider
+from claw.agent import ChatLine, ModelRequest, ModelStep, TurnInput
+from claw.agent.offline import OfflineProvider, parse_command
+from claw.agent.transcript import to_chat_turns
 
 T0 = datetime(2026, 3, 1, 14, 34, tzinfo=timezone.utc)
 
@@ -19,8 +20,19 @@ def turn(new: list[ChatLine], history: list[ChatLine] | None = None) -> TurnInpu
     return TurnInput("http:team", "You are claw.", history or [], new)
 
 
+class _Answer:
+    """The offline model's first step for a turn, as the agent loop would ask for it."""
+
+    def __init__(self, provider: OfflineProvider) -> None:
+        self.provider = provider
+
+    def reply(self, t: TurnInput) -> ModelStep:
+        request = ModelRequest(t.system_prompt, to_chat_turns(t), [], None, new_messages=t.new_messages)
+        return self.provider.step(request)
+
+
 def test_one_message_is_answered_as_sender_colon_text() -> None:
-    reply = OfflineProvider().reply(turn([user("Alice", "hello there")]))
+    reply = _Answer(OfflineProvider()).reply(turn([user("Alice", "hello there")]))
 
     assert reply.text == "Alice: hello there"
 
@@ -30,7 +42,7 @@ def test_every_new_message_gets_a_line_in_order() -> None:
     new = [user("Alice", "one", 0), user("Bob", "two", 1), user("Alice", "three", 2)]
 
     # When the offline model answers
-    reply = OfflineProvider().reply(turn(new))
+    reply = _Answer(OfflineProvider()).reply(turn(new))
 
     # Then each message appears once, in order, one per line
     assert reply.text.splitlines() == ["Alice: one", "Bob: two", "Alice: three"]
@@ -39,7 +51,7 @@ def test_every_new_message_gets_a_line_in_order() -> None:
 def test_history_is_not_repeated() -> None:
     history = [user("Alice", "earlier"), ChatLine("assistant", "claw", "Alice: earlier", T0)]
 
-    reply = OfflineProvider().reply(turn([user("Bob", "now", 5)], history))
+    reply = _Answer(OfflineProvider()).reply(turn([user("Bob", "now", 5)], history))
 
     assert reply.text == "Bob: now"
 
@@ -47,13 +59,13 @@ def test_history_is_not_repeated() -> None:
 def test_the_reply_is_deterministic() -> None:
     new = [user("Alice", "same"), user("Bob", "input")]
 
-    assert OfflineProvider().reply(turn(new)).text == OfflineProvider().reply(turn(new)).text
+    assert _Answer(OfflineProvider()).reply(turn(new)).text == _Answer(OfflineProvider()).reply(turn(new)).text
 
 
 def test_usage_counts_words_under_the_offline_model() -> None:
-    reply = OfflineProvider().reply(turn([user("Alice", "one two three"), user("Bob", "four")]))
+    reply = _Answer(OfflineProvider()).reply(turn([user("Alice", "one two three"), user("Bob", "four")]))
 
-    [usage] = reply.usage
+    usage = reply.usage
     assert usage.model == "offline"
     assert usage.input_tokens == 4  # words of the new messages
     assert usage.output_tokens == len("Alice: one two three\nBob: four".split())
@@ -61,9 +73,53 @@ def test_usage_counts_words_under_the_offline_model() -> None:
 
 def test_latency_is_simulated_when_asked() -> None:
     started = time.monotonic()
-    OfflineProvider(latency_ms=200).reply(turn([user("Alice", "hi")]))
+    _Answer(OfflineProvider(latency_ms=200)).reply(turn([user("Alice", "hi")]))
     assert time.monotonic() - started >= 0.2
 
 
 def test_offline_provider_names_itself() -> None:
     assert OfflineProvider().name == "offline"
+
+
+def test_plain_commands_become_tool_calls() -> None:
+    assert parse_command("remember that the wifi password is hunter2") == (
+        "save_memory", {"category": "topics", "topic": "notes", "content": "the wifi password is hunter2"})
+    assert parse_command("What do you remember about wifi?") == ("search_memory", {"query": "wifi"})
+    assert parse_command("remind me in 5 minutes to stretch") == (
+        "schedule_task", {"kind": "reminder", "spec": "in 5 minutes", "text": "stretch"})
+    assert parse_command("every day at 9:00 summarize the news") == (
+        "schedule_task", {"kind": "agent_prompt", "spec": "daily 09:00", "text": "summarize the news"})
+    assert parse_command("run python: print(1+1)") == (
+        "run_code", {"language": "python", "code": "print(1+1)"})
+    assert parse_command("be more cheerful") == (
+        "update_personality", {"content": "Be more cheerful.", "mode": "append"})
+    assert parse_command("hello there") is None
+
+
+def test_a_command_asks_for_its_tool_then_reports_the_result_among_plain_lines() -> None:
+    # Given a turn with a plain message and a command
+    t = turn([user("Alice", "hi"), user("Bob", "be more cheerful")])
+    provider = OfflineProvider()
+    first = _Answer(provider).reply(t)
+    # Then the first step asks for the tool, with an id tied to the command's message
+    [call] = first.tool_calls
+    assert (call.name, call.input) == ("update_personality", {"content": "Be more cheerful.", "mode": "append"})
+    assert first.stop_reason == "tool_use"
+    # When the tool result comes back
+    messages = [*to_chat_turns(t), {"role": "assistant", "content": first.content},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                              "content": "Personality updated", "is_error": False}]}]
+    second = provider.step(ModelRequest("", messages, [], None, new_messages=t.new_messages))
+    # Then the reply keeps message order: the echo line, then the tool's result
+    assert second.tool_calls == []
+    assert second.text.splitlines() == ["Alice: hi", "Personality updated"]
+
+
+def test_a_failed_tool_is_reported_as_an_error_line() -> None:
+    t = turn([user("Bob", "run python: 1/0")])
+    provider = OfflineProvider()
+    [call] = _Answer(provider).reply(t).tool_calls
+    messages = [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                              "content": "unknown tool 'run_code'", "is_error": True}]}]
+    second = provider.step(ModelRequest("", messages, [], None, new_messages=t.new_messages))
+    assert second.text == "Error: unknown tool 'run_code'"

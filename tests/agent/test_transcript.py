@@ -71,7 +71,7 @@ def test_turns_alternate_and_merge_consecutive_lines_of_one_role() -> None:
     assert turns == [
         {"role": "user", "content": "[Alice @ 2:30 PM]: hi\n[Bob @ 2:31 PM]: yo"},
         {"role": "assistant", "content": "hello both"},
-        {"role": "user", "content": "[Alice @ 2:34 PM]: one\n[Bob @ 2:35 PM]: two"},
+        {"role": "user", "content": "(new messages)\n[Alice @ 2:34 PM]: one\n[Bob @ 2:35 PM]: two"},
     ]
 
 
@@ -85,7 +85,7 @@ def test_turns_start_with_a_user_turn() -> None:
 
     assert turns[0]["role"] == "user"
     assert turns == [{"role": "user",
-                      "content": "[Alice @ 2:34 PM]: hi\n[Bob @ 2:34 PM]: new"}]
+                      "content": "[Alice @ 2:34 PM]: hi\n(new messages)\n[Bob @ 2:34 PM]: new"}]
 
 
 def test_turns_use_the_given_timezone() -> None:
@@ -101,3 +101,17 @@ def test_only_new_messages_make_one_user_turn() -> None:
 
     assert to_chat_turns(turn) == [
         {"role": "user", "content": "[Alice @ 2:34 PM]: a\n[Alice @ 2:34 PM]: b"}]
+
+
+def test_new_messages_are_not_marked_when_there_is_no_history() -> None:
+    turn = TurnInput("http:team", "prompt", history=[], new_messages=[user("Bob", "first", at(9, 5))])
+    assert to_chat_turns(turn) == [{"role": "user", "content": "[Bob @ 9:05 AM]: first"}]
+
+
+def test_history_is_trimmed_to_the_token_budget_keeping_the_newest() -> None:
+    old = [user("Alice", "x" * 400, at(9, m)) for m in range(10)]
+    turn = TurnInput("http:team", "prompt", history=old, new_messages=[user("Bob", "now", at(10, 0))])
+    trimmed = to_chat_turns(turn, token_budget=350)  # about three 100-token lines
+    assert trimmed[0]["content"].count("[Alice @") == 3
+    assert "[Alice @ 9:09 AM]" in trimmed[0]["content"]
+    assert trimmed[0]["content"].endswith("(new messages)\n[Bob @ 10:00 AM]: now")

@@ -1,0 +1,106 @@
+"""Tools: typed Python functions whose JSON schema is generated from their signature.
+
+A tool is declared once — parameters with type hints (and ``Annotated[..., Field(...)]`` for
+descriptions), the docstring as its description — and the same declaration validates the
+model's input, so the schema the model sees and the checks we run can never drift apart.
+Every failure becomes an ``is_error`` result the model can read and adapt to; nothing a tool
+does wrong can crash the turn.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from claw.agent.base import ToolCall, ToolSpec
+from claw.config import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_RESULT_CHARS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContext:
+    """Who is calling: taken from the turn, never from the model's input."""
+
+    group_id: str
+    workspace: Path
+    settings: Settings
+    is_main: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    content: str
+    is_error: bool = False
+
+
+class ToolError(Exception):
+    """Raised by a tool to tell the model plainly what went wrong (becomes is_error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    name: str
+    description: str
+    function: Callable[..., str]
+    arguments: type[BaseModel]
+
+    @property
+    def spec(self) -> ToolSpec:
+        schema = self.arguments.model_json_schema()
+        schema.pop("title", None)
+        return ToolSpec(self.name, self.description, schema)
+
+
+def tool(function: Callable[..., str]) -> Tool:
+    """Make a tool of ``function(ctx: ToolContext, **arguments) -> str``."""
+    hints = get_type_hints(function, include_extras=True)
+    fields: dict[str, Any] = {}
+    for name, parameter in list(inspect.signature(function).parameters.items())[1:]:
+        default = ... if parameter.default is inspect.Parameter.empty else parameter.default
+        fields[name] = (hints[name], default)
+    arguments = create_model(  # type: ignore[call-overload]
+        f"{function.__name__}_arguments", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    description = inspect.cleandoc(function.__doc__ or function.__name__)
+    return Tool(function.__name__, description, function, arguments)
+
+
+class ToolRegistry:
+    def __init__(self, tools: Iterable[Tool]) -> None:
+        self.tools = {t.name: t for t in tools}
+
+    def specs(self) -> list[ToolSpec]:
+        return [t.spec for t in self.tools.values()]
+
+    def call(self, call: ToolCall, ctx: ToolContext) -> ToolResult:
+        found = self.tools.get(call.name)
+        if found is None:
+            available = ", ".join(sorted(self.tools)) or "none"
+            return ToolResult(f"unknown tool {call.name!r}; available: {available}", is_error=True)
+        try:
+            arguments = found.arguments.model_validate(call.input)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
+            )
+            return ToolResult(f"invalid arguments for {call.name}: {problems}", is_error=True)
+        try:
+            content = found.function(ctx, **arguments.model_dump())
+        except ToolError as exc:
+            return ToolResult(str(exc), is_error=True)
+        except Exception as exc:
+            log.exception("tool_crashed tool=%s group=%s", call.name, ctx.group_id)
+            return ToolResult(f"{call.name} failed: {type(exc).__name__}: {exc}", is_error=True)
+        log.info("tool_called tool=%s group=%s", call.name, ctx.group_id)
+        if len(content) > MAX_RESULT_CHARS:
+            content = content[:MAX_RESULT_CHARS] + f"\n[… truncated at {MAX_RESULT_CHARS} characters]"
+        return ToolResult(content)

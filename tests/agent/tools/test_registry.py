@@ -1,0 +1,104 @@
+"""claw.agent.tools.registry: a tool is a typed function; its schema is generated from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pytest
+from pydantic import Field
+
+from claw.agent import ToolCall
+from claw.agent.tools import ToolContext, ToolError, ToolRegistry, tool
+from claw.agent.tools.registry import MAX_RESULT_CHARS
+from claw.config import Settings
+
+
+@tool
+def add(
+    ctx: ToolContext,
+    a: Annotated[int, Field(description="first number")],
+    b: int = 2,
+) -> str:
+    """Add two numbers."""
+    return str(a + b)
+
+
+@tool
+def pick(ctx: ToolContext, colour: Literal["red", "blue"]) -> str:
+    """Pick a colour."""
+    if colour == "blue":
+        raise ToolError("blue is sold out; try red")
+    return f"{ctx.group_id} picked {colour}"
+
+
+@tool
+def crash(ctx: ToolContext) -> str:
+    """Always fails."""
+    raise RuntimeError("kaput")
+
+
+@tool
+def shout(ctx: ToolContext, n: int) -> str:
+    """Long output."""
+    return "A" * n
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> ToolContext:
+    return ToolContext("http:team", tmp_path, Settings())
+
+
+@pytest.fixture
+def registry() -> ToolRegistry:
+    return ToolRegistry([add, pick, crash, shout])
+
+
+def call(registry: ToolRegistry, ctx: ToolContext, name: str, **arguments: object):  # type: ignore[no-untyped-def]
+    return registry.call(ToolCall("toolu_1", name, dict(arguments)), ctx)
+
+
+def test_the_schema_is_generated_from_the_signature_and_docstring() -> None:
+    spec = add.spec
+    assert spec.name == "add"
+    assert spec.description == "Add two numbers."
+    assert spec.input_schema["type"] == "object"
+    assert spec.input_schema["required"] == ["a"]
+    assert spec.input_schema["properties"]["a"] == {"description": "first number", "type": "integer", "title": "A"}
+    assert spec.input_schema["properties"]["b"]["default"] == 2
+    assert pick.spec.input_schema["properties"]["colour"]["enum"] == ["red", "blue"]
+    assert "ctx" not in spec.input_schema["properties"]
+
+
+def test_a_valid_call_runs_with_the_context(registry: ToolRegistry, ctx: ToolContext) -> None:
+    assert call(registry, ctx, "add", a=40).content == "42"
+    result = call(registry, ctx, "pick", colour="red")
+    assert (result.content, result.is_error) == ("http:team picked red", False)
+
+
+def test_invalid_arguments_are_an_error_result_that_says_what_is_wrong(registry, ctx) -> None:  # type: ignore[no-untyped-def]
+    missing = call(registry, ctx, "add")
+    assert missing.is_error and "a: Field required" in missing.content
+    wrong = call(registry, ctx, "pick", colour="green")
+    assert wrong.is_error and "colour" in wrong.content
+    extra = call(registry, ctx, "add", a=1, c=3)
+    assert extra.is_error and "c: Extra inputs are not permitted" in extra.content
+
+
+def test_tool_errors_and_crashes_become_error_results(registry, ctx) -> None:  # type: ignore[no-untyped-def]
+    refused = call(registry, ctx, "pick", colour="blue")
+    assert (refused.content, refused.is_error) == ("blue is sold out; try red", True)
+    crashed = call(registry, ctx, "crash")
+    assert crashed.is_error and crashed.content == "crash failed: RuntimeError: kaput"
+
+
+def test_an_unknown_tool_lists_the_available_ones(registry, ctx) -> None:  # type: ignore[no-untyped-def]
+    result = call(registry, ctx, "fly")
+    assert result.is_error
+    assert result.content == "unknown tool 'fly'; available: add, crash, pick, shout"
+
+
+def test_huge_results_are_truncated_with_a_visible_marker(registry, ctx) -> None:  # type: ignore[no-untyped-def]
+    result = call(registry, ctx, "shout", n=MAX_RESULT_CHARS + 500)
+    assert len(result.content) < MAX_RESULT_CHARS + 100
+    assert result.content.endswith(f"[… truncated at {MAX_RESULT_CHARS} characters]")
