@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow bench setup system-deps clean
+.PHONY: run test test-slow check bench setup system-deps clean
 
 run: setup
 	$(BIN)/claw up
@@ -14,6 +14,9 @@ test: setup
 
 test-slow: setup
 	$(BIN)/pytest -m slow
+
+check: setup
+	$(BIN)/ruff check claw tests
 
 bench: setup
 	$(BIN)/claw bench

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
+
 def group_dir_name(group_id: str) -> str:
     """A filesystem-safe, reversible name: every character outside [A-Za-z0-9_.-] is escaped.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import func, select, update
 
 from claw.db import Group, Message, read_session, write_session

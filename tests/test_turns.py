@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from claw.agent import AgentReply, ModelRequest, ModelStep, ProviderError, TokenUsage, TurnInput
+from claw.agent import AgentReply, ModelRequest, ModelStep, ProviderError, TokenUsage
 from claw.agent.offline import OfflineProvider
 from claw.config import Settings, get_settings
 from claw.db import Group, Message, Outbox, Usage, read_session, write_session

@@ -15,8 +15,8 @@ from claw.api.schemas import (
     Health,
     MessageAccepted,
     MessageIn,
-    MessagePage,
     MessageOut,
+    MessagePage,
 )
 from claw.db import Group, Message, read_session, write_session
 from claw.dispatch import enqueue_turn

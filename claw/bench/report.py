@@ -36,7 +36,7 @@ class Machine:
     redis_version: str
 
     @classmethod
-    def here(cls, redis_version: str) -> "Machine":
+    def here(cls, redis_version: str) -> Machine:
         return cls(
             cpus=os.cpu_count() or 0,
             usable_cpus=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from claw.channels.base import Channel, DeliveryError, PollBatch, PolledChannel, PollError
 from claw.channels.pull import PullChannel
@@ -22,7 +22,7 @@ __all__ = [
 PULL_CHANNELS = ("http", "terminal", "web")  #: clients fetch replies themselves
 
 
-@lru_cache(maxsize=None)
+@cache
 def channel_for(name: str) -> Channel:
     if name in PULL_CHANNELS:
         return PullChannel(name)

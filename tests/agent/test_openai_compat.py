@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from claw.agent.base import ModelRequest, ProviderError, ToolCall, ToolSpec, TokenUsage
+from claw.agent.base import ModelRequest, ProviderError, TokenUsage, ToolCall, ToolSpec
 from claw.agent.openai_compat import OpenAIProvider
 from tests.support.fake_openai import FakeOpenAI, reply_error, reply_text, reply_tool_calls
 from tests.support.ports import free_port

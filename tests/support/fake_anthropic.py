@@ -138,7 +138,7 @@ class FakeAnthropic:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> "FakeAnthropic":
+    def start(self) -> FakeAnthropic:
         self.thread.start()
         return self
 

@@ -29,7 +29,7 @@ class FakeBridge:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> "FakeBridge":
+    def start(self) -> FakeBridge:
         self.thread.start()
         return self
 

@@ -109,7 +109,7 @@ class FakeOpenAI:
         """The base url as the SDK wants it, ``/v1`` included."""
         return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         self.thread.start()
         return self
 

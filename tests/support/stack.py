@@ -61,7 +61,7 @@ class ClawStack:
 
     # ---- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> "ClawStack":
+    def start(self) -> ClawStack:
         self.home.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(

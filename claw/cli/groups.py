@@ -1,0 +1,81 @@
+"""`claw groups …` and `claw usage`: groups, their personality and what they cost."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from claw.cli.common import api_client, cli, client_settings, groups_cli
+
+
+@groups_cli.command("list")
+def groups_list() -> None:
+    """List the groups claw knows."""
+    with api_client(client_settings()) as client:
+        for group in client.get("/v1/groups").raise_for_status().json()["groups"]:
+            flags = " ".join(f for f in ("priority", "is_main") if group[f])
+            typer.echo(f"{group['id']}  {flags}".rstrip())
+
+
+@groups_cli.command("set")
+def groups_set(
+    group_id: str,
+    priority: Annotated[Optional[bool], typer.Option("--priority/--no-priority")] = None,
+    main: Annotated[Optional[bool], typer.Option("--main/--no-main")] = None,
+) -> None:
+    """Mark a group as priority (its turns go first) or main."""
+    with api_client(client_settings()) as client:
+        response = client.patch(f"/v1/groups/{group_id}", json={"priority": priority, "is_main": main})
+        if response.status_code >= 400:
+            typer.secho(f"error {response.status_code}: {response.json().get('detail')}", fg="red", err=True)
+            raise typer.Exit(1)
+        typer.echo(response.json())
+
+
+@groups_cli.command("personality")
+def groups_personality(
+    group_id: str,
+    edit: Annotated[bool, typer.Option("--edit", help="edit it in $EDITOR and save")] = False,
+) -> None:
+    """Show a group's personality (its CLAUDE.md), or edit it."""
+    with api_client(client_settings()) as client:
+        response = client.get(f"/v1/groups/{group_id}/personality")
+        if response.status_code >= 400:
+            typer.secho(f"error {response.status_code}: {response.json().get('detail')}", fg="red", err=True)
+            raise typer.Exit(1)
+        current = response.json()
+        if not edit:
+            typer.echo(f"# source: {current['source']}, {current['previous_versions']} previous version(s)")
+            typer.echo(current["text"])
+            return
+        edited = typer.edit(current["text"], extension=".md")
+        if edited is None or edited.strip() == current["text"].strip():
+            typer.echo("unchanged")
+            return
+        saved = client.put(f"/v1/groups/{group_id}/personality", json={"text": edited})
+        if saved.status_code >= 400:
+            typer.secho(f"error {saved.status_code}: {saved.text}", fg="red", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"saved; {saved.json()['previous_versions']} previous version(s) kept")
+
+
+@cli.command()
+def usage(group_id: Annotated[Optional[str], typer.Argument(help="one group; all when omitted")] = None) -> None:
+    """Tokens and cost per group."""
+    with api_client(client_settings()) as client:
+        if group_id:
+            response = client.get(f"/v1/groups/{group_id}/usage")
+            if response.status_code >= 400:
+                typer.secho(f"error {response.status_code}: {response.json().get('detail')}", fg="red", err=True)
+                raise typer.Exit(1)
+            rows = [response.json()]
+        else:
+            rows = client.get("/v1/usage").raise_for_status().json()
+    typer.echo(f"{'group':<32} {'turns':>6} {'input':>10} {'output':>10} {'cache r/w':>15} {'cost USD':>10}")
+    for row in rows:
+        cache = f"{row['cache_read_tokens']}/{row['cache_write_tokens']}"
+        typer.echo(
+            f"{row['group_id']:<32} {row['turns']:>6} {row['input_tokens']:>10} "
+            f"{row['output_tokens']:>10} {cache:>15} {row['cost_usd']:>10.4f}"
+        )

@@ -1,0 +1,89 @@
+"""`claw up`, `claw migrate`, `claw doctor`: running the stack and checking it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from claw.cli.common import cli, client_settings, settings_with
+from claw.config import get_settings
+
+
+@cli.command()
+def up(
+    home: Annotated[Optional[Path], typer.Option(help="state directory (CLAW_HOME)")] = None,
+    api_port: Annotated[Optional[int], typer.Option(help="HTTP API port")] = None,
+    flower_port: Annotated[Optional[int], typer.Option(help="Flower port")] = None,
+    shards: Annotated[Optional[int], typer.Option(help="shard workers (parallel groups)")] = None,
+    no_flower: Annotated[bool, typer.Option("--no-flower", help="do not start Flower")] = False,
+) -> None:
+    """Run the whole stack on this machine until Ctrl-C (which stops it warm)."""
+    from claw.db.migrate import upgrade
+    from claw.redis_server import RedisServerError, start_redis, stop_redis
+    from claw.runfile import remove_runfile, write_runfile
+    from claw.stack import ensure_dirs, stack_specs
+    from claw.supervisor import Supervisor
+
+    logging.basicConfig(level=logging.INFO, format="claw up | %(message)s")
+    settings = settings_with(
+        home=home, api_port=api_port, flower_port=flower_port, shards=shards,
+        task_events=None if no_flower else True,
+    )
+    ensure_dirs(settings)
+    os.environ["CLAW_API_TOKEN"] = settings.api_token_value(create=True)
+    redis_process = None
+    if not settings.redis_url:
+        try:
+            redis_process = start_redis(settings.home, settings.redis_port)
+        except RedisServerError as exc:
+            typer.secho(str(exc), fg="red", err=True)
+            raise typer.Exit(1) from None
+        os.environ["CLAW_REDIS_URL"] = settings.resolved_redis_url
+    settings = settings_with()
+    upgrade(settings.resolved_database_url)
+    supervisor = Supervisor(stack_specs(settings, env=os.environ.copy(), flower=not no_flower))
+    supervisor.start()
+    write_runfile(settings)
+    token_hint = "CLAW_API_TOKEN" if "CLAW_API_TOKEN" in os.environ and not settings.token_file.exists() else str(settings.token_file)
+    typer.echo(
+        f"claw is up: model={settings.resolved_llm} shards={settings.shards}\n"
+        f"  chat:    claw chat            (terminal)\n"
+        f"  API:     http://{settings.api_host}:{settings.api_port}  (bearer token in {token_hint})\n"
+        + ("" if no_flower else f"  Flower:  http://127.0.0.1:{settings.flower_port}  (user {settings.flower_user}, password = API token)\n")
+        + "  Ctrl-C stops it warm: running turns finish first."
+    )
+    sys.stdout.flush()
+    try:
+        supervisor.run_until_signalled()
+    finally:
+        remove_runfile(settings)
+        if redis_process is not None:
+            stop_redis(redis_process)
+    typer.echo("claw stopped.")
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    from claw.db.migrate import upgrade
+
+    upgrade(get_settings().resolved_database_url)
+    typer.echo("database is up to date")
+
+
+@cli.command()
+def doctor() -> None:
+    """Check database, Redis, workers, beat, workspace, LLM credentials and sandbox."""
+    from claw.doctor import run_checks
+
+    checks = run_checks(client_settings())
+    for check in checks:
+        mark = typer.style("ok  ", fg="green") if check.ok else typer.style("FAIL", fg="red")
+        typer.echo(f"{mark} {check.name:<10} {check.detail}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
