@@ -60,6 +60,7 @@ class MessageOut(BaseModel):
 
     id: int
     role: str
+    kind: str  #: "chat", or "notice" for claw telling the group about itself
     sender: str
     text: str
     external_id: str | None

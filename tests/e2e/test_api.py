@@ -32,6 +32,10 @@ def anonymous(stack: ClawStack) -> Iterator[httpx.Client]:
         ("GET", "/v1/groups"),
         ("GET", "/v1/groups/http:x/messages"),
         ("PATCH", "/v1/groups/http:x"),
+        ("GET", "/v1/groups/http:x/personality"),
+        ("PUT", "/v1/groups/http:x/personality"),
+        ("GET", "/v1/groups/http:x/usage"),
+        ("GET", "/v1/usage"),
     ],
 )
 def test_every_route_but_healthz_needs_the_token(anonymous: httpx.Client, method: str, path: str) -> None:
@@ -120,3 +124,39 @@ def test_terminal_channel_messages_form_their_own_group(stack: ClawStack) -> Non
     assert response.status_code == 200
     assert response.json()["group_id"] == "terminal:desk"
     assert response.json()["reply"]["text"] == "me: from the terminal"
+
+
+def test_personality_fallback_chain_and_self_edit_through_the_offline_model(stack: ClawStack) -> None:
+    # Given a workspace-wide personality and a group without its own
+    workspace = stack.home / "workspace"
+    (workspace / "CLAUDE.md").write_text("You are claw, the team's helper.\n")
+    stack.post("moody", "hi", wait=30)
+    before = stack.http.get("/v1/groups/http:moody/personality").json()
+    assert (before["source"], before["text"]) == ("workspace", "You are claw, the team's helper.\n")
+    # When someone asks the assistant to change
+    reply = stack.post("moody", "be more cheerful", sender="Zoe", wait=30).json()["reply"]
+    # Then it edits its own personality for this group only, keeping the workspace text
+    assert reply["text"] == "Personality updated: Be more cheerful."
+    after = stack.http.get("/v1/groups/http:moody/personality").json()
+    assert after["source"] == "group"
+    assert after["text"] == "You are claw, the team's helper.\n- Be more cheerful.\n"
+    assert stack.http.get("/v1/groups/http:pages/personality").json()["source"] == "workspace"
+
+
+def test_personality_can_be_replaced_over_the_api_keeping_old_versions(stack: ClawStack) -> None:
+    stack.post("styled", "hi", wait=30)
+    first = stack.http.put("/v1/groups/http:styled/personality", json={"text": "Be formal."})
+    second = stack.http.put("/v1/groups/http:styled/personality", json={"text": "Be casual."})
+    assert first.status_code == second.status_code == 200
+    assert second.json() == {"group_id": "http:styled", "text": "Be casual.", "source": "group",
+                             "previous_versions": 1}
+    assert stack.http.put("/v1/groups/http:styled/personality", json={"text": ""}).status_code == 422
+    assert stack.http.put("/v1/groups/http:ghost/personality", json={"text": "x"}).status_code == 404
+
+
+def test_usage_of_the_offline_model_is_counted_and_free(stack: ClawStack) -> None:
+    stack.post("counted", "one two three", wait=30)
+    usage = stack.http.get("/v1/groups/http:counted/usage").json()
+    assert usage["turns"] == 1 and usage["input_tokens"] == 3 and usage["cost_usd"] == 0
+    assert [u["model"] for u in usage["recent"]] == ["offline"]
+    assert "http:counted" in [row["group_id"] for row in stack.http.get("/v1/usage").json()]

@@ -34,7 +34,15 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, every: f
 class ClawStack:
     """One `claw up` process tree with its own home, database and (given) Redis."""
 
-    def __init__(self, home: Path, redis_url: str, *, shards: int = 3, **settings: object) -> None:
+    def __init__(
+        self,
+        home: Path,
+        redis_url: str,
+        *,
+        shards: int = 3,
+        extra_env: dict[str, str] | None = None,
+        **settings: object,
+    ) -> None:
         self.home = home
         self.shards = shards
         self.api_port = free_port()
@@ -51,6 +59,8 @@ class ClawStack:
         }
         self.env.pop("CLAW_DATABASE_URL", None)
         self.env.pop("ANTHROPIC_API_KEY", None)
+        self.env.pop("ANTHROPIC_BASE_URL", None)
+        self.env.update(extra_env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = home / "claw-up.log"
         self.http = httpx.Client(
