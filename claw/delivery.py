@@ -1,8 +1,8 @@
 """Delivering one outbox row through its channel: claim, deliver, mark sent, announce.
 
-Used by the ``claw.send`` task for channels that push (WhatsApp), and inline by the turn for
-channels whose clients pull (HTTP, terminal, web), where delivering is only announcing and a
-second task hop would add latency for nothing.
+Used by the ``claw.send`` task for channels that push (WhatsApp). Replies on channels whose
+clients pull (HTTP, terminal, web) are committed already delivered (claw.outbox.new_row); the
+turn only announces them, so they skip a task hop and two write transactions.
 """
 
 from __future__ import annotations
@@ -53,9 +53,14 @@ def deliver(outbox_id: int) -> tuple[Delivery, int]:
         return (Delivery.GAVE_UP if give_up else Delivery.RETRY), attempts
     with write_session() as session:
         mark_sent(session, outbox_id)
+    announce(group_id, outbox_id)
+    log.info("send_done outbox=%s group=%s", outbox_id, group_id)
+    return Delivery.SENT, attempts
+
+
+def announce(group_id: str, outbox_id: int) -> None:
+    """Wake whoever waits for this group's reply (``POST /v1/messages?wait=``)."""
     try:
         get_redis().publish(reply_channel(group_id), str(outbox_id))
     except Exception:
         pass  # waiters also re-check the database on their own
-    log.info("send_done outbox=%s group=%s", outbox_id, group_id)
-    return Delivery.SENT, attempts

@@ -11,8 +11,20 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from claw.channels import PULL_CHANNELS
 from claw.db import Outbox
 from claw.db.models import OutboxStatus, utcnow
+
+
+def new_row(*, group_id: str, channel: str, text: str, **fields: object) -> Outbox:
+    """An outbox row for a reply. On a pull channel (HTTP, terminal, web) the reply is
+    delivered the moment it is committed, since its clients read it from the database; only
+    push channels wait for a send task."""
+    if channel in PULL_CHANNELS:
+        now = utcnow()
+        return Outbox(group_id=group_id, text=text, status=OutboxStatus.SENT, sent_at=now,
+                      claimed_at=now, attempts=1, **fields)
+    return Outbox(group_id=group_id, text=text, **fields)
 
 
 def claim(session: Session, outbox_id: int) -> Outbox | None:

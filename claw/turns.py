@@ -22,8 +22,9 @@ from claw.agent.loop import run_agent
 from claw.agent.pricing import cost_usd, price_table
 from claw.agent.tools import ToolContext, default_registry
 from claw.config import Settings
-from claw.db import Group, Message, Outbox, Usage, read_session, write_session
+from claw.db import Group, Message, Usage, read_session, write_session
 from claw.db.models import utcnow
+from claw.outbox import new_row as new_outbox_row
 from claw.personality import load_personality
 
 log = logging.getLogger(__name__)
@@ -134,11 +135,12 @@ def commit_reply(
     )
     session.add(answer)
     session.flush()
-    outbox = Outbox(
+    outbox = new_outbox_row(
         group_id=group_id,
+        channel=answer.channel,
+        text=text,
         message_id=answer.id,
         answers_upto_id=ids[-1],
-        text=text,
         turn_started_at=started_at,
     )
     session.add(outbox)
@@ -184,7 +186,9 @@ def commit_notice(session: Session, group_id: str, pending: list[Message], text:
     )
     session.add(notice)
     session.flush()
-    outbox = Outbox(group_id=group_id, message_id=notice.id, answers_upto_id=0, text=text)
+    outbox = new_outbox_row(
+        group_id=group_id, channel=notice.channel, text=text, message_id=notice.id, answers_upto_id=0
+    )
     session.add(outbox)
     session.flush()
     return outbox.id

@@ -175,3 +175,13 @@ def test_unsent_ids_hands_back_rows_stuck_in_sending(db_url: str) -> None:
     with write_session(db_url) as session:
         assert claim(session, stuck) is not None
     assert row(db_url, stuck).attempts == 2
+
+
+def test_a_reply_on_a_pull_channel_is_delivered_on_commit_and_a_push_reply_waits() -> None:
+    from claw.outbox import new_row
+
+    pulled = new_row(group_id="http:team", channel="http", text="hi")
+    pushed = new_row(group_id="whatsapp:1@g.us", channel="whatsapp", text="hi")
+    assert (pulled.status, pulled.sent_at is not None) == ("sent", True)
+    assert pushed.status is None or pushed.status == "pending"
+    assert pushed.sent_at is None

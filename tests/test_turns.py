@@ -208,8 +208,9 @@ def test_commit_reply_writes_reply_outbox_usage_and_marks_messages(db_url: str) 
     with read_session(db_url) as session:
         outbox = session.get(Outbox, outbox_id)
         assert outbox is not None
+        # (an HTTP group's clients read replies from the database: delivered on commit)
         assert (outbox.group_id, outbox.text, outbox.status, outbox.attempts) == (
-            GROUP, "the text", "pending", 0)
+            GROUP, "the text", "sent", 1)
         assert outbox.answers_upto_id == second
         assert outbox.turn_started_at.replace(tzinfo=timezone.utc) == T0  # type: ignore[union-attr]
         answer = session.get(Message, outbox.message_id)

@@ -117,7 +117,7 @@ def measure_claw(home: Path, redis_url: str, *, shards: int, messages: int, grou
         unit="msg/s",
         latencies_ms=latencies,
         workers=(f"{shards} shard workers (prefork -c 1), io ({IO_CONCURRENCY} threads), "
-                 "api (1 uvicorn), beat; 2 task hops per message"),
+                 "api (1 uvicorn), beat; 1 task hop per HTTP message"),
         notes=[
             f"{messages} messages over {groups} groups by {len(range(min(POSTERS, messages)))} "
             f"concurrent HTTP clients (posting took {posting:.2f}s), answered in {turns} turns",

@@ -18,7 +18,7 @@ STAGES = (
     "POST sent -> message stored (HTTP, API, write lock)",
     "stored -> turn started (enqueue, broker, shard worker)",
     "turn started -> reply row written (agent, commit)",
-    "reply row -> marked sent (commit, send task on io)",
+    "reply row -> marked sent (pull channels: at commit)",
     "marked sent -> 200 received (pub/sub, reply read, HTTP)",
 )
 
