@@ -27,11 +27,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) ->
     claw.stop()
 
 
-def run_claw(stack: ClawStack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**stack.env, "CLAW_API_PORT": str(stack.api_port)}
+def run_claw(stack: ClawStack, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**stack.env, "CLAW_API_PORT": str(stack.api_port), "EDITOR": "true"}
     return subprocess.run(
         [sys.executable, "-m", "claw.cli", *args], env=env, cwd=stack.home,
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, input=stdin,
     )
 
 
@@ -47,6 +47,31 @@ def test_claw_send_prints_the_reply(stack: ClawStack) -> None:
     result = run_claw(stack, "send", "cli", "hello from the shell", "--sender", "kim")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "kim: hello from the shell"
+
+
+def test_claw_chat_is_a_terminal_conversation(stack: ClawStack) -> None:
+    result = run_claw(stack, "chat", "--group", "desk", "--sender", "max", stdin="first line\nsecond line\n")
+    assert result.returncode == 0, result.stderr
+    assert "Chatting in terminal:desk as max" in result.stdout
+    assert "max: first line" in result.stdout and "max: second line" in result.stdout
+    users = [m["text"] for m in stack.messages("terminal:desk") if m["role"] == "user"]
+    assert users == ["first line", "second line"]
+
+
+def test_claw_usage_and_groups_commands_show_what_the_api_knows(stack: ClawStack) -> None:
+    stack.post("shown", "one two", wait=30)
+    usage = run_claw(stack, "usage", "http:shown")
+    assert usage.returncode == 0, usage.stderr
+    [row] = [line for line in usage.stdout.splitlines() if line.startswith("http:shown")]
+    assert row.split()[1:4] == ["1", "2", "3"]  # turns, input words, output words ("alice: one two")
+    listed = run_claw(stack, "groups", "list")
+    assert "http:shown" in listed.stdout.split()
+    assert run_claw(stack, "groups", "set", "http:shown", "--priority").returncode == 0
+    assert "http:shown  priority" in run_claw(stack, "groups", "list").stdout
+    personality = run_claw(stack, "groups", "personality", "http:shown")
+    assert personality.returncode == 0 and personality.stdout.startswith("# source: default")
+    missing = run_claw(stack, "usage", "http:nobody")
+    assert missing.returncode == 1 and "unknown group" in missing.stderr
 
 
 def test_sigterm_lets_the_running_turn_finish_and_a_restart_delivers_it(stack: ClawStack) -> None:
