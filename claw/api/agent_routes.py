@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from claw.api.auth import require_token
+from claw.api.schemas import UtcDatetime
 from claw.config import get_settings
 from claw.db import Group, read_session
 from claw.personality import (
@@ -44,7 +43,7 @@ class UsageTurn(BaseModel):
     cache_read_tokens: int
     cache_write_tokens: int
     cost_usd: float
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class GroupUsage(BaseModel):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timezone
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from claw.config import get_settings
 
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable: no control characters in ids and names
+
+#: claw stores UTC; SQLite hands datetimes back without a zone, so the API adds it back
+UtcDatetime = Annotated[
+    datetime, AfterValidator(lambda d: d if d.tzinfo else d.replace(tzinfo=timezone.utc))
+]
 
 
 class MessageIn(BaseModel):
@@ -25,7 +30,7 @@ class MessageIn(BaseModel):
 class ReplyOut(BaseModel):
     id: int
     text: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class MessageAccepted(BaseModel):
@@ -44,7 +49,7 @@ class GroupOut(BaseModel):
     name: str | None
     priority: bool
     is_main: bool
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class GroupPatch(BaseModel):
@@ -64,7 +69,7 @@ class MessageOut(BaseModel):
     sender: str
     text: str
     external_id: str | None
-    created_at: datetime
+    created_at: UtcDatetime
     answered_by: int | None
 
 

@@ -160,3 +160,12 @@ def test_usage_of_the_offline_model_is_counted_and_free(stack: ClawStack) -> Non
     assert usage["turns"] == 1 and usage["input_tokens"] == 3 and usage["cost_usd"] == 0
     assert [u["model"] for u in usage["recent"]] == ["offline"]
     assert "http:counted" in [row["group_id"] for row in stack.http.get("/v1/usage").json()]
+
+
+def test_timestamps_carry_their_timezone(stack: ClawStack) -> None:
+    from datetime import datetime
+
+    body = stack.post("clock", "what time is it", wait=30).json()
+    [message, *_] = stack.messages("http:clock")
+    for stamp in (body["reply"]["created_at"], message["created_at"]):
+        assert datetime.fromisoformat(stamp).utcoffset() is not None
