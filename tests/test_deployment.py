@@ -1,0 +1,47 @@
+"""docker-compose.yml runs the same stack as `claw up`: every shard queue has exactly one
+single-concurrency consumer, and the io queue has one too (DESIGN.md, Runtime)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from claw.config import Settings
+from claw.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
+from claw.stack import stack_specs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def queue_consumers(commands: list[list[str]]) -> dict[str, list[list[str]]]:
+    consumers: dict[str, list[list[str]]] = {}
+    for argv in commands:
+        if "worker" in argv:
+            consumers.setdefault(argv[argv.index("-Q") + 1], []).append(argv)
+    return consumers
+
+
+def test_compose_gives_each_shard_queue_one_single_concurrency_worker() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    shards = int(services["api"]["environment"]["CLAW_SHARDS"])
+    consumers = queue_consumers([s["command"] for s in services.values() if "command" in s])
+    for n in range(shards):
+        [argv] = consumers[f"{SHARD_QUEUE_PREFIX}{n}"]
+        assert argv[argv.index("-c") + 1] == "1"
+    assert len(consumers[IO_QUEUE]) == 1
+    assert set(consumers) == {IO_QUEUE, *(f"{SHARD_QUEUE_PREFIX}{n}" for n in range(shards))}
+
+
+def test_claw_up_gives_each_shard_queue_one_single_concurrency_worker() -> None:
+    settings = Settings(shards=4)
+    specs = stack_specs(settings, env={"CLAW_API_TOKEN": "token-1234"}, flower=True)
+    consumers = queue_consumers([list(spec.argv) for spec in specs])
+    assert set(consumers) == {IO_QUEUE, *(f"{SHARD_QUEUE_PREFIX}{n}" for n in range(4))}
+    for n in range(4):
+        [argv] = consumers[f"{SHARD_QUEUE_PREFIX}{n}"]
+        assert argv[argv.index("-c") + 1] == "1" and "--prefetch-multiplier" in argv
+    flower = next(spec for spec in specs if spec.name == "flower")
+    assert "token-1234" not in " ".join(flower.argv)  # the password goes through the environment
+    assert flower.env is not None and flower.env["FLOWER_BASIC_AUTH"] == "claw:token-1234"
