@@ -20,24 +20,38 @@ WORKER_KEY_PREFIX = "claw:alive:worker:"
 BEAT_KEY = "claw:alive:beat"
 
 
+_stopped = threading.Event()
+
+
 def _beat_forever(key: str) -> None:
     from claw.redis_client import get_redis
 
     def loop() -> None:
-        while True:
+        while not _stopped.is_set():
             try:
                 get_redis().set(key, socket.gethostname(), ex=HEARTBEAT_TTL)
             except Exception:
                 pass  # Redis down: the key expires and health says so
-            stop.wait(HEARTBEAT_EVERY)
+            _stopped.wait(HEARTBEAT_EVERY)
 
-    stop = threading.Event()
     threading.Thread(target=loop, name="claw-heartbeat", daemon=True).start()
 
 
 @signals.worker_ready.connect
 def _worker_ready(sender, **_: object) -> None:  # type: ignore[no-untyped-def]
     _beat_forever(WORKER_KEY_PREFIX + sender.hostname)
+
+
+@signals.worker_shutdown.connect
+def _worker_shutdown(sender, **_: object) -> None:  # type: ignore[no-untyped-def]
+    """A worker that stops on purpose says so at once, rather than after HEARTBEAT_TTL."""
+    from claw.redis_client import get_redis
+
+    _stopped.set()
+    try:
+        get_redis().delete(WORKER_KEY_PREFIX + sender.hostname)
+    except Exception:
+        pass
 
 
 @signals.beat_init.connect
