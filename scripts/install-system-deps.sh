@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs what claw needs from the system's packages, only where it is missing:
-# redis-server (broker) and bubblewrap (the code sandbox).
+# redis-server (broker), bubblewrap (the code sandbox) and postgresql (the tests run the
+# database code on a private PostgreSQL server as well as on SQLite).
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+# Debian keeps initdb and postgres off PATH, under /usr/lib/postgresql/<version>/bin
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 \
+  || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "claw needs: ${missing[*]}. Install them with your package manager, then run make again." >&2

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.postgres_server import LocalPostgres
 from tests.support.redis_server import LocalRedis
 
 
@@ -24,11 +27,38 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedi
     server.stop()
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A fresh, migrated SQLite database for tests of plain functions."""
-    from claw.db.migrate import upgrade
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A private PostgreSQL server for the whole run; skipped where PostgreSQL is not
+    installed, but a failure in CI, which must test both databases."""
+    server = LocalPostgres()
+    if server.bin_dir is None:
+        message = ("PostgreSQL is not installed (initdb not found): run scripts/install-system-deps.sh"
+                   " or apt-get install postgresql")
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    server.start()
+    yield server
+    server.stop()
 
-    url = f"sqlite:///{tmp_path / 'claw.db'}"
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for tests of plain functions: each such test runs on SQLite
+    and on PostgreSQL (a new database of the session's server)."""
+    from claw.db.migrate import upgrade
+    from claw.db.session import get_engine
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'claw.db'}"
+        upgrade(url)
+        yield url
+        return
+    server: LocalPostgres = request.getfixturevalue("postgres_server")
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    url = server.create_database(name)
     upgrade(url)
-    return url
+    yield url
+    get_engine(url).dispose()
+    server.drop_database(name)

@@ -4,6 +4,10 @@ SQLite trap: a deferred transaction that reads and then writes fails with SQLITE
 (busy_timeout does not apply) if another process committed in between. Write sessions therefore
 start with ``BEGIN IMMEDIATE``, which waits for the write lock up front; read sessions stay
 deferred so readers never block writers in WAL mode.
+
+PostgreSQL trap: a ``timestamptz`` comes back in the session's TimeZone, which is the server's
+setting unless the client says otherwise. claw stores and compares UTC only, so PostgreSQL
+sessions are opened in UTC whatever the server is configured with.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from claw.config import get_settings
@@ -46,8 +50,17 @@ def get_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, connect_args=_session_options(url))
     return engine
+
+
+def _session_options(url: str) -> dict[str, str]:
+    """libpq drivers (psycopg, psycopg2) take session settings at connect: no extra round trip."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or parsed.get_driver_name() not in ("psycopg", "psycopg2"):
+        return {}
+    options = str(parsed.query.get("options") or "")
+    return {"options": f"{options} -c timezone=UTC".strip()}
 
 
 @lru_cache(maxsize=4)

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import psutil
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from tests.support.ports import free_port
 
@@ -32,7 +34,10 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, every: f
 
 
 class ClawStack:
-    """One `claw up` process tree with its own home, database and (given) Redis."""
+    """One `claw up` process tree with its own home, database and (given) Redis.
+
+    The database is SQLite in ``home`` unless ``database_url`` names another (PostgreSQL).
+    """
 
     def __init__(
         self,
@@ -40,11 +45,15 @@ class ClawStack:
         redis_url: str,
         *,
         shards: int = 3,
+        database_url: str | None = None,
         extra_env: dict[str, str] | None = None,
         **settings: object,
     ) -> None:
         self.home = home
         self.shards = shards
+        self.database_url = database_url
+        # no pool: between queries nothing of the test stays connected to the stack's database
+        self._engine = create_engine(database_url, poolclass=NullPool) if database_url else None
         self.api_port = free_port()
         self.token = "test-token-" + os.urandom(8).hex()
         self.env = {
@@ -58,6 +67,8 @@ class ClawStack:
             **{f"CLAW_{k.upper()}": str(v) for k, v in settings.items()},
         }
         self.env.pop("CLAW_DATABASE_URL", None)
+        if database_url is not None:
+            self.env["CLAW_DATABASE_URL"] = database_url
         self.env.pop("ANTHROPIC_API_KEY", None)
         self.env.pop("ANTHROPIC_BASE_URL", None)
         self.env.update(extra_env or {})
@@ -153,10 +164,24 @@ class ClawStack:
         return wait_until(done, timeout, f"{count} answered messages in {group_id}", every=0.2)
 
     def sql(self, query: str, *params: Any) -> list[dict[str, Any]]:
-        """Read the stack's real database directly, for what the API does not show."""
+        """Read the stack's real database directly, for what the API does not show.
+
+        ``?`` marks a parameter on either database. SQLite gives timestamps as text,
+        PostgreSQL as datetimes.
+        """
+        if self._engine is not None:
+            return self._sql_by_url(query, params)
         with sqlite3.connect(self.home / "claw.db", timeout=30) as db:
             db.row_factory = sqlite3.Row
             return [dict(row) for row in db.execute(query, params)]
+
+    def _sql_by_url(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        assert self._engine is not None
+        pieces = query.split("?")
+        named = pieces[0] + "".join(f":p{i}{piece}" for i, piece in enumerate(pieces[1:]))
+        with self._engine.connect() as db:
+            rows = db.execute(text(named), {f"p{i}": value for i, value in enumerate(params)})
+            return [dict(row._mapping) for row in rows]
 
     # ---- process tree ---------------------------------------------------------------------
 
