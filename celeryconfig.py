@@ -56,4 +56,10 @@ beat_schedule = {
         "schedule": _settings.sweep_interval,
         "options": {"queue": "claw.io", "expires": _settings.sweep_interval * 2},
     },
+    # Due runs are claimed in the database, so an expired or doubled tick loses nothing.
+    "scheduler-tick": {
+        "task": "claw.scheduler.tick",
+        "schedule": _settings.scheduler_interval,
+        "options": {"queue": "claw.io", "expires": _settings.scheduler_interval},
+    },
 }

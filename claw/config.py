@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     poll_interval: float = 2.0
     sweep_interval: float = 5.0
     scheduler_interval: float = 60.0
+    scheduler_batch: int = 500  #: most due runs one tick claims; the rest wait for the next tick
+    max_schedules_per_group: int = 100  #: active schedules a group may have
+    memory_prompt_chars: int = 8000  #: most of MEMORY.md (global + group) put in the system prompt
     cooldown: float = 1.5  #: seconds of quiet after a group's latest message before its turn
     stale_after: float = 300.0  #: a turn whose oldest message waited longer apologises
     lease_seconds: float = 15.0  #: per-group lease; renewed while a turn runs
@@ -65,6 +68,21 @@ class Settings(BaseSettings):
 
     tz: str = "UTC"
     sandbox: Literal["bwrap", "docker", "subprocess"] | None = None
+    # Sandbox limits; a group's settings["sandbox"] may override each (see claw/sandbox/limits.py).
+    sandbox_memory_mb: int = 1024  #: address space per process (RLIMIT_AS; docker --memory)
+    sandbox_cpu_seconds: int = 30  #: CPU time per process (RLIMIT_CPU)
+    sandbox_processes: int = 64  #: processes and threads inside one sandbox (RLIMIT_NPROC)
+    sandbox_file_size_mb: int = 64  #: largest file the code may write (RLIMIT_FSIZE)
+    sandbox_open_files: int = 256  #: RLIMIT_NOFILE
+    sandbox_wall_seconds: float = 60.0  #: wall clock per run; then the whole sandbox is killed
+    sandbox_tmp_mb: int = 64  #: size of the private /tmp (memory-backed)
+    sandbox_output_kb: int = 16  #: output kept per run; the rest is cut with a visible marker
+    sandbox_heartbeat_timeout: float = 10.0  #: a sandbox whose heartbeat is older is killed
+    sandbox_ipc_rate: int = 30  #: file-IPC requests per minute per group
+    sandbox_python: str | None = None  #: interpreter inside the sandbox; default /usr/bin/python3
+    sandbox_uid: int = 65534  #: host uid sandboxed code runs as when claw runs as root
+    sandbox_gid: int = 65534
+    sandbox_docker_image: str = "python:3.11-slim"
 
     # ---- derived values -------------------------------------------------------------------
 
@@ -81,6 +99,11 @@ class Settings(BaseSettings):
     @property
     def resolved_redis_url(self) -> str:
         return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def memory_index_dir(self) -> Path:
+        """Where the memory search indexes live: a cache of the workspace's memory files."""
+        return self.home / "memory-index"
 
     @property
     def token_file(self) -> Path:

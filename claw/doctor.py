@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,25 +86,10 @@ def _llm(settings: Settings) -> Check:
 
 
 def _sandbox(settings: Settings) -> Check:
-    if settings.sandbox in (None, "bwrap"):
-        bwrap = shutil.which("bwrap")
-        if bwrap:
-            probe = subprocess.run(
-                [bwrap, "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
-                 "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-                 "--unshare-all", "--die-with-parent", "--clearenv", "/usr/bin/true"],
-                capture_output=True, timeout=10,
-            )
-            if probe.returncode == 0:
-                return Check("sandbox", True, "bwrap: network, pid, ipc, uts namespaces (strong)")
-            if settings.sandbox == "bwrap":
-                return Check("sandbox", False, f"bwrap fails here: {probe.stderr.decode()[:200]}")
-        elif settings.sandbox == "bwrap":
-            return Check("sandbox", False, "CLAW_SANDBOX=bwrap but bubblewrap is not installed (apt-get install bubblewrap)")
-    if settings.sandbox == "docker":
-        ok = shutil.which("docker") is not None and os.path.exists("/var/run/docker.sock")
-        return Check("sandbox", ok, "docker" if ok else "CLAW_SANDBOX=docker but no Docker engine runs here")
-    return Check("sandbox", True, "subprocess: rlimits and timeouts only, NOT isolation (install bubblewrap)")
+    from claw.sandbox import describe
+
+    ok, detail = describe(settings)
+    return Check("sandbox", ok, detail)
 
 
 def _redact(url: str) -> str:

@@ -24,8 +24,11 @@ from claw.agent.tools import ToolContext, default_registry
 from claw.config import Settings
 from claw.db import Group, Message, Usage, read_session, write_session
 from claw.db.models import utcnow
+from claw.memory import memory_prompt, record_turn
 from claw.outbox import new_row as new_outbox_row
 from claw.personality import load_personality
+from claw.sandbox.sweep import remove_escapes
+from claw.workspace import group_dir
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +105,8 @@ def build_turn_input(
     history = recent_history(session, group.id, pending[0].id, settings.history_messages)
     return TurnInput(
         group_id=group.id,
-        system_prompt=load_personality(settings.workspace, group.id),
+        system_prompt=load_personality(settings.workspace, group.id)
+        + memory_prompt(settings.workspace, group.id, max_chars=settings.memory_prompt_chars),
         history=[_line(m) for m in history],
         new_messages=[_line(m) for m in pending],
         timezone=str((group.settings or {}).get("timezone") or settings.tz),
@@ -215,6 +219,11 @@ def answer_pending(
             return TurnResult(TurnOutcome.COOLING, retry_in=left)
         group = session.get(Group, group_id)
         assert group is not None
+        # Sandboxed code owns the group's directory: a worker killed mid-run may have left a
+        # planted symlink (CLAUDE.md -> the API token) that this turn must not read through.
+        directory = group_dir(settings.workspace, group_id)
+        if directory.is_dir():
+            remove_escapes(directory)
         turn = build_turn_input(session, settings, group, pending)
         ctx = ToolContext(group_id, settings.workspace, settings, is_main=group.is_main)
     try:
@@ -239,6 +248,8 @@ def answer_pending(
     except AlreadyAnswered:
         log.warning("turn_raced group=%s", group_id)
         return TurnResult(TurnOutcome.RACED)
+    record_turn(settings.workspace, group_id, turn.new_messages, text, tz=turn.timezone, at=now,
+                tools=reply.tools_used)
     log.info("turn_replied group=%s answered=%d outbox=%d", group_id, len(pending), outbox_id)
     return TurnResult(TurnOutcome.REPLIED, outbox_id=outbox_id, answered=len(pending))
 

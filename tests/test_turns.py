@@ -387,3 +387,57 @@ def test_a_turn_overtaken_by_another_is_raced_and_writes_nothing(
     [outbox] = outbox_rows(None)
     assert outbox.text == "first"
     assert answered_by(None, message) == [outbox.id]
+
+
+def test_a_symlink_planted_in_the_group_directory_is_removed_before_the_turn_reads_it(
+    default_db: str, tmp_path: Path
+) -> None:
+    from claw.personality import DEFAULT_PERSONALITY, load_personality
+    from claw.workspace import group_dir
+
+    # Given code in the sandbox planted CLAUDE.md -> a secret outside the workspace
+    secret = tmp_path / "api_token"
+    secret.write_text("secret-token")
+    directory = group_dir(tmp_path / "workspace", GROUP)
+    directory.mkdir(parents=True)
+    (directory / "CLAUDE.md").symlink_to(secret)
+    say(None, "alice", "hi", at=ago(10))
+    # When the group's next turn runs
+    result = answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+    # Then the link is gone and the personality is not the secret
+    assert result.outcome == TurnOutcome.REPLIED
+    assert not (directory / "CLAUDE.md").is_symlink()
+    assert load_personality(tmp_path / "workspace", GROUP) == DEFAULT_PERSONALITY
+    assert secret.read_text() == "secret-token"
+
+
+def test_each_turn_adds_a_line_to_the_groups_daily_memory_and_memory_md_reaches_the_prompt(
+    default_db: str, tmp_path: Path
+) -> None:
+    from claw.memory import memory_prompt
+
+    # Given a group with curated memory
+    workspace = tmp_path / "workspace"
+    say(None, "alice", "what's for lunch?", at=ago(10))
+    with read_session() as session:
+        group = session.get(Group, GROUP)
+        memory_md = group_memory_file(workspace)
+        memory_md.parent.mkdir(parents=True, exist_ok=True)
+        memory_md.write_text("Alice is vegetarian.\n")
+        turn = build_turn_input(session, settings(tmp_path), group, pending_messages(session, GROUP))
+    # Then MEMORY.md is part of the system prompt
+    assert "Alice is vegetarian." in turn.system_prompt
+    assert memory_prompt(workspace, GROUP) in turn.system_prompt
+    # When the turn runs
+    answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+    # Then today's daily file records who asked and what the assistant did
+    daily = list((group_memory_file(workspace).parent / "daily").glob("*.md"))
+    assert len(daily) == 1
+    text = daily[0].read_text()
+    assert "alice" in text and "what's for lunch?" in text
+
+
+def group_memory_file(workspace: Path) -> Path:
+    from claw.memory.files import group_memory_root
+
+    return group_memory_root(workspace, GROUP) / "MEMORY.md"

@@ -116,6 +116,7 @@ class AgentReply:
     text: str
     usage: list[TokenUsage] = field(default_factory=list)
     iterations: int = 0
+    tools_used: list[str] = field(default_factory=list)  #: names, in call order
 
 
 class ProviderError(Exception):

@@ -35,6 +35,7 @@ def run_agent(
     usage = TokenUsage(provider.model)
     tools = registry.specs()
     texts: list[str] = []
+    tools_used: list[str] = []
     for iteration in range(1, max_iterations + 1):
         step = provider.step(
             ModelRequest(turn.system_prompt, messages, tools, on_text, new_messages=turn.new_messages)
@@ -45,9 +46,10 @@ def run_agent(
         if step.text.strip():
             texts.append(step.text.strip())
         if not calls:
-            return AgentReply(step.text.strip() or EMPTY_REPLY, [usage], iteration)
+            return AgentReply(step.text.strip() or EMPTY_REPLY, [usage], iteration, tools_used)
         results = []
         for call in calls:
+            tools_used.append(call.name)
             result = registry.call(call, ctx)
             results.append(
                 {
@@ -60,4 +62,4 @@ def run_agent(
         messages.append({"role": "user", "content": results})
     log.warning("agent_max_iterations group=%s n=%d", turn.group_id, max_iterations)
     note = MAX_ITERATIONS_NOTE.format(n=max_iterations)
-    return AgentReply("\n".join([*texts[-1:], note]), [usage], max_iterations)
+    return AgentReply("\n".join([*texts[-1:], note]), [usage], max_iterations, tools_used)

@@ -1,17 +1,22 @@
-"""`claw bench`: claw against raw Celery chains, on one Redis, in one run."""
+"""`claw bench`: claw against raw Celery chains, on one Redis, in one run; and
+`claw bench scheduler|memory`: the due scan and the memory search, each on its own."""
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from claw.cli.common import cli
 
+bench_cli = typer.Typer(no_args_is_help=False)
+cli.add_typer(bench_cli, name="bench")
 
-@cli.command()
+
+@bench_cli.callback(invoke_without_command=True)
 def bench(
+    ctx: typer.Context,
     messages: Annotated[int, typer.Option(help="messages in claw's throughput burst")] = 1000,
     groups: Annotated[int, typer.Option(help="groups the messages are spread over")] = 20,
     samples: Annotated[int, typer.Option(help="sequential round trips per side for p50/p99")] = 200,
@@ -19,8 +24,11 @@ def bench(
 ) -> None:
     """Measure claw against a raw Celery 3-task chain on one private Redis; print both.
 
+    `claw bench scheduler` and `claw bench memory` measure the due scan and the memory search.
     Exits 0 when a target is missed (it is a measurement), 1 when it could not measure.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from claw.bench import BenchError, BenchOptions, render, run_bench
 
     logging.basicConfig(level=logging.INFO, format="claw bench | %(message)s")
@@ -32,3 +40,44 @@ def bench(
         typer.secho(f"bench failed: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
     typer.echo(render(report))
+
+
+@bench_cli.command("scheduler")
+def bench_scheduler(
+    schedules: Annotated[int, typer.Option(min=1, help="schedules in the database")] = 100_000,
+    due: Annotated[int, typer.Option(min=0, help="how many of them are due")] = 50,
+    runs: Annotated[int, typer.Option(min=1, help="timed due scans")] = 200,
+    database_url: Annotated[Optional[str], typer.Option(help="an empty database to use; a temporary SQLite by default")] = None,
+) -> None:
+    """Time a tick's due scan over many schedules (target: 20 ms with 100k)."""
+    from claw.bench.scheduler import render_scheduler, run_scheduler_bench
+
+    typer.echo(render_scheduler(run_scheduler_bench(schedules=schedules, due=due, runs=runs,
+                                                    database_url=database_url)))
+
+
+@bench_cli.command("memory")
+def bench_memory(
+    notes: Annotated[int, typer.Option(min=1, help="memory entries")] = 10_000,
+    files: Annotated[int, typer.Option(min=1, help="topic files they are spread over")] = 500,
+    runs: Annotated[int, typer.Option(min=1, help="timed searches")] = 200,
+) -> None:
+    """Time search_memory over many notes (target: 20 ms with 10k)."""
+    from claw.bench.memory import render_memory, run_memory_bench
+
+    typer.echo(render_memory(run_memory_bench(notes=notes, files=files, runs=runs)))
+
+
+@bench_cli.command("sandbox")
+def bench_sandbox(
+    samples: Annotated[int, typer.Option(min=1, help="runs per side for p50/p99")] = 200,
+) -> None:
+    """Time `python -c pass` through the sandbox against a bare subprocess (target: +30 ms at p50)."""
+    from claw.bench.sandbox import run_sandbox_bench
+    from claw.sandbox import SandboxError
+
+    try:
+        typer.echo(run_sandbox_bench(samples))
+    except (SandboxError, RuntimeError) as exc:
+        typer.secho(f"bench failed: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None

@@ -57,6 +57,10 @@ def up(
         + ("" if no_flower else f"  Flower:  http://127.0.0.1:{settings.flower_port}  (user {settings.flower_user}, password = API token)\n")
         + "  Ctrl-C stops it warm: running turns finish first."
     )
+    from claw.sandbox import startup_warning
+
+    if warning := startup_warning(settings):  # code would run without isolation, or not at all
+        typer.secho(f"  sandbox: {warning}", fg="yellow")
     sys.stdout.flush()
     try:
         supervisor.run_until_signalled()

@@ -136,3 +136,53 @@ class PollCursor(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     cursor: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ScheduleKind(StrEnum):
+    REMINDER = "reminder"  #: the text goes straight to the outbox
+    AGENT_PROMPT = "agent_prompt"  #: the text is injected as a user message, so a turn runs
+    SUMMARY = "summary"  #: a turn that summarizes the group's recent conversation
+
+
+class Schedule(Base):
+    """Something the assistant does on its own, on a spec (once, every, daily, weekly, cron).
+
+    ``next_run`` is the due time of the next run (UTC), NULL once the schedule is finished or
+    cancelled; a tick claims a run by moving it forward with a compare-and-set.
+    """
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_due", "enabled", "next_run"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    #: the normalised spec ("once 2026-03-01 14:05", "every 2 hours", "daily 09:00", "0 9 * * MON")
+    spec: Mapped[str] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64))
+    next_run: Mapped[datetime | None]
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_run: Mapped[datetime | None]
+    run_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: {"text": what to say or ask, "request": the spec as it was asked for}
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ScheduleRun(Base):
+    """The run log: one row per fired run, unique on (schedule, due time)."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "due_at", name="uq_schedule_runs_schedule_due"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id"))
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), index=True)
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the reminder's outbox row, or the injected user message of a prompt or summary
+    outbox_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)

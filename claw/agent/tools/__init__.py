@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from claw.agent.tools.code import run_code
+from claw.agent.tools.memory import curate_memory, list_memories, save_memory, search_memory
 from claw.agent.tools.personality import update_personality
 from claw.agent.tools.registry import Tool, ToolContext, ToolError, ToolRegistry, ToolResult, tool
+from claw.agent.tools.scheduling import cancel_task, list_tasks, schedule_task, update_task
+from claw.agent.tools.workspace_files import list_files, read_file, write_file
 
 __all__ = [
     "Tool",
@@ -18,4 +22,9 @@ __all__ = [
 
 def default_registry() -> ToolRegistry:
     """The tools every group's agent gets."""
-    return ToolRegistry([update_personality])
+    return ToolRegistry([
+        update_personality,
+        schedule_task, list_tasks, cancel_task, update_task,
+        save_memory, search_memory, list_memories, curate_memory,
+        run_code, read_file, write_file, list_files,
+    ])

@@ -1,0 +1,148 @@
+"""Routes for schedules: GET|POST /v1/schedules, PATCH|DELETE /v1/schedules/{id}.
+
+The admin side of what the agent's scheduling tools do for one group; a bad spec is a 422
+whose ``error`` lists the accepted forms.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from claw.api.auth import require_token
+from claw.api.schemas import NAME_PATTERN, UtcDatetime
+from claw.config import get_settings
+from claw.db import read_session, write_session
+from claw.db.models import Group, Schedule, utcnow
+from claw.scheduler import (
+    ACCEPTED_FORMS,
+    ScheduleNotFound,
+    SchedulerError,
+    cancel_schedule,
+    create_schedule,
+    describe_schedule,
+    get_schedule,
+    group_timezone,
+    list_schedules,
+    update_schedule,
+)
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    group_id: str = Field(min_length=3, max_length=255, pattern=NAME_PATTERN)
+    kind: Literal["reminder", "agent_prompt", "summary"] = "reminder"
+    spec: str = Field(min_length=1, max_length=200, description=f"when: {ACCEPTED_FORMS}")
+    text: str = Field(default="", max_length=4000)
+    timezone: str | None = Field(default=None, max_length=64, description="IANA name; the group's by default")
+
+
+class SchedulePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    spec: str | None = Field(default=None, min_length=1, max_length=200)
+    text: str | None = Field(default=None, max_length=4000)
+    timezone: str | None = Field(default=None, max_length=64)
+
+
+class ScheduleOut(BaseModel):
+    id: int
+    group_id: str
+    kind: str
+    spec: str
+    timezone: str
+    text: str
+    description: str  #: the schedule in words, with its next run in its timezone
+    next_run: UtcDatetime | None
+    enabled: bool
+    created_by: str
+    created_at: UtcDatetime
+    last_run: UtcDatetime | None
+    run_count: int
+
+    @classmethod
+    def of(cls, schedule: Schedule) -> ScheduleOut:
+        return cls(
+            id=schedule.id, group_id=schedule.group_id, kind=schedule.kind, spec=schedule.spec,
+            timezone=schedule.timezone, text=str(schedule.payload.get("text", "")),
+            description=describe_schedule(schedule, utcnow()), next_run=schedule.next_run,
+            enabled=schedule.enabled, created_by=schedule.created_by, created_at=schedule.created_at,
+            last_run=schedule.last_run, run_count=schedule.run_count,
+        )
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleOut]
+
+
+def _unprocessable(exc: SchedulerError) -> JSONResponse:
+    return JSONResponse({"error": str(exc), "detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_ENTITY)
+
+
+def _not_found(exc: ScheduleNotFound) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
+
+
+@router.get("/schedules", response_model=ScheduleList)
+def get_schedules(
+    group_id: str | None = Query(default=None, description="one group's schedules; all when omitted"),
+    include_inactive: bool = Query(default=False, description="finished and cancelled ones too"),
+) -> ScheduleList:
+    with read_session() as session:
+        rows = list_schedules(session, group_id, include_inactive=include_inactive)
+        return ScheduleList(schedules=[ScheduleOut.of(s) for s in rows])
+
+
+@router.post("/schedules", status_code=status.HTTP_201_CREATED, response_model=ScheduleOut)
+def post_schedule(body: ScheduleIn) -> ScheduleOut | JSONResponse:
+    settings = get_settings()
+    try:
+        with write_session() as session:
+            if session.get(Group, body.group_id) is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown group {body.group_id!r}")
+            schedule = create_schedule(
+                session, group_id=body.group_id, kind=body.kind, spec=body.spec, text=body.text,
+                timezone_name=body.timezone or group_timezone(session, body.group_id, settings.tz),
+                created_by="api", now=utcnow(), max_per_group=settings.max_schedules_per_group,
+            )
+            return ScheduleOut.of(schedule)
+    except SchedulerError as exc:
+        return _unprocessable(exc)
+
+
+@router.get("/schedules/{schedule_id}", response_model=ScheduleOut)
+def get_one_schedule(schedule_id: int) -> ScheduleOut:
+    try:
+        with read_session() as session:
+            return ScheduleOut.of(get_schedule(session, schedule_id))
+    except ScheduleNotFound as exc:
+        raise _not_found(exc) from None
+
+
+@router.patch("/schedules/{schedule_id}", response_model=ScheduleOut)
+def patch_schedule(schedule_id: int, body: SchedulePatch) -> ScheduleOut | JSONResponse:
+    try:
+        with write_session() as session:
+            schedule = update_schedule(session, schedule_id, now=utcnow(), spec=body.spec, text=body.text,
+                                       timezone_name=body.timezone)
+            return ScheduleOut.of(schedule)
+    except ScheduleNotFound as exc:
+        raise _not_found(exc) from None
+    except SchedulerError as exc:
+        return _unprocessable(exc)
+
+
+@router.delete("/schedules/{schedule_id}", response_model=ScheduleOut)
+def delete_schedule(schedule_id: int) -> ScheduleOut:
+    """Cancel a schedule (it stays listed with include_inactive, with its runs)."""
+    try:
+        with write_session() as session:
+            return ScheduleOut.of(cancel_schedule(session, schedule_id, now=utcnow()))
+    except ScheduleNotFound as exc:
+        raise _not_found(exc) from None

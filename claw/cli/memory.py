@@ -1,0 +1,64 @@
+"""`claw memory search|list`: a group's long-term memory, read from the workspace files.
+
+Works without a running stack: the files are the truth and the index is rebuilt as needed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+from zoneinfo import ZoneInfo
+
+import typer
+
+from claw.cli.common import cli
+from claw.config import get_settings
+from claw.db.models import utcnow
+from claw.memory import CATEGORIES, GroupMemory
+from claw.workspace import group_dir_name
+
+memory_cli = typer.Typer(help="A group's long-term memory.", no_args_is_help=True)
+cli.add_typer(memory_cli, name="memory")
+
+
+def _memory(group_id: str) -> GroupMemory:
+    settings = get_settings()
+    try:
+        group_dir_name(group_id)
+    except ValueError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    return GroupMemory(workspace=settings.workspace, index_dir=settings.memory_index_dir,
+                       group_id=group_id, tz=ZoneInfo(settings.tz))
+
+
+@memory_cli.command("search")
+def memory_search(
+    group_id: Annotated[str, typer.Argument(help="the group, e.g. http:team")],
+    query: Annotated[str, typer.Argument(help="words to look for; prefixes match")],
+    limit: Annotated[int, typer.Option(help="most results")] = 10,
+) -> None:
+    """Search a group's memory (and the global memory), best first."""
+    memory = _memory(group_id)
+    hits = memory.search(query, limit=limit, now=utcnow())
+    if not hits:
+        typer.echo("nothing found")
+    for hit in hits:
+        typer.echo(f"{memory.shown_date(hit.written_at)}  {hit.file}  {' '.join(hit.snippet.split())}")
+
+
+@memory_cli.command("list")
+def memory_list(
+    group_id: Annotated[str, typer.Argument(help="the group, e.g. http:team")],
+    category: Annotated[Optional[str], typer.Option(help=f"one of {', '.join(CATEGORIES)}")] = None,
+) -> None:
+    """List a group's memory files (and the global ones) with their entry counts."""
+    memory = _memory(group_id)
+    if category is not None and category not in CATEGORIES:
+        typer.secho(f"unknown category {category!r}; use one of: {', '.join(CATEGORIES)}", fg="red", err=True)
+        raise typer.Exit(2)
+    files = memory.files(category)
+    if not files:
+        typer.echo("no memories")
+    for f in files:
+        typer.echo(f"{f.file}  {f.entries} {'entry' if f.entries == 1 else 'entries'}  "
+                   f"latest {memory.shown_date(f.last_written)}  ({f.topic})")

@@ -1,0 +1,85 @@
+"""`claw sandbox status|run|limits`: which sandbox runs code here, try it, set a group's limits."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from claw.cli.common import cli, fail
+from claw.config import get_settings
+
+sandbox_cli = typer.Typer(help="The code sandbox: status, a trial run, per-group limits.", no_args_is_help=True)
+cli.add_typer(sandbox_cli, name="sandbox")
+
+
+@sandbox_cli.command("status")
+def status() -> None:
+    """Which backend runs code here and how strong it is (as `claw doctor` reports it)."""
+    from claw.sandbox import describe
+
+    ok, detail = describe(get_settings())
+    typer.secho(detail, fg=None if ok else "red")
+    if not ok:
+        raise typer.Exit(1)
+
+
+@sandbox_cli.command("run")
+def run(
+    code: Annotated[str, typer.Argument(help="the program")],
+    group: Annotated[str, typer.Option(help="whose workspace and limits")] = "terminal:sandbox",
+    language: Annotated[str, typer.Option(help="python or bash")] = "python",
+) -> None:
+    """Run code in a group's sandbox, as the run_code tool would, and print the result."""
+    from claw.agent.tools.code import render
+    from claw.sandbox import Identity, SandboxError, run_code
+
+    try:
+        result = run_code(get_settings(), Identity(group), language, code)
+    except SandboxError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(render(result))
+
+
+@sandbox_cli.command("limits")
+def limits(
+    group: str,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE, e.g. memory_mb=2048")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="drop the group's overrides")] = False,
+) -> None:
+    """Show (or change) a group's sandbox limits: groups.settings["sandbox"] over the defaults."""
+    from claw.db import Group, write_session
+    from claw.sandbox import ALLOWED_ACTIONS, SandboxConfigError, limits_for
+    from claw.sandbox.ipc import Policy
+
+    settings = get_settings()
+    with write_session() as session:
+        row = session.get(Group, group)
+        if row is None:
+            raise fail(f"no group {group!r}")
+        document = dict((row.settings or {}).get("sandbox") or {})
+        if clear:
+            document = {}
+        for item in set_ or []:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise fail(f"--set wants KEY=VALUE, got {item!r}")
+            document[key.strip()] = _value(value)
+        try:
+            effective = limits_for(settings, document)
+            Policy.for_group(document, ALLOWED_ACTIONS)
+        except SandboxConfigError as exc:
+            raise fail(str(exc)) from None
+        # stored as validated values: "2048" becomes 2048
+        document = {k: getattr(effective, k) if k in effective.model_fields else v for k, v in document.items()}
+        row.settings = {**(row.settings or {}), "sandbox": document}
+    typer.echo(json.dumps({"overrides": document, "effective": effective.model_dump()}, indent=2))
+
+
+def _value(text: str) -> object:
+    """A JSON value (2048, ["send_message"]) or, failing that, the plain string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text.strip()

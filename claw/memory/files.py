@@ -1,0 +1,168 @@
+"""Memory files, the truth: where they live, how entries are appended, how they are read back.
+
+    workspace/groups/<group>/memory/            one group's memory
+        MEMORY.md                               curated; loaded into the system prompt
+        .history/MEMORY.<stamp>.md              every earlier MEMORY.md
+        topics/<slug>.md  people/<slug>.md      append-only entries under "## <time>" headings
+        daily/<YYYY-MM-DD>.md                   one "- HH:MM …" line per turn, and saved entries
+    workspace/global/memory/                    the same, readable by every group
+
+Files may be edited by hand: anything that is not under a dated heading still counts, as an
+entry dated by the file's mtime (or, in a daily file, by its date).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from claw.memory.safe_files import UnsafeFile, links_free, open_append, read_regular
+from claw.workspace import group_dir
+
+UTC = timezone.utc
+CATEGORIES = ("topics", "people", "daily")
+MEMORY_FILE = "MEMORY.md"
+HISTORY_DIR = ".history"
+MAX_SLUG = 60
+
+HEADING = re.compile(
+    r"^## (?P<date>\d{4}-\d{2}-\d{2})[ T](?P<time>\d{2}:\d{2}(?::\d{2})?)\s*(?P<tz>Z|UTC|[+-]\d{2}:?\d{2})?\s*$"
+)
+DAILY_LINE = re.compile(r"^- (?P<hh>\d{2}):(?P<mm>\d{2})\b")
+
+
+def group_memory_root(workspace: Path, group_id: str) -> Path:
+    return group_dir(workspace, group_id) / "memory"
+
+
+def global_memory_root(workspace: Path) -> Path:
+    # Group directories are escaped "<channel>%3A<chat>" names under groups/, so no group
+    # can ever be "global" or reach it.
+    return workspace / "global" / "memory"
+
+
+def slugify(topic: str) -> str:
+    """A file name for a topic: lower-case words joined by '-', never '.' or '..' or empty."""
+    text = unicodedata.normalize("NFKC", topic).lower()
+    slug = re.sub(r"[\W_]+", "-", text).strip("-")[:MAX_SLUG].strip("-")
+    return slug or "notes"
+
+
+def note_path(root: Path, category: str, topic: str, today: date) -> Path:
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown memory category {category!r}; use one of: {', '.join(CATEGORIES)}")
+    name = today.isoformat() if category == "daily" else slugify(topic)
+    return root / category / f"{name}.md"
+
+
+def _append(base: Path, path: Path, title: str, text: str) -> None:
+    """Append under an exclusive lock; a new file starts with its "# title" line."""
+    with open_append(base, path) as handle:
+        if handle.seek(0, os.SEEK_END) == 0:
+            text = f"# {title}\n\n{text}"
+        handle.write(text.encode("utf-8"))
+
+
+def stamp(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M ") + at.strftime("%z")[:3] + ":" + at.strftime("%z")[3:]
+
+
+def append_entry(base: Path, path: Path, title: str, content: str, *, at: datetime) -> None:
+    """Add one timestamped entry; earlier entries are never touched. ``base`` is the workspace."""
+    _append(base, path, title, f"## {stamp(at)}\n\n{content.strip()}\n\n")
+
+
+def append_line(base: Path, path: Path, title: str, line: str) -> None:
+    _append(base, path, title, line.rstrip("\n") + "\n")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEntry:
+    written_at: datetime
+    text: str
+
+
+def _heading_time(match: re.Match[str]) -> datetime:
+    moment = datetime.fromisoformat(f"{match['date']}T{match['time']}")
+    offset = match["tz"]
+    if not offset or offset in ("Z", "UTC"):
+        return moment.replace(tzinfo=UTC)
+    return datetime.fromisoformat(f"{moment.isoformat()}{offset[:3]}:{offset[-2:]}")
+
+
+def parse_entries(text: str, *, fallback: datetime, day: date | None = None) -> tuple[str | None, list[ParsedEntry]]:
+    """The file's title and its entries.
+
+    ``fallback`` dates text that is under no dated heading (hand-written); ``day`` is the date
+    of a daily file, whose "- HH:MM" lines are one entry each.
+    """
+    title: str | None = None
+    entries: list[ParsedEntry] = []
+    when = fallback
+    lines: list[str] = []
+
+    def flush() -> None:
+        body = "\n".join(lines).strip()
+        if body:
+            entries.append(ParsedEntry(when, body))
+        lines.clear()
+
+    for line in text.splitlines():
+        if title is None and not entries and not lines and line.startswith("# "):
+            title = line[2:].strip()
+            continue
+        if match := HEADING.match(line):
+            flush()
+            try:
+                when = _heading_time(match)
+            except ValueError:
+                when = fallback
+            continue
+        if line.startswith("## "):  # a hand-written section: an entry of its own
+            flush()
+            when = fallback
+            lines.append(line[3:])
+            continue
+        if day is not None and (match := DAILY_LINE.match(line)):
+            flush()
+            when = datetime(day.year, day.month, day.day, int(match["hh"]) % 24, int(match["mm"]) % 60,
+                            tzinfo=UTC)
+        lines.append(line)
+    flush()
+    return title, entries
+
+
+def read_memory_md(base: Path, root: Path) -> str:
+    return read_regular(base, root / MEMORY_FILE) or ""
+
+
+def write_memory_md(base: Path, root: Path, text: str, *, now: datetime) -> Path:
+    """Atomically replace MEMORY.md, keeping the previous version in .history/.
+
+    The old text is copied, not moved, so a turn reading it meanwhile never finds none.
+    """
+    if not links_free(base, root / HISTORY_DIR):
+        raise UnsafeFile("a directory on the way to MEMORY.md is a symlink")
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / MEMORY_FILE
+    old = read_regular(base, path)
+    if old is not None:
+        history = root / HISTORY_DIR
+        history.mkdir(exist_ok=True)
+        kept = history / f"MEMORY.{now.astimezone(UTC).strftime('%Y%m%dT%H%M%S%fZ')}.md"
+        kept.write_text(old, encoding="utf-8")
+    fd, temporary = tempfile.mkstemp(dir=root, prefix=".MEMORY.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+    return path
+
+
+def memory_history(root: Path) -> list[Path]:
+    history = root / HISTORY_DIR
+    return sorted(history.glob("MEMORY.*.md")) if history.is_dir() else []

@@ -1,0 +1,148 @@
+"""The host's side of the IPC directories, touched only through directory descriptors.
+
+The sandbox owns everything under its workspace, including .ipc: it can plant symlinks,
+FIFOs, directories or junk where the host expects files. So the host opens .ipc, requests and
+responses once per run (O_NOFOLLOW, replacing anything that is not a real directory) and then
+works relative to those descriptors only: a symlink swapped in later is never followed, a
+request must be a regular file, and responses are created O_EXCL|O_NOFOLLOW and renamed into
+place within the same directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+IPC_DIR = ".ipc"
+HEARTBEAT = "heartbeat"
+
+
+class RequestFileError(Exception):
+    """A request file that cannot be read as a request (the message is sent back)."""
+
+
+def _remove(name: str, parent: int) -> None:
+    try:
+        os.unlink(name, dir_fd=parent)
+    except IsADirectoryError:
+        shutil.rmtree(name, dir_fd=parent)  # fd-based: never follows a symlink out
+    except FileNotFoundError:
+        pass
+
+
+def _ensure_dir(parent: int, name: str, owner: tuple[int, int] | None) -> int:
+    """Open parent/name as a real directory, replacing a symlink or file planted there."""
+    try:
+        fd = os.open(name, DIR_FLAGS, dir_fd=parent)
+    except FileNotFoundError:
+        os.mkdir(name, 0o755, dir_fd=parent)
+        fd = os.open(name, DIR_FLAGS, dir_fd=parent)
+    except OSError:  # ELOOP (a symlink) or ENOTDIR (a file, a FIFO...)
+        _remove(name, parent)
+        os.mkdir(name, 0o755, dir_fd=parent)
+        fd = os.open(name, DIR_FLAGS, dir_fd=parent)
+    if owner is not None:
+        os.fchown(fd, *owner)
+    return fd
+
+
+@dataclass
+class IpcDirs:
+    group: int
+    ipc: int
+    requests: int
+    responses: int
+
+    @classmethod
+    def open(cls, group_dir: Path, owner: tuple[int, int] | None) -> IpcDirs:
+        group = os.open(group_dir, DIR_FLAGS)
+        ipc = _ensure_dir(group, IPC_DIR, owner)
+        return cls(group, ipc, _ensure_dir(ipc, "requests", owner), _ensure_dir(ipc, "responses", owner))
+
+    def close(self) -> None:
+        for fd in (self.requests, self.responses, self.ipc, self.group):
+            os.close(fd)
+
+    # ---- requests ---------------------------------------------------------------------
+
+    def request_names(self, limit: int) -> list[str]:
+        """Up to ``limit`` names in requests/, in no particular order."""
+        names = []
+        with os.scandir(self.requests) as entries:
+            for entry in entries:
+                names.append(entry.name)
+                if len(names) >= limit:
+                    break
+        return names
+
+    def take_request(self, name: str, max_bytes: int) -> tuple[bytes, int]:
+        """Read and remove one request file: (its bytes, its mtime in ns).
+
+        RequestFileError if it is not a regular file within ``max_bytes``.
+        """
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self.requests)
+        except OSError as exc:
+            _remove(name, self.requests)
+            raise RequestFileError("a request must be a regular file (not a symlink or directory)") from exc
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise RequestFileError("a request must be a regular file")
+            if info.st_size > max_bytes:
+                raise RequestFileError(f"request is {info.st_size} bytes; the limit is {max_bytes}")
+            data = os.read(fd, max_bytes + 1)
+            if len(data) > max_bytes:
+                raise RequestFileError(f"request is over the limit of {max_bytes} bytes")
+            return data, info.st_mtime_ns
+        finally:
+            os.close(fd)
+            _remove(name, self.requests)
+
+    def discard_request(self, name: str) -> None:
+        _remove(name, self.requests)
+
+    # ---- responses --------------------------------------------------------------------
+
+    def write_response(self, request_id: str, data: bytes) -> None:
+        temporary = f".{request_id}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(
+            temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+            dir_fd=self.responses,
+        )
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        try:
+            os.rename(temporary, f"{request_id}.json", src_dir_fd=self.responses, dst_dir_fd=self.responses)
+        except OSError:
+            _remove(temporary, self.responses)
+            raise
+
+    def clear(self, which: int) -> int:
+        """Remove every entry of requests/ or responses/; returns how many."""
+        names = os.listdir(which)
+        for name in names:
+            _remove(name, which)
+        return len(names)
+
+    # ---- heartbeat --------------------------------------------------------------------
+
+    def heartbeat_mtime(self) -> float | None:
+        try:
+            info = os.stat(HEARTBEAT, dir_fd=self.ipc, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        return info.st_mtime if stat.S_ISREG(info.st_mode) else None
+
+    def clear_heartbeat(self) -> None:
+        """Remove the heartbeat and any half-written one a killed process left."""
+        for name in os.listdir(self.ipc):
+            if name == HEARTBEAT or (name.startswith(HEARTBEAT + ".") and name.endswith(".tmp")):
+                _remove(name, self.ipc)

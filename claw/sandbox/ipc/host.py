@@ -1,0 +1,230 @@
+"""The IPC host: while a group's sandbox runs, answer the requests its code writes.
+
+It runs as a thread in the worker that runs the sandbox (the run_code tool inside the turn):
+
+    host.open()                 .ipc/ made real; leftovers of earlier runs discarded, unanswered
+    thread: host.serve(stop, kill)   every POLL_SECONDS: poll() + heartbeat check
+    host.finish()               answer what was written just before the code exited, clean up
+
+Each request is judged in this order, and every decision is logged (never the arguments):
+file (regular, small) -> JSON envelope (no identity claims) -> action registered -> group
+policy -> argument schema -> rate limit -> handler. The identity is the group whose directory
+the request was found in. Valid requests found together run in priority order. Nothing a
+request contains can crash the host: every failure becomes an error response.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from claw.config import Settings
+from claw.sandbox.ipc.actions import ALLOWED_ACTIONS, Action, ActionContext, ActionError
+from claw.sandbox.ipc.files import IpcDirs, RequestFileError
+from claw.sandbox.ipc.policy import ActionDenied, Identity, Policy
+from claw.sandbox.ipc.protocol import (
+    MAX_REQUEST_BYTES,
+    REQUEST_NAME,
+    ProtocolError,
+    error_response,
+    ok_response,
+    parse_request,
+    validation_problems,
+)
+from claw.sandbox.ipc.ratelimit import RATE_LIMITER, RateLimiter
+from claw.sandbox.limits import Limits
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.02
+#: requests looked at per poll; priority order holds among requests waiting together
+BATCH = 64
+#: requests answered per run; beyond it they are deleted unanswered (and counted)
+MAX_ANSWERS_PER_RUN = 500
+
+
+@dataclass
+class IpcStats:
+    done: int = 0
+    refused: int = 0
+    dropped: int = 0
+
+    @property
+    def answered(self) -> int:
+        return self.done + self.refused
+
+
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    priority: int
+    arrived: int
+    request_id: str
+    action: Action
+    args: BaseModel
+
+
+class IpcHost:
+    def __init__(
+        self,
+        identity: Identity,
+        group_dir: Path,
+        *,
+        settings: Settings,
+        limits: Limits,
+        policy: Policy | None = None,
+        owner: tuple[int, int] | None = None,
+        limiter: RateLimiter = RATE_LIMITER,
+        actions: Mapping[str, Action] = ALLOWED_ACTIONS,
+    ) -> None:
+        self.identity = identity
+        self.group_dir = group_dir
+        self.context = ActionContext(identity, settings, group_dir)
+        self.limits = limits
+        self.policy = policy or Policy()
+        self.owner = owner
+        self.limiter = limiter
+        self.actions = actions
+        self.stats = IpcStats()
+        self.dirs: IpcDirs | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.dirs = IpcDirs.open(self.group_dir, self.owner)
+        leftovers = self.dirs.clear(self.dirs.requests)
+        if leftovers:
+            log.warning("ipc_expired group=%s discarded=%d reason=left_from_earlier_run",
+                        self.identity.group_id, leftovers)
+        self.dirs.clear(self.dirs.responses)
+        self.dirs.clear_heartbeat()
+
+    def serve(self, stop: threading.Event, kill: Callable[[str], None]) -> None:
+        killed = False
+        while not stop.wait(POLL_SECONDS):
+            try:
+                self.poll()
+            except Exception:
+                log.exception("ipc_poll_failed group=%s", self.identity.group_id)
+            if not killed and self.heartbeat_stale():
+                killed = True
+                log.warning("ipc_heartbeat_stopped group=%s timeout=%s",
+                            self.identity.group_id, self.limits.heartbeat_timeout)
+                kill("heartbeat")
+
+    def finish(self) -> None:
+        """After the sandbox is gone: answer its last requests, then leave nothing behind."""
+        assert self.dirs is not None
+        try:
+            while self.poll(final=True):
+                pass
+            dropped = self.dirs.clear(self.dirs.requests)
+            if dropped:
+                self.stats.dropped += dropped
+                log.warning("ipc_dropped group=%s count=%d", self.identity.group_id, dropped)
+            self.dirs.clear_heartbeat()
+        finally:
+            self.dirs.close()
+            self.dirs = None
+
+    def heartbeat_stale(self, now: float | None = None) -> bool:
+        assert self.dirs is not None
+        beat = self.dirs.heartbeat_mtime()
+        now = time.time() if now is None else now
+        return beat is not None and now - beat > self.limits.heartbeat_timeout
+
+    # ---- requests -----------------------------------------------------------------------
+
+    def poll(self, *, final: bool = False) -> int:
+        """Judge and answer what is waiting; returns how many request files were handled."""
+        assert self.dirs is not None
+        names = self.dirs.request_names(BATCH)
+        valid: list[_Valid] = []
+        handled = 0
+        for name in names:
+            if name.startswith("."):
+                if final:  # a request its writer never finished
+                    self.dirs.discard_request(name)
+                    handled += 1
+                continue
+            handled += 1
+            match = REQUEST_NAME.match(name)
+            if match is None or self.stats.answered >= MAX_ANSWERS_PER_RUN:
+                self.dirs.discard_request(name)
+                self.stats.dropped += 1
+                self._decide(name, "-", "dropped", "bad file name" if match is None else "too many requests")
+                continue
+            request_id = match["id"]
+            checked = self._check(request_id, name)
+            if isinstance(checked, _Valid):
+                valid.append(checked)
+        for request in sorted(valid, key=lambda r: (r.priority, r.arrived, r.request_id)):
+            self._run(request)
+        return handled
+
+    def _check(self, request_id: str, name: str) -> _Valid | None:
+        assert self.dirs is not None
+        action_name = "-"
+        try:
+            data, arrived = self.dirs.take_request(name, MAX_REQUEST_BYTES)
+            envelope = parse_request(request_id, data)
+            action_name = envelope.action
+            action = self.actions.get(envelope.action)
+            if action is None:
+                allowed = ", ".join(sorted(self.actions)) or "none"
+                raise ProtocolError(f"unknown action {envelope.action!r}; allowed: {allowed}")
+            self.policy.check_action(self.identity, action.name)
+            try:
+                args = action.schema.model_validate(envelope.args)
+            except ValidationError as exc:
+                raise ProtocolError(f"invalid args for {action.name}: {validation_problems(exc)}") from None
+        except (RequestFileError, ProtocolError, ActionDenied) as exc:
+            decision = "denied" if isinstance(exc, ActionDenied) else "refused"
+            self._refuse(request_id, action_name, decision, str(exc))
+            return None
+        return _Valid(action.priority, arrived, request_id, action, args)
+
+    def _run(self, request: _Valid) -> None:
+        name = request.action.name
+        if not self.limiter.allow(self.identity.group_id, self.limits.ipc_rate):
+            self._refuse(request.request_id, name, "rate_limited",
+                         f"rate limited: at most {self.limits.ipc_rate} requests per minute per group")
+            return
+        try:
+            result: dict[str, Any] = request.action.handler(self.context, request.args)
+        except ActionDenied as exc:
+            self._refuse(request.request_id, name, "denied", str(exc))
+            return
+        except ActionError as exc:
+            self._refuse(request.request_id, name, "failed", str(exc))
+            return
+        except Exception:
+            log.exception("ipc_handler_crashed group=%s action=%s", self.identity.group_id, name)
+            self._refuse(request.request_id, name, "failed", f"internal error in {name}; see the claw log")
+            return
+        self.stats.done += 1
+        self._decide(request.request_id, name, "done", "")
+        self._respond(request.request_id, ok_response(request.request_id, result))
+
+    def _refuse(self, request_id: str, action: str, decision: str, reason: str) -> None:
+        self.stats.refused += 1
+        self._decide(request_id, action, decision, reason)
+        self._respond(request_id, error_response(request_id, reason))
+
+    def _respond(self, request_id: str, data: bytes) -> None:
+        assert self.dirs is not None
+        try:
+            self.dirs.write_response(request_id, data)
+        except OSError as exc:
+            log.warning("ipc_response_failed group=%s request=%s error=%s",
+                        self.identity.group_id, request_id, exc.strerror)
+
+    def _decide(self, request_id: str, action: str, decision: str, reason: str) -> None:
+        log.info("ipc_decision group=%s request=%s action=%r decision=%s reason=%r",
+                 self.identity.group_id, request_id[:64], action[:64], decision, reason[:200])

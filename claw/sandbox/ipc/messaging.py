@@ -1,0 +1,66 @@
+"""The send_message action: sandboxed code posts a message to its group (or, main only, another).
+
+It is written like a turn's reply (claw/tasks/turn.py): an assistant message in the target
+group's history and an outbox row in one transaction, then delivered inline for channels whose
+clients pull, or queued on claw.io for the others. If the enqueue fails the row stays pending
+and the sweeper sends it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from claw.db import Group, Message, Outbox, write_session
+from claw.sandbox.ipc.actions import ActionContext, ActionError, register
+from claw.sandbox.ipc.policy import check_message_target
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 4000
+
+
+class SendMessageArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    to: str | None = Field(default=None, min_length=3, max_length=255)  #: a group id; default: own
+
+
+def send_message(ctx: ActionContext, args: SendMessageArgs) -> dict[str, Any]:
+    target = args.to or ctx.identity.group_id
+    check_message_target(ctx.identity, target)
+    with write_session() as session:
+        group = session.get(Group, target)
+        if group is None:
+            raise ActionError(f"there is no group {target!r}")
+        message = Message(
+            group_id=group.id, channel=group.channel, chat_id=group.chat_id,
+            role="assistant", sender="claw", text=args.text,
+        )
+        session.add(message)
+        session.flush()
+        outbox = Outbox(group_id=group.id, message_id=message.id, answers_upto_id=0, text=args.text)
+        session.add(outbox)
+        session.flush()
+        outbox_id, channel = outbox.id, group.channel
+    _deliver(outbox_id, channel)
+    log.info("ipc_message_sent group=%s target=%s outbox=%d", ctx.identity.group_id, target, outbox_id)
+    return {"group_id": target, "outbox_id": outbox_id}
+
+
+def _deliver(outbox_id: int, channel: str) -> None:
+    # The same rule as the turn's _send: pull channels are only announced, others queue a send.
+    from claw.delivery import deliver, delivers_inline
+
+    if delivers_inline(channel):
+        deliver(outbox_id)
+    else:
+        from claw.dispatch import enqueue_send
+
+        enqueue_send(outbox_id)
+
+
+register("send_message", SendMessageArgs, send_message, priority=10)

@@ -1,0 +1,120 @@
+"""One sandboxed run with its IPC host beside it: what the run_code tool calls.
+
+    run_code(settings, Identity("http:team"), "python", "print(6 * 7)") -> SandboxRun
+
+The group's limits and IPC policy come from its ``settings["sandbox"]`` in the database unless
+given. The IPC host thread lives exactly as long as the sandbox: it starts right after the
+process and is stopped, then drained, after the process is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from claw.config import Settings
+from claw.sandbox.base import RunSpec, hand_over, sandbox_owner
+from claw.sandbox.errors import SandboxConfigError, SandboxUnavailable
+from claw.sandbox.ipc import ALLOWED_ACTIONS, Identity, IpcHost, IpcStats, Policy
+from claw.sandbox.limits import Limits, limits_for
+from claw.sandbox.process import Execution
+from claw.sandbox.select import select_backend
+from claw.sandbox.sweep import remove_escapes
+from claw.workspace import group_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxRun:
+    backend: str
+    exit_code: int | None
+    output: str
+    output_bytes: int
+    truncated: bool
+    seconds: float
+    killed: str | None  #: "timeout" | "heartbeat" | None
+    ipc: IpcStats
+    limits: Limits
+
+
+def group_sandbox_settings(group_id: str) -> dict[str, Any]:
+    """The group's ``settings["sandbox"]`` document (empty if the group or key is missing)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from claw.db import Group, read_session
+
+    try:
+        with read_session() as session:
+            group = session.get(Group, group_id)
+            document = (group.settings or {}).get("sandbox") if group else None
+    except SQLAlchemyError as exc:  # fail closed: the group's limits may be tighter than ours
+        raise SandboxUnavailable(
+            f"cannot read the group's sandbox settings from the database ({type(exc).__name__}); "
+            "is it migrated (`claw migrate`)?"
+        ) from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise SandboxConfigError("groups.settings['sandbox'] must be a JSON object")
+    return document
+
+
+def run_code(
+    settings: Settings,
+    identity: Identity,
+    language: str,
+    code: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+) -> SandboxRun:
+    """Run ``code`` in the group's sandbox; ``overrides`` stands in for the database's."""
+    if overrides is None:
+        overrides = group_sandbox_settings(identity.group_id)
+    limits = limits_for(settings, overrides)
+    policy = Policy.for_group(overrides, ALLOWED_ACTIONS)
+    backend, status = select_backend(settings)
+    workspace = group_dir(settings.workspace, identity.group_id)
+    workspace.mkdir(parents=True, exist_ok=True)
+    owner = sandbox_owner(settings) if backend.name != "subprocess" else None
+    hand_over(workspace, owner)
+    host = IpcHost(identity, workspace, settings=settings, limits=limits, policy=policy, owner=owner)
+    host.open()
+    try:
+        execution = Execution(backend.plan(RunSpec(workspace, language, code, limits)), limits)
+        stop = threading.Event()
+        watcher = threading.Thread(
+            target=host.serve, args=(stop, execution.kill), name=f"ipc-{identity.group_id}", daemon=True
+        )
+        watcher.start()
+        try:
+            result = execution.wait()
+        except BaseException:  # e.g. Celery's soft time limit: the sandbox must not outlive us
+            execution.kill("interrupted")
+            raise
+        finally:
+            stop.set()
+            watcher.join()
+    finally:
+        host.finish()
+        remove_escapes(workspace)
+    log.info(
+        "sandbox_run group=%s backend=%s language=%s exit=%s killed=%s seconds=%.3f output_bytes=%d "
+        "ipc_done=%d ipc_refused=%d",
+        identity.group_id, status.name, language, result.exit_code, result.killed, result.seconds,
+        result.output_bytes, host.stats.done, host.stats.refused,
+    )
+    return SandboxRun(
+        backend=status.name,
+        exit_code=result.exit_code,
+        output=result.output,
+        output_bytes=result.output_bytes,
+        truncated=result.truncated,
+        seconds=result.seconds,
+        killed=result.killed,
+        ipc=host.stats,
+        limits=limits,
+    )

@@ -1,0 +1,269 @@
+"""Schedule specs: what a user may write, and when each run falls due.
+
+Accepted forms (case-insensitive):
+
+    in 10 minutes · in 2 hours · in 3 days        once, relative to now
+    at 2026-05-01 14:00 · 2026-05-01T14:00+02:00  once, absolute (local time unless an offset is given)
+    at 14:05 · tomorrow at 9am                    once, the next such local time
+    every 30 minutes · every 2 hours · every day  an interval (minutes and hours are elapsed time,
+                                                  days keep the wall-clock time across DST changes)
+    daily 09:00 · every day at 9:00               every day at a local time
+    weekly MON 09:00 · every monday at 9am        every week (days may be listed: MON,WED)
+    every weekday at 08:30                        Monday to Friday
+    0 9 * * MON                                   a 5-field cron expression
+
+Every wall-clock time is in the schedule's timezone (zoneinfo). A local time that does not
+exist (the spring-forward gap) runs as many minutes after the gap as it was into it (02:30 on
+the changeover day runs at 03:30); a local time that occurs twice (fall-back) runs at the
+first one only. All functions take ``now`` explicitly, so none of this needs a patched clock.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from claw.scheduler.errors import SpecError
+
+UTC = timezone.utc
+
+ACCEPTED_FORMS = (
+    "'in 10 minutes', 'at 2026-05-01 14:00', 'at 14:05', 'tomorrow at 9am', 'every 2 hours', "
+    "'every 3 days', 'daily 09:00', 'weekly MON 09:00', 'every weekday at 08:30', "
+    "or a 5-field cron expression like '0 9 * * MON'"
+)
+
+DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+DAY_NAMES = dict(
+    zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"))
+)
+UNITS = {"minute": "minutes", "min": "minutes", "m": "minutes", "hour": "hours", "hr": "hours",
+         "h": "hours", "day": "days", "d": "days"}
+#: most runs a spec may skip over when looking for the next one (cron on Feb 30 never comes)
+MAX_SEARCH = 1000
+
+TIME = r"(?P<hh>\d{1,2})(?::(?P<mm>\d{2}))?\s*(?P<ampm>am|pm)?"
+DATE = r"(?P<date>\d{4}-\d{2}-\d{2})[ t](?P<clock>\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?P<offset>z|utc|[+-]\d{2}:?\d{2})?"
+DAY = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*"
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SpecError(
+            f"unknown timezone {name!r}: use an IANA name like 'Europe/Berlin', 'America/New_York' or 'UTC'"
+        ) from None
+
+
+def localize(wall: datetime, tz: ZoneInfo) -> datetime:
+    """A naive local wall time as an aware UTC instant (gap: shifted forward; fold: first)."""
+    return wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def wall_time(moment: datetime, tz: ZoneInfo) -> datetime:
+    return moment.astimezone(tz).replace(tzinfo=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """A parsed spec. ``text`` is its normalised form, which parses back to the same Spec."""
+
+    form: str  #: "once" | "interval" | "cron"
+    text: str
+    at: datetime | None = None  #: once: the instant (UTC)
+    every: int = 0  #: interval: how many units
+    unit: str = ""  #: interval: "minutes" | "hours" | "days"
+    cron: str = ""  #: cron, daily and weekly: the 5-field expression
+
+    @property
+    def repeats(self) -> bool:
+        return self.form != "once"
+
+    def first_run(self, now: datetime, tz: ZoneInfo) -> datetime:
+        """When a schedule created (or changed) at ``now`` runs first."""
+        if self.form == "once":
+            assert self.at is not None
+            if self.at <= now:
+                raise SpecError(f"{self.text!r} is in the past; give a time that is still to come")
+            return self.at
+        if self.form == "interval":
+            return self._interval_after(now, now, tz)
+        return self._cron_after(now, tz)
+
+    def next_run(self, due: datetime, now: datetime, tz: ZoneInfo) -> datetime | None:
+        """The run after the one due at ``due`` that fired at ``now``: strictly after ``now``.
+
+        After downtime this skips every missed period, so a late schedule fires once and then
+        keeps its cadence (an interval stays in phase with its first run).
+        """
+        if self.form == "once":
+            return None
+        if self.form == "interval":
+            return self._interval_after(due, now, tz)
+        return self._cron_after(now, tz)
+
+    def _interval_after(self, base: datetime, now: datetime, tz: ZoneInfo) -> datetime:
+        if self.unit == "days":
+            start = wall_time(base, tz)
+            # elapsed days are a lower bound on the steps needed; wall-clock days are 23-25 h
+            steps = max(1, math.floor((now - base) / timedelta(days=self.every)))
+            while True:
+                candidate = localize(start + timedelta(days=self.every * steps), tz)
+                if candidate > now:
+                    return candidate
+                steps += 1
+        period = timedelta(**{self.unit: self.every})
+        steps = max(1, math.floor((now - base) / period) + 1)
+        return base + period * steps
+
+    def _cron_after(self, now: datetime, tz: ZoneInfo) -> datetime:
+        start = wall_time(now, tz)
+        iterator = croniter(self.cron, start)
+        for _ in range(MAX_SEARCH):
+            candidate = localize(iterator.get_next(datetime), tz)
+            # the wall time of `now` may be the second pass through a repeated hour
+            if candidate > now:
+                return candidate
+        raise SpecError(f"{self.text!r} never comes")
+
+    def describe(self) -> str:
+        """In words, for people: "every Monday at 09:00", "every 2 hours"."""
+        if self.form == "interval":
+            unit = self.unit[:-1] if self.every == 1 else self.unit
+            return f"every {unit}" if self.every == 1 else f"every {self.every} {unit}"
+        if self.form == "cron":
+            minute, hour, dom, month, dow = self.cron.split()
+            clock = f"{int(hour):02d}:{int(minute):02d}" if minute.isdigit() and hour.isdigit() else ""
+            if clock and dom == month == "*":
+                if dow == "*":
+                    return f"daily at {clock}"
+                if dow == "MON-FRI":
+                    return f"every weekday at {clock}"
+                if all(d in DAYS for d in dow.split(",")):
+                    days = " and ".join(DAY_NAMES[d] for d in dow.split(","))
+                    return f"every {days} at {clock}"
+            return f"cron {self.cron}"
+        return self.text
+
+
+def _clock(hh: str, mm: str | None, ampm: str | None) -> tuple[int, int]:
+    hour, minute = int(hh), int(mm or 0)
+    if ampm:
+        if not 1 <= hour <= 12:
+            raise SpecError(f"{hh}{ampm} is not a time; use 1-12 with am/pm, or 24-hour HH:MM")
+        hour = hour % 12 + (12 if ampm == "pm" else 0)
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        raise SpecError(f"{hh}:{mm or '00'} is not a time of day; use HH:MM from 00:00 to 23:59")
+    return hour, minute
+
+
+def _days(text: str) -> str:
+    days = []
+    for word in re.split(r"\s*(?:,|\band\b)\s*", text.strip()):
+        if word in ("weekday", "weekdays"):
+            return "MON-FRI"
+        prefix = word[:3].upper()
+        if prefix not in DAYS or not DAY_NAMES[prefix].lower().startswith(word.lower()):
+            raise SpecError(f"{word!r} is not a day; use MON, TUE, WED, THU, FRI, SAT or SUN")
+        if prefix not in days:
+            days.append(prefix)
+    return ",".join(sorted(days, key=DAYS.index))
+
+
+def _daily(hour: int, minute: int) -> Spec:
+    return Spec("cron", f"daily {hour:02d}:{minute:02d}", cron=f"{minute} {hour} * * *")
+
+
+def _weekly(days: str, hour: int, minute: int) -> Spec:
+    if days == "MON-FRI":
+        return Spec("cron", f"weekdays {hour:02d}:{minute:02d}", cron=f"{minute} {hour} * * MON-FRI")
+    return Spec("cron", f"weekly {days} {hour:02d}:{minute:02d}", cron=f"{minute} {hour} * * {days}")
+
+
+def _once(at: datetime, tz: ZoneInfo) -> Spec:
+    local = at.astimezone(tz)
+    clock = "%H:%M:%S" if local.second or local.microsecond else "%H:%M"
+    return Spec("once", f"once {local.strftime('%Y-%m-%d ' + clock)}", at=at.replace(microsecond=0))
+
+
+def _absolute(match: re.Match[str], tz: ZoneInfo) -> datetime:
+    clock = match["clock"].zfill(len(match["clock"]) + (match["clock"].index(":") == 1))
+    try:
+        wall = datetime.fromisoformat(f"{match['date']}T{clock}")
+    except ValueError:
+        raise SpecError(f"{match['date']} {match['clock']} is not a date and time") from None
+    offset = (match["offset"] or "").lower()
+    if not offset:
+        return localize(wall, tz)
+    if offset in ("z", "utc"):
+        return wall.replace(tzinfo=UTC)
+    return datetime.fromisoformat(f"{wall.isoformat()}{offset[:3]}:{offset[-2:]}").astimezone(UTC)
+
+
+def _next_clock(hour: int, minute: int, now: datetime, tz: ZoneInfo, *, tomorrow: bool) -> datetime:
+    today = wall_time(now, tz).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    candidate = today + timedelta(days=1) if tomorrow else today
+    while localize(candidate, tz) <= now:
+        candidate += timedelta(days=1)
+    return localize(candidate, tz)
+
+
+def parse_spec(text: str, *, now: datetime, tz: ZoneInfo) -> Spec:
+    """Parse what a user (or the model) wrote; raise SpecError saying what forms work."""
+    spec = " ".join(text.strip().lower().split())
+    if not spec:
+        raise SpecError(f"a schedule needs a spec; accepted forms: {ACCEPTED_FORMS}")
+    try:
+        parsed = _parse(spec, now, tz)
+    except SpecError as exc:
+        raise SpecError(f"{exc} (accepted forms: {ACCEPTED_FORMS})") from None
+    if parsed is None:
+        raise SpecError(f"cannot understand the schedule {text.strip()!r}; accepted forms: {ACCEPTED_FORMS}")
+    return parsed
+
+
+def _parse(spec: str, now: datetime, tz: ZoneInfo) -> Spec | None:
+    if m := re.fullmatch(r"in (?P<n>\d+|an?) (?P<unit>[a-z]+?)s?", spec):
+        unit = UNITS.get(m["unit"])
+        if unit is None:
+            return None
+        n = 1 if m["n"] in ("a", "an") else int(m["n"])
+        if n < 1:
+            raise SpecError(f"'{spec}' is now; give at least 1 {unit[:-1]}")
+        return _once(now + timedelta(**{unit: n}), tz)
+    if m := re.fullmatch(rf"(?:(?:at|on|once)(?: at)? )?{DATE}", spec):
+        return _once(_absolute(m, tz), tz)
+    if m := re.fullmatch(rf"(?:at|once)(?: at)? {TIME}", spec):
+        return _once(_next_clock(*_clock(m["hh"], m["mm"], m["ampm"]), now, tz, tomorrow=False), tz)
+    if m := re.fullmatch(rf"tomorrow(?: at)? {TIME}", spec):
+        return _once(_next_clock(*_clock(m["hh"], m["mm"], m["ampm"]), now, tz, tomorrow=True), tz)
+    if m := re.fullmatch(r"every (?:(?P<n>\d+) )?(?P<unit>[a-z]+?)s?", spec):
+        unit = UNITS.get(m["unit"])
+        if unit is None:
+            return None
+        n = int(m["n"] or 1)
+        if n < 1:
+            raise SpecError("an interval must be at least 1")
+        return Spec("interval", f"every {n} {unit if n != 1 else unit[:-1]}", every=n, unit=unit)
+    if m := re.fullmatch(rf"(?:daily|every day)(?: at)? {TIME}", spec):
+        return _daily(*_clock(m["hh"], m["mm"], m["ampm"]))
+    if m := re.fullmatch(rf"(?:weekly|every|weekly on|every week on) (?P<days>(?:{DAY}|weekdays?)(?:\s*(?:,|and)\s*{DAY})*)(?: at)? {TIME}", spec):
+        return _weekly(_days(m["days"]), *_clock(m["hh"], m["mm"], m["ampm"]))
+    if m := re.fullmatch(rf"weekdays(?: at)? {TIME}", spec):
+        return _weekly("MON-FRI", *_clock(m["hh"], m["mm"], m["ampm"]))
+    cron = spec.removeprefix("cron ").upper()
+    fields = cron.split()
+    # names only where cron allows them: months and days of the week
+    if len(fields) == 5 and all(re.fullmatch(r"[0-9*/,\-]+", f) for f in fields[:3]) and all(
+        re.fullmatch(r"[0-9A-Z*/,\-]+", f) for f in fields[3:]
+    ):
+        if not croniter.is_valid(cron):
+            raise SpecError(f"'{cron}' is not a valid cron expression (minute hour day-of-month month day-of-week)")
+        return Spec("cron", cron, cron=cron)
+    return None

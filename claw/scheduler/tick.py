@@ -1,0 +1,171 @@
+"""The tick: find due runs, claim each with a compare-and-set, fire it, then hand it on.
+
+A run is claimed by moving the schedule's ``next_run`` from the due time it was read with to
+the following one, in a transaction that also writes what the run produces (the reminder's
+message and outbox row, or the injected user message) and its run-log row, unique on
+(schedule, due time). Two beats, or two overlapping ticks, therefore never fire one run twice:
+the loser's UPDATE matches no row. What happens after the commit (delivering the reminder,
+queueing the turn) is best effort, like everywhere else: the sweeper re-sends unsent outbox
+rows and re-queues groups with pending messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from claw.db import read_session, write_session
+from claw.db.models import Group, Message, Outbox, Schedule, ScheduleKind, ScheduleRun
+from claw.inbox import IncomingMessage, store_message
+from claw.scheduler.errors import SpecError
+from claw.scheduler.service import as_utc, local_when
+from claw.scheduler.specs import parse_spec, zone
+
+log = logging.getLogger(__name__)
+
+#: the user name a prompt or summary is injected under, as the agent sees it
+SCHEDULER_SENDER = "scheduler"
+#: a reminder fired later than this (after downtime) says when it was due
+LATE_AFTER = timedelta(minutes=5)
+SUMMARY_PROMPT = (
+    "Please summarize the recent conversation in this group: the main topics, what was decided, "
+    "and what is still open."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FiredRun:
+    """A claimed and committed run; ``dispatch`` delivers or queues what it produced."""
+
+    schedule_id: int
+    group_id: str
+    kind: str
+    due_at: datetime
+    channel: str
+    priority: bool
+    outbox_id: int | None = None  #: a reminder to deliver
+    message_id: int | None = None  #: an injected user message whose turn to queue
+
+
+def due_runs(session: Session, now: datetime, limit: int) -> list[tuple[int, datetime]]:
+    """(schedule id, due time) of every enabled schedule due at ``now``, oldest first."""
+    rows = session.execute(
+        select(Schedule.id, Schedule.next_run)
+        .where(Schedule.enabled == true(), Schedule.next_run <= now)
+        .order_by(Schedule.next_run)
+        .limit(limit)
+    )
+    return [(schedule_id, as_utc(next_run)) for schedule_id, next_run in rows]
+
+
+def reminder_text(text: str, due_at: datetime, now: datetime, tz_name: str) -> str:
+    if now - due_at > LATE_AFTER:
+        return f"Reminder (due {local_when(due_at, tz_name, now)}): {text}"
+    return f"Reminder: {text}"
+
+
+def prompt_text(schedule: Schedule) -> str:
+    text = str(schedule.payload.get("text") or "")
+    if schedule.kind == ScheduleKind.SUMMARY:
+        return f"{SUMMARY_PROMPT} Focus on: {text}" if text else SUMMARY_PROMPT
+    return text
+
+
+def _following(schedule: Schedule, due_at: datetime, now: datetime) -> datetime | None:
+    try:
+        tz = zone(schedule.timezone)
+        return parse_spec(schedule.spec, now=now, tz=tz).next_run(due_at, now, tz)
+    except SpecError as exc:
+        # Only a hand-edited row can get here; it fires this once and then stops.
+        log.error("schedule_spec_broken schedule=%s error=%s", schedule.id, exc)
+        return None
+
+
+def claim_run(session: Session, schedule_id: int, due_at: datetime, now: datetime) -> FiredRun | None:
+    """Claim the run of ``schedule_id`` due at ``due_at`` and write what it produces.
+
+    Returns None when the run is no longer there to claim: another tick fired it, or the
+    schedule was changed or cancelled since it was read.
+    """
+    schedule = session.get(Schedule, schedule_id)
+    if schedule is None:
+        return None
+    following = _following(schedule, due_at, now)
+    claimed = session.execute(
+        update(Schedule)
+        .where(Schedule.id == schedule_id, Schedule.enabled == true(), Schedule.next_run == due_at)
+        .values(
+            next_run=following,
+            enabled=following is not None,
+            last_run=now,
+            run_count=Schedule.run_count + 1,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        return None
+    group = session.get(Group, schedule.group_id)
+    assert group is not None
+    run = ScheduleRun(schedule_id=schedule_id, group_id=group.id, due_at=due_at, fired_at=now)
+    if schedule.kind == ScheduleKind.REMINDER:
+        text = reminder_text(str(schedule.payload.get("text") or ""), due_at, now, schedule.timezone)
+        message = Message(group_id=group.id, channel=group.channel, chat_id=group.chat_id,
+                          role="assistant", kind="chat", sender="claw", text=text)
+        session.add(message)
+        session.flush()
+        outbox = Outbox(group_id=group.id, message_id=message.id, answers_upto_id=0, text=text)
+        session.add(outbox)
+        session.flush()
+        run.outbox_id = outbox.id
+    else:
+        # The external id makes a re-fired run (should one ever get past the claim) store once.
+        external_id = f"schedule:{schedule_id}:{due_at.isoformat()}"
+        stored = store_message(
+            session,
+            IncomingMessage(group.channel, group.chat_id, SCHEDULER_SENDER, prompt_text(schedule), external_id),
+        )
+        run.message_id = stored.id if stored.created else None
+    session.add(run)
+    session.flush()  # the unique (schedule, due) row: a second guard behind the claim
+    return FiredRun(schedule_id, group.id, schedule.kind, due_at, group.channel, bool(group.priority),
+                    outbox_id=run.outbox_id, message_id=run.message_id)
+
+
+def fire_due(now: datetime, *, limit: int, database_url: str | None = None) -> list[FiredRun]:
+    """Claim and commit every run due at ``now`` (at most ``limit``), one transaction each."""
+    with read_session(database_url) as session:
+        due = due_runs(session, now, limit)
+    fired = []
+    for schedule_id, due_at in due:
+        try:
+            with write_session(database_url) as session:
+                run = claim_run(session, schedule_id, due_at, now)
+        except IntegrityError:
+            run = None  # the run log already has it: another tick won
+        except Exception:
+            log.exception("schedule_fire_failed schedule=%s due=%s", schedule_id, due_at.isoformat())
+            continue
+        if run is not None:
+            log.info("schedule_fired schedule=%s group=%s kind=%s due=%s", run.schedule_id,
+                     run.group_id, run.kind, due_at.isoformat())
+            fired.append(run)
+    return fired
+
+
+def dispatch(run: FiredRun) -> None:
+    """Deliver a reminder (inline for pull channels, like a turn's reply) or queue the turn."""
+    from claw.delivery import deliver, delivers_inline
+    from claw.dispatch import enqueue_send, enqueue_turn
+
+    if run.outbox_id is not None:
+        if delivers_inline(run.channel):
+            deliver(run.outbox_id)  # a failure leaves the row pending for the sweeper
+        else:
+            enqueue_send(run.outbox_id)
+    elif run.message_id is not None:
+        enqueue_turn(run.group_id, priority=run.priority)

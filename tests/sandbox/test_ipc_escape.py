@@ -1,0 +1,201 @@
+"""File IPC from a real bwrap sandbox: the one way out does only what the policy allows.
+
+Each test's sandboxed code prints what it sent and what came back, and the test checks both
+that output and the database (what really happened on the host).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from claw.config import Settings
+from claw.db import Message, Outbox, read_session
+from claw.db.models import OutboxStatus
+from tests.support.sandbox import run
+
+#: sandboxed Python that writes one raw request file and prints the host's answer
+RAW_REQUEST = """
+import json, os, time
+def raw(name, data, wait=True):
+    tmp = "/workspace/.ipc/requests/.tmp-" + name
+    with open(tmp, "wb") as f:
+        f.write(data if isinstance(data, bytes) else json.dumps(data).encode())
+    os.rename(tmp, "/workspace/.ipc/requests/" + name + ".json")
+    if not wait:
+        return None
+    answer = "/workspace/.ipc/responses/" + name + ".json"
+    for _ in range(400):
+        if os.path.exists(answer):
+            return json.load(open(answer))
+        time.sleep(0.01)
+    return "no answer"
+"""
+
+
+def messages(group_id: str) -> list[str]:
+    with read_session() as session:
+        return list(session.scalars(
+            select(Message.text).where(Message.group_id == group_id, Message.role == "assistant")
+        ))
+
+
+def test_send_message_posts_to_the_own_group_and_delivers(settings: Settings, default_db: str) -> None:
+    run_ = run(settings, "import claw_ipc\nprint('ANSWER', claw_ipc.send_message('hello from the sandbox'))")
+    assert "ANSWER {'group_id': 'http:team', 'outbox_id':" in run_.output, run_.output
+    assert messages("http:team") == ["hello from the sandbox"]
+    with read_session() as session:
+        [row] = session.scalars(select(Outbox).where(Outbox.group_id == "http:team"))
+    assert row.status == OutboxStatus.SENT  # an http group's client pulls: delivered inline
+    assert run_.ipc.done == 1
+
+
+def test_a_forged_group_gets_an_error_and_sends_nothing(settings: Settings, default_db: str) -> None:
+    run_ = run(settings, RAW_REQUEST + """
+print("TRIED group field:", raw("forged1", {"action": "send_message", "args": {"text": "pwned"},
+                                           "group_id": "http:other"}))
+print("TRIED is_main:", raw("forged2", {"action": "send_message", "args": {"text": "pwned"}, "is_main": True}))
+import claw_ipc
+try:
+    claw_ipc.send_message("pwned", to="http:other")
+except claw_ipc.IpcError as exc:
+    print("TRIED to:", exc)
+""")
+    assert "TRIED group field: {'id': 'forged1', 'ok': False, 'error': 'a request cannot say who sent it (group_id)" in run_.output, run_.output
+    assert "TRIED is_main: {'id': 'forged2', 'ok': False, 'error': 'a request cannot say who sent it (is_main)" in run_.output
+    assert "TRIED to: group http:team may only message itself" in run_.output
+    assert messages("http:other") == []
+    assert messages("http:team") == []
+
+
+def test_a_main_group_may_message_another_group(settings: Settings, default_db: str) -> None:
+    run_ = run(settings, "import claw_ipc\nprint('ANSWER', claw_ipc.send_message('from main', to='http:other'))",
+               group="http:main", is_main=True)
+    assert "ANSWER {'group_id': 'http:other'" in run_.output, run_.output
+    assert messages("http:other") == ["from main"]
+
+
+def test_unknown_actions_and_malformed_requests_get_errors(settings: Settings, default_db: str) -> None:
+    run_ = run(settings, RAW_REQUEST + """
+print("TRIED unknown:", raw("unknown", {"action": "run_shell_on_host", "args": {"cmd": "id"}}))
+print("TRIED malformed:", raw("malformed", b"{this is not json"))
+print("TRIED not object:", raw("list", b"[1, 2]"))
+print("TRIED bad args:", raw("badargs", {"action": "send_message", "args": {"text": "", "colour": "red"}}))
+print("TRIED huge:", raw("huge", {"action": "send_message", "args": {"text": "x" * 100000}}))
+os.symlink("/etc/passwd", "/workspace/.ipc/requests/link.json")
+print("TRIED symlink: planted")
+os.mkfifo("/workspace/.ipc/requests/fifo.json")
+print("TRIED fifo: planted")
+time.sleep(0.3)
+print("ANSWERS", sorted(os.listdir("/workspace/.ipc/responses")))
+print("LINK:", open("/workspace/.ipc/responses/link.json").read())
+print("FIFO:", open("/workspace/.ipc/responses/fifo.json").read())
+""")
+    out = run_.output
+    assert "TRIED unknown: {'id': 'unknown', 'ok': False, 'error': \"unknown action 'run_shell_on_host'; allowed:" in out, out
+    assert "TRIED malformed: {'id': 'malformed', 'ok': False, 'error': 'malformed request: not UTF-8 JSON" in out
+    assert "TRIED not object: {'id': 'list', 'ok': False, 'error': 'malformed request: want a JSON object" in out
+    assert "invalid args for send_message: text: String should have at least 1 character; colour: Extra inputs" in out
+    assert "TRIED huge: {'id': 'huge', 'ok': False, 'error': 'request is 100" in out
+    assert '"error": "a request must be a regular file (not a symlink or directory)"' in out.split("LINK:")[1]
+    assert '"error": "a request must be a regular file"' in out.split("FIFO:")[1]
+    assert messages("http:team") == []
+    assert run_.ipc.refused == 7 and run_.ipc.done == 0
+
+
+def test_path_traversal_through_ids_and_symlinks_writes_nothing_outside(
+    settings: Settings, default_db: str, tmp_path: Path
+) -> None:
+    # Given a directory of the host the sandbox does not see, but whose path it knows
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    run_ = run(settings, RAW_REQUEST + f"""
+print("TRIED id:", raw("trav", {{"id": "../../../{outside.name}/x", "action": "send_message", "args": {{"text": "a"}}}}))
+print("TRIED target:", raw("trav2", {{"action": "send_message", "args": {{"text": "a", "to": "../../etc/passwd"}}}}))
+# swap the responses directory for a symlink to the host directory
+os.rename("/workspace/.ipc/responses", "/workspace/.ipc/old-responses")
+os.symlink({str(outside)!r}, "/workspace/.ipc/responses")
+raw("trav3", {{"action": "send_message", "args": {{"text": "through the symlink"}}}}, wait=False)
+time.sleep(0.5)
+print("TRIED symlinked responses: answer went to", sorted(os.listdir("/workspace/.ipc/old-responses")))
+""")
+    out = run_.output
+    assert "TRIED id: {'id': 'trav', 'ok': False, 'error': \"the id in the request ('../../../outside/x') is not its file name ('trav')\"}" in out, out
+    assert "TRIED target: {'id': 'trav2', 'ok': False, 'error': 'group http:team may only message itself" in out
+    assert "TRIED symlinked responses: answer went to ['trav.json', 'trav2.json', 'trav3.json']" in out
+    assert list(outside.iterdir()) == []  # nothing reached the host directory
+
+
+def test_a_flood_is_rate_limited_and_the_host_survives(settings: Settings, default_db: str) -> None:
+    started = time.monotonic()
+    run_ = run(settings, """
+import claw_ipc
+for n in range(300):
+    claw_ipc.send_message("flood %d" % n, wait=False)
+print("TRIED flood of 300")
+try:
+    claw_ipc.send_message("after the flood", timeout=5)
+    print("last: sent")
+except claw_ipc.IpcError as exc:
+    print("last:", exc)
+""", ipc_rate=10)
+    assert "TRIED flood of 300" in run_.output
+    assert "last: rate limited: at most 10 requests per minute per group" in run_.output, run_.output
+    sent = messages("http:team")
+    assert 1 <= len(sent) <= 10
+    assert run_.ipc.done == len(sent)
+    assert run_.ipc.done + run_.ipc.refused + run_.ipc.dropped == 301
+    assert time.monotonic() - started < 15
+
+
+def test_leftover_requests_are_discarded_at_the_next_run(settings: Settings, default_db: str) -> None:
+    # Given a request written while no sandbox ran (a crashed run, or a file tool)
+    requests = settings.workspace / "groups" / "http%3Ateam" / ".ipc" / "requests"
+    requests.mkdir(parents=True)
+    (requests / "stale.json").write_text(json.dumps({"action": "send_message", "args": {"text": "old"}}))
+    # When the group's code runs next
+    run_ = run(settings, "import os\nprint('TRIED leftover:', os.listdir('/workspace/.ipc/requests'))")
+    # Then the stale request was discarded unanswered, never acted on
+    assert "TRIED leftover: []" in run_.output
+    assert messages("http:team") == []
+
+
+def test_a_process_whose_heartbeat_stops_is_killed(settings: Settings) -> None:
+    started = time.monotonic()
+    run_ = run(settings, """
+import os, signal, time
+time.sleep(1.5)  # a heartbeat or two
+print("TRIED stopping myself", flush=True)
+os.kill(os.getpid(), signal.SIGSTOP)
+print("still here")
+""", heartbeat_timeout=1.5, wall_seconds=30)
+    assert "TRIED stopping myself" in run_.output
+    assert "still here" not in run_.output
+    assert run_.killed == "heartbeat"
+    assert time.monotonic() - started < 10  # long before the 30 s wall clock
+
+
+def test_schedule_task_and_save_memory_act_for_the_requesting_group(settings: Settings, default_db: str) -> None:
+    from claw.db.models import Schedule
+
+    run_ = run(settings, """
+import claw_ipc
+print("SCHEDULED", claw_ipc.schedule_task(kind="reminder", spec="in 10 minutes", text="stretch"))
+print("SAVED", claw_ipc.save_memory(category="topics", topic="plants", content="water the basil"))
+try:
+    claw_ipc.save_memory(category="topics", topic="all", content="for everyone", scope="global")
+except claw_ipc.IpcError as exc:
+    print("TRIED global:", exc)
+""")
+    assert "SCHEDULED {'schedule_id': 1, 'next_run':" in run_.output, run_.output
+    assert "SAVED {'saved_in': 'topics/plants.md'}" in run_.output
+    assert "TRIED global: only the main group can write global memory" in run_.output
+    with read_session() as session:
+        [schedule] = session.scalars(select(Schedule))
+    assert (schedule.group_id, schedule.created_by, schedule.payload["text"]) == ("http:team", "sandbox", "stretch")
+    memory_file = settings.workspace / "groups" / "http%3Ateam" / "memory" / "topics" / "plants.md"
+    assert "water the basil" in memory_file.read_text()
+    assert not (settings.workspace / "global").exists()

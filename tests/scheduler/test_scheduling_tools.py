@@ -1,0 +1,114 @@
+"""The scheduling tools as the model calls them (real SQLite), and driven by the offline model."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from claw.agent import ChatLine, ToolCall, TurnInput
+from claw.agent.loop import run_agent
+from claw.agent.offline import OfflineProvider
+from claw.agent.tools import ToolContext, ToolResult, default_registry
+from claw.config import Settings
+from claw.db import read_session
+from claw.db.models import Schedule
+from claw.scheduler import ACCEPTED_FORMS
+
+UTC = timezone.utc
+
+
+def context(db: str, tmp_path: Path, group_id: str = "http:team", tz: str = "Europe/Berlin") -> ToolContext:
+    settings = Settings(database_url=db, home=tmp_path / "home", workspace=tmp_path / "ws", tz=tz)
+    return ToolContext(group_id, settings.workspace, settings)
+
+
+def call(ctx: ToolContext, name: str, **arguments: object) -> ToolResult:
+    return default_registry().call(ToolCall("toolu_1", name, dict(arguments)), ctx)
+
+
+def say(ctx: ToolContext, text: str) -> str:
+    turn = TurnInput(ctx.group_id, "", [], [ChatLine("user", "alice", text, datetime.now(UTC))])
+    return run_agent(OfflineProvider(), turn, default_registry(), ctx, max_iterations=4,
+                     history_token_budget=8000).text
+
+
+def schedules(db: str) -> list[Schedule]:
+    with read_session(db) as session:
+        return list(session.scalars(select(Schedule).order_by(Schedule.id)))
+
+
+def test_remind_me_in_1_minute_sets_a_reminder_and_says_when(db: str, tmp_path: Path) -> None:
+    before = datetime.now(UTC)
+    reply = say(context(db, tmp_path), "remind me in 1 minute to stretch")
+    [row] = schedules(db)
+    due = row.next_run.replace(tzinfo=UTC)  # type: ignore[union-attr]
+    assert before + timedelta(seconds=59) <= due <= datetime.now(UTC) + timedelta(seconds=60)
+    local = due.astimezone(ZoneInfo("Europe/Berlin")).strftime("%H:%M")
+    assert reply == f"Reminder #{row.id} set for {local} (Europe/Berlin): stretch"
+    assert (row.kind, row.group_id, row.created_by, row.payload["request"]) == (
+        "reminder", "http:team", "agent", "in 1 minute")
+
+
+def test_every_day_at_9_schedules_an_agent_prompt(db: str, tmp_path: Path) -> None:
+    reply = say(context(db, tmp_path), "every day at 9:00 tell us the plan for the day")
+    [row] = schedules(db)
+    assert (row.kind, row.spec, row.payload["text"]) == ("agent_prompt", "daily 09:00", "tell us the plan for the day")
+    assert re.fullmatch(rf"Task #{row.id} scheduled daily at 09:00, first (tomorrow )?09:00 \(Europe/Berlin\): "
+                        r"tell us the plan for the day", reply), reply
+
+
+def test_list_move_and_cancel_conversationally(db: str, tmp_path: Path) -> None:
+    ctx = context(db, tmp_path)
+    assert call(ctx, "list_tasks").content == "There are no scheduled tasks or reminders in this group."
+    monday = call(ctx, "schedule_task", kind="agent_prompt", spec="weekly MON 09:00", text="post the standup")
+    call(ctx, "schedule_task", kind="summary", spec="daily 18:00")
+    [first, second] = [s.id for s in schedules(db)]
+    assert monday.content.startswith(f"Task #{first} scheduled every Monday at 09:00, first ")
+    # "what reminders do I have?"
+    listing = call(ctx, "list_tasks").content.splitlines()
+    assert listing[0] == "Scheduled in this group:"
+    assert any(line.startswith(f"#{first} prompt, every Monday at 09:00, next ") for line in listing)
+    assert any(line.startswith(f"#{second} summary, daily at 18:00, next ") and
+               line.endswith("(the recent conversation)") for line in listing)
+    # "move the Monday one to Tuesday"
+    moved = call(ctx, "update_task", task_id=first, spec="weekly TUE 09:00")
+    assert moved.content.startswith(f"Updated #{first} prompt, every Tuesday at 09:00, next ")
+    assert moved.content.endswith("(Europe/Berlin): post the standup")
+    cancelled = call(ctx, "cancel_task", task_id=second)
+    assert cancelled.content == f"Cancelled #{second} summary, daily at 18:00 (cancelled) (Europe/Berlin): (the recent conversation)"
+    assert [s.id for s in schedules(db) if s.enabled] == [first]
+
+
+def test_a_group_cannot_see_or_touch_another_groups_tasks(db: str, tmp_path: Path) -> None:
+    theirs = call(context(db, tmp_path, "http:other"), "schedule_task", kind="reminder", spec="in 2 hours",
+                  text="their secret")
+    assert not theirs.is_error
+    [row] = schedules(db)
+    mine = context(db, tmp_path, "http:team")
+    assert call(mine, "list_tasks").content == "There are no scheduled tasks or reminders in this group."
+    for name, extra in [("cancel_task", {}), ("update_task", {"text": "mine now"})]:
+        result = call(mine, name, task_id=row.id, **extra)
+        assert result.is_error and result.content == f"there is no schedule #{row.id} in this group; list them to see the ids"
+    [after] = schedules(db)
+    assert after.enabled and after.payload["text"] == "their secret"
+
+
+def test_a_bad_spec_tells_the_model_which_forms_work(db: str, tmp_path: Path) -> None:
+    result = call(context(db, tmp_path), "schedule_task", kind="reminder", spec="when the moon is full", text="howl")
+    assert result.is_error
+    assert result.content == f"cannot understand the schedule 'when the moon is full'; accepted forms: {ACCEPTED_FORMS}"
+    assert call(context(db, tmp_path), "update_task", task_id=1).content == (
+        "nothing to change: give a new spec, text or timezone")
+    assert schedules(db) == []
+
+
+def test_the_groups_timezone_or_an_explicit_one_is_used(db: str, tmp_path: Path) -> None:
+    ctx = context(db, tmp_path, tz="UTC")
+    result = call(ctx, "schedule_task", kind="reminder", spec="daily 08:00", text="x", timezone="Asia/Tokyo")
+    assert "(Asia/Tokyo)" in result.content
+    call(ctx, "schedule_task", kind="reminder", spec="daily 08:00", text="y")
+    assert [s.timezone for s in schedules(db)] == ["Asia/Tokyo", "UTC"]

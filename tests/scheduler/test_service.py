@@ -1,0 +1,152 @@
+"""Creating, listing, changing and cancelling schedules, on a real SQLite database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from claw.db import read_session, write_session
+from claw.db.models import Schedule
+from claw.scheduler import (
+    ScheduleNotFound,
+    ScheduleRefused,
+    SpecError,
+    cancel_schedule,
+    create_schedule,
+    describe_schedule,
+    list_schedules,
+    update_schedule,
+)
+from tests.scheduler.conftest import T0
+
+BERLIN = "Europe/Berlin"
+
+
+def create(db: str, spec: str, text: str = "water the plants", *, group: str = "http:team",
+           kind: str = "reminder", tz: str = BERLIN, **extra: object) -> Schedule:
+    with write_session(db) as session:
+        return create_schedule(session, group_id=group, kind=kind, spec=spec, text=text,
+                               timezone_name=tz, created_by="test", now=T0, **extra)  # type: ignore[arg-type]
+
+
+def test_a_created_schedule_keeps_its_spec_text_and_first_run(db: str) -> None:
+    # When a group asks for a weekly prompt
+    made = create(db, "every monday at 9:00", "post the standup", kind="agent_prompt")
+    # Then it is stored normalised, with its first run and the original request
+    with read_session(db) as session:
+        row = session.get(Schedule, made.id)
+        assert row is not None
+        assert (row.group_id, row.kind, row.spec, row.timezone, row.enabled, row.run_count) == (
+            "http:team", "agent_prompt", "weekly MON 09:00", BERLIN, True, 0)
+        assert row.next_run.replace(tzinfo=T0.tzinfo) == T0 + timedelta(days=7)  # type: ignore[union-attr]
+        assert row.payload == {"text": "post the standup", "request": "every monday at 9:00"}
+        assert describe_schedule(row, T0) == (
+            f"#{row.id} prompt, every Monday at 09:00, next Mon 9 Mar 09:00 (Europe/Berlin): post the standup")
+
+
+def test_bad_requests_are_refused_with_what_to_do(db: str) -> None:
+    with pytest.raises(SpecError, match="accepted forms"):
+        create(db, "sometime soon")
+    with pytest.raises(ScheduleRefused, match="unknown kind 'nag'; use one of: reminder, agent_prompt, summary"):
+        create(db, "in 5 minutes", kind="nag")
+    with pytest.raises(ScheduleRefused, match="needs a text"):
+        create(db, "in 5 minutes", "  ")
+    with pytest.raises(SpecError, match="unknown timezone"):
+        create(db, "in 5 minutes", tz="Berlin")
+    with pytest.raises(ScheduleRefused, match="unknown group"):
+        create(db, "in 5 minutes", group="http:nobody")
+    # a summary needs no text
+    assert create(db, "daily 18:00", "", kind="summary").payload["text"] == ""
+    with read_session(db) as session:
+        assert len(list_schedules(session)) == 1
+
+
+def test_a_group_has_a_limit_of_active_schedules(db: str) -> None:
+    for n in range(3):
+        create(db, f"in {n + 1} minutes", max_per_group=3)
+    with pytest.raises(ScheduleRefused, match="already has 3 active schedules"):
+        create(db, "in 9 minutes", max_per_group=3)
+    # other groups are not affected
+    create(db, "in 9 minutes", group="http:other", max_per_group=3)
+
+
+def test_a_group_sees_and_changes_only_its_own_schedules(db: str) -> None:
+    mine = create(db, "daily 09:00")
+    theirs = create(db, "daily 10:00", "their secret", group="http:other")
+    with write_session(db) as session:
+        assert [s.id for s in list_schedules(session, "http:team")] == [mine.id]
+        assert {s.id for s in list_schedules(session)} == {mine.id, theirs.id}
+        # another group's schedule looks exactly like a missing one
+        for attempt in (
+            lambda: cancel_schedule(session, theirs.id, group_id="http:team", now=T0),
+            lambda: update_schedule(session, theirs.id, group_id="http:team", now=T0, text="mine now"),
+        ):
+            with pytest.raises(ScheduleNotFound, match=f"no schedule #{theirs.id} in this group"):
+                attempt()
+    with read_session(db) as session:
+        row = session.get(Schedule, theirs.id)
+        assert row is not None and row.enabled and row.payload["text"] == "their secret"
+
+
+def test_update_moves_a_schedule_and_keeps_its_text(db: str) -> None:
+    made = create(db, "weekly MON 09:00", "standup")
+    # When "the Monday one" is moved to Tuesday
+    with write_session(db) as session:
+        update_schedule(session, made.id, group_id="http:team", now=T0, spec="weekly TUE 09:00")
+    with read_session(db) as session:
+        row = session.get(Schedule, made.id)
+        assert row is not None
+        assert (row.spec, row.payload["text"]) == ("weekly TUE 09:00", "standup")
+        assert row.next_run.replace(tzinfo=T0.tzinfo) == T0 + timedelta(days=1)  # type: ignore[union-attr]
+    # And a new text alone keeps the time
+    with write_session(db) as session:
+        update_schedule(session, made.id, now=T0, text="standup, bring coffee")
+    with read_session(db) as session:
+        row = session.get(Schedule, made.id)
+        assert row is not None and row.payload["text"] == "standup, bring coffee"
+        assert row.next_run.replace(tzinfo=T0.tzinfo) == T0 + timedelta(days=1)  # type: ignore[union-attr]
+
+
+def test_a_bad_update_changes_nothing(db: str) -> None:
+    made = create(db, "weekly MON 09:00", "standup")
+    with pytest.raises(SpecError):
+        with write_session(db) as session:
+            update_schedule(session, made.id, now=T0, spec="on the blue moon", text="changed")
+    with read_session(db) as session:
+        row = session.get(Schedule, made.id)
+        assert row is not None and (row.spec, row.payload["text"]) == ("weekly MON 09:00", "standup")
+
+
+def test_cancel_stops_a_schedule_and_it_cannot_be_updated_after(db: str) -> None:
+    made = create(db, "daily 09:00")
+    with write_session(db) as session:
+        cancel_schedule(session, made.id, group_id="http:team", now=T0)
+        cancel_schedule(session, made.id, group_id="http:team", now=T0)  # twice is harmless
+    with write_session(db) as session:
+        row = session.get(Schedule, made.id)
+        assert row is not None and (row.enabled, row.next_run) == (False, None)
+        assert describe_schedule(row, T0).endswith("daily at 09:00 (cancelled) (Europe/Berlin): water the plants")
+        assert list_schedules(session, "http:team") == []
+        assert [s.id for s in list_schedules(session, "http:team", include_inactive=True)] == [made.id]
+        with pytest.raises(ScheduleRefused, match="finished or cancelled"):
+            update_schedule(session, made.id, now=T0, spec="daily 10:00")
+
+
+def test_describe_says_when_in_the_schedules_timezone(db: str) -> None:
+    soon = create(db, "in 5 minutes", "tea")
+    later = create(db, "tomorrow at 7am", "run", tz="America/New_York")
+    assert describe_schedule(soon, T0) == f"#{soon.id} reminder, 09:05 (Europe/Berlin): tea"
+    assert describe_schedule(later, T0) == f"#{later.id} reminder, tomorrow 07:00 (America/New_York): run"
+
+
+def test_a_schedule_broken_by_hand_in_the_database_is_still_described(db: str) -> None:
+    made = create(db, "daily 09:00")
+    with write_session(db) as session:
+        row = session.get(Schedule, made.id)
+        assert row is not None
+        row.spec, row.timezone = "whenever", "Nowhere/Land"
+    with read_session(db) as session:
+        row = session.get(Schedule, made.id)
+        assert row is not None
+        assert describe_schedule(row, T0) == f"#{made.id} reminder, whenever, next tomorrow 08:00 (Nowhere/Land): water the plants"

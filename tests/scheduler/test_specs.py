@@ -1,0 +1,228 @@
+"""Schedule specs: parsing, and when each run falls due, across DST changes and downtime.
+
+All times are given explicitly (``now``); nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from claw.scheduler import ACCEPTED_FORMS, SpecError, parse_spec
+from claw.scheduler.specs import zone
+
+UTC = timezone.utc
+BERLIN = zone("Europe/Berlin")
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def runs(spec_text: str, now: datetime, count: int, tz=BERLIN) -> list[datetime]:  # type: ignore[no-untyped-def]
+    """The first ``count`` runs of a schedule created at ``now``, each fired on time."""
+    spec = parse_spec(spec_text, now=now, tz=tz)
+    due = spec.first_run(now, tz)
+    found = [due]
+    while len(found) < count:
+        due = spec.next_run(due, due, tz)
+        assert due is not None
+        found.append(due)
+    return found
+
+
+def local(moments: list[datetime], tz=BERLIN) -> list[str]:  # type: ignore[no-untyped-def]
+    return [m.astimezone(tz).strftime("%a %m-%d %H:%M %Z") for m in moments]
+
+
+# ---- DST --------------------------------------------------------------------------------
+
+
+def test_daily_0900_berlin_stays_at_nine_across_the_march_change() -> None:
+    # Given "daily 09:00" in Berlin, created on Friday 27 March 2026 (DST starts Sunday 29th)
+    fired = runs("daily 09:00", utc(2026, 3, 27, 12, 0), 4)
+    # Then it runs at 09:00 local every day, which is 08:00 UTC before and 07:00 UTC after
+    assert local(fired) == ["Sat 03-28 09:00 CET", "Sun 03-29 09:00 CEST",
+                            "Mon 03-30 09:00 CEST", "Tue 03-31 09:00 CEST"]
+    assert fired[:3] == [utc(2026, 3, 28, 8), utc(2026, 3, 29, 7), utc(2026, 3, 30, 7)]
+
+
+def test_daily_0900_berlin_stays_at_nine_across_the_october_change() -> None:
+    fired = runs("daily 09:00", utc(2026, 10, 23, 12, 0), 3)
+    assert local(fired) == ["Sat 10-24 09:00 CEST", "Sun 10-25 09:00 CET", "Mon 10-26 09:00 CET"]
+    assert fired == [utc(2026, 10, 24, 7), utc(2026, 10, 25, 8), utc(2026, 10, 26, 8)]
+
+
+def test_a_time_in_the_spring_forward_gap_runs_after_the_gap_once() -> None:
+    # 02:30 does not exist on 29 March in Berlin: it runs as far after the gap as it was into it
+    fired = runs("daily 02:30", utc(2026, 3, 28, 12, 0), 3)
+    assert local(fired) == ["Sun 03-29 03:30 CEST", "Mon 03-30 02:30 CEST", "Tue 03-31 02:30 CEST"]
+
+
+def test_a_time_in_the_repeated_hour_runs_once_on_the_fall_back_day() -> None:
+    # 02:30 happens twice on 25 October in Berlin; the schedule runs at the first only
+    fired = runs("daily 02:30", utc(2026, 10, 24, 12, 0), 3)
+    assert fired == [utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30), utc(2026, 10, 27, 1, 30)]
+
+
+def test_a_tick_during_the_second_pass_of_the_repeated_hour_does_not_fire_again() -> None:
+    spec = parse_spec("daily 02:50", now=utc(2026, 10, 24), tz=BERLIN)
+    # Given the first 02:50 fired (00:50 UTC) and now is the second 02:45 (01:45 UTC, CET)
+    following = spec.next_run(utc(2026, 10, 25, 0, 50), utc(2026, 10, 25, 1, 45), BERLIN)
+    # Then the next run is the next day, not the second 02:50
+    assert following == utc(2026, 10, 26, 1, 50)
+
+
+def test_every_n_hours_is_elapsed_time_across_dst() -> None:
+    fired = runs("every 2 hours", utc(2026, 3, 28, 23, 0), 4)
+    assert [b - a for a, b in zip(fired, fired[1:])] == [timedelta(hours=2)] * 3
+    assert local(fired) == ["Sun 03-29 03:00 CEST",
+                            "Sun 03-29 05:00 CEST", "Sun 03-29 07:00 CEST", "Sun 03-29 09:00 CEST"]
+
+
+def test_every_day_keeps_the_wall_clock_time_across_dst() -> None:
+    fired = runs("every day", utc(2026, 3, 27, 17, 15), 4)  # 18:15 CET
+    assert local(fired) == ["Sat 03-28 18:15 CET", "Sun 03-29 18:15 CEST",
+                            "Mon 03-30 18:15 CEST", "Tue 03-31 18:15 CEST"]
+    assert fired[2] - fired[1] == timedelta(hours=24)
+    assert fired[1] - fired[0] == timedelta(hours=23)
+
+
+# ---- cron, weekly, once, every ----------------------------------------------------------
+
+
+def test_cron_monday_nine_in_winter_and_summer() -> None:
+    # Wednesday 7 January 2026 -> Monday 12 January, 09:00 CET
+    assert runs("0 9 * * MON", utc(2026, 1, 7, 12), 2) == [utc(2026, 1, 12, 8), utc(2026, 1, 19, 8)]
+    # and across the March change, 09:00 CEST is 07:00 UTC
+    assert local(runs("0 9 * * MON", utc(2026, 3, 25, 12), 2)) == ["Mon 03-30 09:00 CEST",
+                                                                  "Mon 04-06 09:00 CEST"]
+
+
+def test_weekly_is_the_same_as_its_cron() -> None:
+    now = utc(2026, 3, 25, 12)
+    assert runs("weekly MON 09:00", now, 3) == runs("0 9 * * MON", now, 3)
+    assert runs("every monday at 9am", now, 3) == runs("0 9 * * MON", now, 3)
+    assert local(runs("weekly tue,fri 18:30", now, 3)) == [
+        "Fri 03-27 18:30 CET", "Tue 03-31 18:30 CEST", "Fri 04-03 18:30 CEST"]
+
+
+def test_weekdays_skip_the_weekend() -> None:
+    fired = runs("every weekday at 08:30", utc(2026, 3, 27, 12), 3)  # a Friday afternoon
+    assert local(fired) == ["Mon 03-30 08:30 CEST", "Tue 03-31 08:30 CEST", "Wed 04-01 08:30 CEST"]
+
+
+def test_once_in_n_minutes_hours_days() -> None:
+    now = utc(2026, 3, 1, 12, 0, 30)
+    for text, delta in [("in 1 minute", timedelta(minutes=1)), ("in 90 minutes", timedelta(minutes=90)),
+                        ("in 2 hours", timedelta(hours=2)), ("in an hour", timedelta(hours=1)),
+                        ("in 3 days", timedelta(days=3))]:
+        spec = parse_spec(text, now=now, tz=BERLIN)
+        assert spec.form == "once" and not spec.repeats
+        assert spec.first_run(now, BERLIN) == now + delta
+        # a once schedule has nothing after its run
+        assert spec.next_run(now + delta, now + delta, BERLIN) is None
+
+
+def test_once_at_an_absolute_time_is_local_unless_an_offset_is_given() -> None:
+    now = utc(2026, 3, 1)
+    assert parse_spec("at 2026-05-01 14:00", now=now, tz=BERLIN).at == utc(2026, 5, 1, 12)
+    assert parse_spec("2026-05-01T14:00Z", now=now, tz=BERLIN).at == utc(2026, 5, 1, 14)
+    assert parse_spec("2026-05-01T14:00-04:00", now=now, tz=BERLIN).at == utc(2026, 5, 1, 18)
+
+
+def test_once_at_a_clock_time_is_today_or_tomorrow() -> None:
+    now = utc(2026, 3, 1, 12)  # 13:00 in Berlin
+    assert parse_spec("at 14:05", now=now, tz=BERLIN).at == utc(2026, 3, 1, 13, 5)
+    assert parse_spec("at 12:00", now=now, tz=BERLIN).at == utc(2026, 3, 2, 11)
+    assert parse_spec("tomorrow at 9am", now=now, tz=BERLIN).at == utc(2026, 3, 2, 8)
+    assert parse_spec("at 9pm", now=now, tz=BERLIN).at == utc(2026, 3, 1, 20)
+
+
+def test_a_time_in_the_past_is_refused() -> None:
+    now = utc(2026, 3, 1)
+    spec = parse_spec("at 2026-02-01 10:00", now=now, tz=BERLIN)
+    with pytest.raises(SpecError, match="in the past"):
+        spec.first_run(now, BERLIN)
+
+
+def test_every_n_minutes_hours_days() -> None:
+    now = utc(2026, 3, 1, 12)
+    assert runs("every 15 minutes", now, 3) == [now + timedelta(minutes=15 * k) for k in (1, 2, 3)]
+    assert runs("every 6 hours", now, 2) == [utc(2026, 3, 1, 18), utc(2026, 3, 2, 0)]
+    assert runs("every 3 days", now, 2) == [utc(2026, 3, 4, 12), utc(2026, 3, 7, 12)]
+
+
+# ---- downtime ---------------------------------------------------------------------------
+
+
+def test_after_downtime_an_interval_fires_once_then_keeps_its_cadence() -> None:
+    spec = parse_spec("every 1 hour", now=utc(2026, 3, 1), tz=BERLIN)
+    # Given the run due at 10:00 fires only at 15:20, after five hours down
+    following = spec.next_run(utc(2026, 3, 1, 10), utc(2026, 3, 1, 15, 20), BERLIN)
+    # Then the next run is 16:00: no run for each missed hour, and still on the hour
+    assert following == utc(2026, 3, 1, 16)
+
+
+def test_after_downtime_a_daily_schedule_fires_once_then_resumes() -> None:
+    spec = parse_spec("daily 09:00", now=utc(2026, 3, 1), tz=BERLIN)
+    following = spec.next_run(utc(2026, 3, 2, 8), utc(2026, 3, 5, 10), BERLIN)
+    assert following == utc(2026, 3, 6, 8)
+
+
+def test_after_downtime_every_n_days_resumes_on_its_wall_clock_cadence() -> None:
+    spec = parse_spec("every 2 days", now=utc(2026, 3, 1), tz=BERLIN)
+    # due Fri 27 March 18:00 CET, fired Thu 2 April 12:00 (after DST started)
+    following = spec.next_run(utc(2026, 3, 27, 17), utc(2026, 4, 2, 10), BERLIN)
+    # Then it runs once now and next on the 2-day rhythm: 29 March, 31 March, 2 April at 18:00
+    assert local([following]) == ["Thu 04-02 18:00 CEST"]
+
+
+# ---- what is accepted -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [("in 1 minute", "once 2026-03-01 13:01"), ("AT 2026-05-01 9:00", "once 2026-05-01 09:00"),
+     ("every 30 minutes", "every 30 minutes"), ("every hour", "every 1 hour"),
+     ("every day at 9:00", "daily 09:00"), ("daily 7:05", "daily 07:05"),
+     ("weekly MON 09:00", "weekly MON 09:00"), ("every monday and wednesday at 9am", "weekly MON,WED 09:00"),
+     ("every weekday at 08:30", "weekdays 08:30"), ("0 9 * * mon", "0 9 * * MON"),
+     ("cron */5 * * * *", "*/5 * * * *")],
+)
+def test_specs_are_normalised_and_the_normal_form_parses_to_itself(text: str, normal: str) -> None:
+    now = utc(2026, 3, 1, 12)
+    spec = parse_spec(text, now=now, tz=BERLIN)
+    assert spec.text == normal
+    assert parse_spec(spec.text, now=now, tz=BERLIN) == spec
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [("whenever you like", "cannot understand"), ("every monday", "cannot understand"),
+     ("daily 25:00", "not a time of day"), ("61 9 * * *", "not a valid cron expression"),
+     ("0 9 * * * *", "cannot understand"), ("in 0 minutes", "at least 1"),
+     ("weekly FUNDAY 09:00", "cannot understand"), ("at 13pm", "1-12 with am/pm"), ("", "needs a spec")],
+)
+def test_bad_specs_say_what_forms_are_accepted(text: str, complaint: str) -> None:
+    with pytest.raises(SpecError) as error:
+        parse_spec(text, now=utc(2026, 3, 1), tz=BERLIN)
+    assert complaint in str(error.value)
+    assert ACCEPTED_FORMS in str(error.value)
+
+
+def test_an_unknown_timezone_is_a_clear_error() -> None:
+    with pytest.raises(SpecError, match="IANA name like 'Europe/Berlin'"):
+        zone("Mars/Olympus")
+
+
+def test_describe_in_words() -> None:
+    now = utc(2026, 3, 1)
+    words = {t: parse_spec(t, now=now, tz=BERLIN).describe() for t in
+             ["daily 09:00", "weekly MON,WED 09:00", "every weekday at 8:30", "every 2 hours",
+              "every day", "0 */2 * * *"]}
+    assert words == {"daily 09:00": "daily at 09:00",
+                     "weekly MON,WED 09:00": "every Monday and Wednesday at 09:00",
+                     "every weekday at 8:30": "every weekday at 08:30", "every 2 hours": "every 2 hours",
+                     "every day": "every day", "0 */2 * * *": "cron 0 */2 * * *"}

@@ -1,0 +1,218 @@
+"""The tick: due runs are claimed once, fire what their kind says, and move on.
+
+Real SQLite throughout; the concurrency test runs two tick loops in two processes against
+one database file, as two beats would.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from claw.db import Message, Outbox, read_session, write_session
+from claw.db.models import Schedule, ScheduleRun
+from claw.scheduler import cancel_schedule, claim_run, create_schedule, due_runs, fire_due, update_schedule
+from claw.scheduler.tick import SCHEDULER_SENDER, SUMMARY_PROMPT
+from tests.scheduler.conftest import T0
+
+UTC = timezone.utc
+MINUTE = timedelta(minutes=1)
+
+
+def create(db: str, spec: str, text: str = "stretch", *, kind: str = "reminder",
+           group: str = "http:team", now: datetime = T0) -> int:
+    with write_session(db) as session:
+        return create_schedule(session, group_id=group, kind=kind, spec=spec, text=text,
+                               timezone_name="Europe/Berlin", created_by="test", now=now).id
+
+
+def schedule(db: str, schedule_id: int) -> Schedule:
+    with read_session(db) as session:
+        row = session.get(Schedule, schedule_id)
+        assert row is not None
+        return row
+
+
+def count(db: str, model: type) -> int:
+    with read_session(db) as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def test_a_reminder_fires_once_when_due_into_the_outbox_and_history(db: str) -> None:
+    # Given "in 1 minute" created at T0
+    schedule_id = create(db, "in 1 minute", "stand up and stretch")
+    # When ticks run before, at and after the due time
+    early = fire_due(T0 + timedelta(seconds=30), limit=100, database_url=db)
+    [fired] = fire_due(T0 + MINUTE + timedelta(seconds=2), limit=100, database_url=db)
+    late = fire_due(T0 + 2 * MINUTE, limit=100, database_url=db)
+    # Then it fired exactly once, at the tick after it was due
+    assert early == [] and late == []
+    assert (fired.schedule_id, fired.group_id, fired.kind, fired.due_at) == (
+        schedule_id, "http:team", "reminder", T0 + MINUTE)
+    # And the reminder is an assistant chat message with a pending outbox row
+    with read_session(db) as session:
+        outbox = session.get(Outbox, fired.outbox_id)
+        assert outbox is not None and (outbox.group_id, outbox.status, outbox.text) == (
+            "http:team", "pending", "Reminder: stand up and stretch")
+        message = session.get(Message, outbox.message_id)
+        assert message is not None
+        assert (message.role, message.kind, message.sender, message.text) == (
+            "assistant", "chat", "claw", "Reminder: stand up and stretch")
+        [run] = session.scalars(select(ScheduleRun)).all()
+        assert (run.schedule_id, aware(run.due_at), run.outbox_id) == (schedule_id, T0 + MINUTE, outbox.id)
+    # And the once schedule is finished
+    row = schedule(db, schedule_id)
+    assert (row.enabled, row.next_run, row.run_count) == (False, None, 1)
+
+
+def test_an_agent_prompt_injects_a_user_message_once_and_moves_to_the_next_day(db: str) -> None:
+    schedule_id = create(db, "daily 09:30", "what is on the agenda today?", kind="agent_prompt")
+    due = T0 + timedelta(minutes=30)  # 09:30 Berlin
+
+    [fired] = fire_due(due, limit=100, database_url=db)
+
+    with read_session(db) as session:
+        message = session.get(Message, fired.message_id)
+        assert message is not None
+        assert (message.role, message.sender, message.text, message.answered_by) == (
+            "user", SCHEDULER_SENDER, "what is on the agenda today?", None)
+        assert message.external_id == f"schedule:{schedule_id}:{due.isoformat()}"
+    assert fired.outbox_id is None
+    row = schedule(db, schedule_id)
+    assert aware(row.next_run) == due + timedelta(days=1) and row.enabled and row.run_count == 1
+
+
+def test_a_summary_asks_for_a_summary_of_the_conversation(db: str) -> None:
+    create(db, "daily 18:00", "", kind="summary")
+    create(db, "daily 18:00", "the budget", kind="summary", group="http:other")
+
+    fired = fire_due(T0 + timedelta(hours=9), limit=100, database_url=db)
+
+    with read_session(db) as session:
+        texts = {run.group_id: session.get(Message, run.message_id).text for run in fired}  # type: ignore[union-attr]
+    assert texts == {"http:team": SUMMARY_PROMPT, "http:other": f"{SUMMARY_PROMPT} Focus on: the budget"}
+
+
+def test_a_run_is_claimed_once_even_by_two_ticks_that_read_it(db: str) -> None:
+    schedule_id = create(db, "every 5 minutes")
+    now = T0 + 5 * MINUTE
+    # Given two ticks that both read the same due run
+    with read_session(db) as session:
+        first_read = due_runs(session, now, 10)
+        second_read = due_runs(session, now, 10)
+    assert first_read == second_read == [(schedule_id, now)]
+    # When both try to claim it
+    with write_session(db) as session:
+        winner = claim_run(session, schedule_id, now, now)
+    with write_session(db) as session:
+        loser = claim_run(session, schedule_id, now, now + timedelta(seconds=1))
+    # Then only the first one fires
+    assert winner is not None and loser is None
+    assert count(db, ScheduleRun) == count(db, Outbox) == 1
+
+
+def test_a_run_read_before_the_schedule_changed_is_not_fired(db: str) -> None:
+    changed = create(db, "every 5 minutes")
+    cancelled = create(db, "every 5 minutes")
+    now = T0 + 5 * MINUTE
+    with read_session(db) as session:
+        due = due_runs(session, now, 10)
+    with write_session(db) as session:
+        update_schedule(session, changed, now=now, spec="daily 12:00")
+        cancel_schedule(session, cancelled, now=now)
+    for schedule_id, due_at in due:
+        with write_session(db) as session:
+            assert claim_run(session, schedule_id, due_at, now) is None
+    assert count(db, ScheduleRun) == 0
+
+
+def test_after_downtime_a_schedule_fires_once_then_resumes_on_its_cadence(db: str) -> None:
+    # Given an hourly reminder first due at 10:00 (T0 + 1 h), and the system down until 15:20
+    schedule_id = create(db, "every 1 hour", "drink water")
+    back = T0 + timedelta(hours=5, minutes=20)
+    # When the first tick after the downtime runs, and the ones after it
+    fired = [fire_due(back + k * MINUTE, limit=100, database_url=db) for k in range(45)]
+    # Then it fired once for the five missed hours, then once more on the hour
+    assert [len(f) for f in fired].count(1) == 2 and sum(len(f) for f in fired) == 2
+    assert [f[0].due_at for f in fired if f] == [T0 + timedelta(hours=1), T0 + timedelta(hours=6)]
+    # And the late reminder says when it was due
+    with read_session(db) as session:
+        texts = list(session.scalars(select(Outbox.text).order_by(Outbox.id)))
+    assert texts == ["Reminder (due 10:00): drink water", "Reminder: drink water"]
+    assert schedule(db, schedule_id).run_count == 2
+
+
+def test_a_tick_fires_at_most_its_batch_and_the_next_tick_the_rest(db: str) -> None:
+    for _ in range(5):
+        create(db, "in 1 minute")
+    assert len(fire_due(T0 + MINUTE, limit=3, database_url=db)) == 3
+    assert len(fire_due(T0 + MINUTE, limit=3, database_url=db)) == 2
+    assert count(db, Outbox) == 5
+
+
+def test_a_schedule_broken_by_hand_fires_once_and_stops_instead_of_failing_every_tick(db: str) -> None:
+    schedule_id = create(db, "every 5 minutes")
+    with write_session(db) as session:
+        row = session.get(Schedule, schedule_id)
+        assert row is not None
+        row.spec = "every fortnight-ish"
+    assert len(fire_due(T0 + 5 * MINUTE, limit=10, database_url=db)) == 1
+    assert fire_due(T0 + 60 * MINUTE, limit=10, database_url=db) == []
+    row = schedule(db, schedule_id)
+    assert (row.enabled, row.next_run, row.run_count) == (False, None, 1)
+
+
+# ---- two tick loops against one database --------------------------------------------------
+
+SCHEDULES = 50
+SECONDS = 10
+REAL_SECONDS_PER_MINUTE = 1.5  #: the loops' clock runs fast: one schedule minute per 1.5 s
+
+
+def tick_loop(database_url: str, started: float, seconds: float) -> int:
+    """A beat with a fast clock: tick every 50 ms until ``seconds`` have passed; count fired runs."""
+    fired = 0
+    while (elapsed := time.time() - started) < seconds:
+        now = T0 + MINUTE * (elapsed / REAL_SECONDS_PER_MINUTE)
+        fired += len(fire_due(now, limit=500, database_url=database_url))
+        time.sleep(0.05)
+    return fired
+
+
+def next_minute_after(moment: datetime) -> datetime:
+    minutes = (moment - T0) // MINUTE
+    return T0 + MINUTE * (minutes + 1)
+
+
+def test_two_concurrent_tick_loops_fire_every_due_run_exactly_once(db: str) -> None:
+    # Given 50 schedules due every minute
+    ids = [create(db, "every 1 minute", f"ping {n}") for n in range(SCHEDULES)]
+    # When two tick loops in two processes (two beats) run against the database for 15 s
+    started = time.time()
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        fired_by = pool.starmap(tick_loop, [(db, started, SECONDS)] * 2)
+    # Then every run they fired is in the run log once, with one reminder each
+    runs = count(db, ScheduleRun)
+    assert sum(fired_by) == runs == count(db, Outbox) == count(db, Message)
+    assert runs >= SCHEDULES * 3, fired_by
+    with read_session(db) as session:
+        for schedule_id in ids:
+            log = session.execute(
+                select(ScheduleRun.due_at, ScheduleRun.fired_at)
+                .where(ScheduleRun.schedule_id == schedule_id).order_by(ScheduleRun.due_at)
+            ).all()
+            row = session.get(Schedule, schedule_id)
+            assert row is not None and row.run_count == len(log)
+            # And no due run was skipped: each run's due time is the one its predecessor set
+            expected = T0 + MINUTE
+            for due_at, fired_at in log:
+                assert aware(due_at) == expected
+                expected = next_minute_after(aware(fired_at))  # type: ignore[arg-type]
+            assert aware(row.next_run) == expected
