@@ -64,3 +64,14 @@ def announce(group_id: str, outbox_id: int) -> None:
         get_redis().publish(reply_channel(group_id), str(outbox_id))
     except Exception:
         pass  # waiters also re-check the database on their own
+
+
+def send_reply(group_id: str, outbox_id: int, channel: str) -> None:
+    """After a reply is committed: announce it on a pull channel (it is delivered already),
+    queue a send task on a push channel."""
+    if delivers_inline(channel):
+        announce(group_id, outbox_id)
+    else:
+        from claw.dispatch import enqueue_send
+
+        enqueue_send(outbox_id)

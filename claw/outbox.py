@@ -6,13 +6,13 @@ Claiming is a compare-and-set from ``pending`` to ``sending``, so two send tasks
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from claw.channels import PULL_CHANNELS
-from claw.db import Outbox
+from claw.db import Message, Outbox
 from claw.db.models import OutboxStatus, utcnow
 
 
@@ -25,6 +25,30 @@ def new_row(*, group_id: str, channel: str, text: str, **fields: object) -> Outb
         return Outbox(group_id=group_id, text=text, status=OutboxStatus.SENT, sent_at=now,
                       claimed_at=now, attempts=1, **fields)
     return Outbox(group_id=group_id, text=text, **fields)
+
+
+def write_reply(
+    session: Session,
+    *,
+    group_id: str,
+    channel: str,
+    chat_id: str,
+    text: str,
+    kind: str = "chat",
+    answers_upto_id: int = 0,
+    turn_started_at: datetime | None = None,
+) -> Outbox:
+    """What claw says to a group: the assistant message (its history) and the outbox row that
+    delivers it, written together. Turns, reminders and sandboxed code all speak through it."""
+    message = Message(group_id=group_id, channel=channel, chat_id=chat_id, role="assistant",
+                      kind=kind, sender="claw", text=text)
+    session.add(message)
+    session.flush()
+    outbox = new_row(group_id=group_id, channel=channel, text=text, message_id=message.id,
+                     answers_upto_id=answers_upto_id, turn_started_at=turn_started_at)
+    session.add(outbox)
+    session.flush()
+    return outbox
 
 
 def claim(session: Session, outbox_id: int) -> Outbox | None:

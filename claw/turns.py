@@ -25,7 +25,7 @@ from claw.config import Settings
 from claw.db import Group, Message, Usage, read_session, write_session
 from claw.db.models import utcnow
 from claw.memory import memory_prompt, record_turn
-from claw.outbox import new_row as new_outbox_row
+from claw.outbox import write_reply
 from claw.personality import load_personality
 from claw.sandbox.sweep import remove_escapes
 from claw.workspace import group_dir
@@ -129,26 +129,15 @@ def commit_reply(
 ) -> int:
     """Write reply + outbox + usage and mark the messages answered, or raise AlreadyAnswered."""
     ids = [m.id for m in pending]
-    answer = Message(
+    outbox = write_reply(
+        session,
         group_id=group_id,
         channel=pending[-1].channel,
         chat_id=pending[-1].chat_id,
-        role="assistant",
-        sender="claw",
         text=text,
-    )
-    session.add(answer)
-    session.flush()
-    outbox = new_outbox_row(
-        group_id=group_id,
-        channel=answer.channel,
-        text=text,
-        message_id=answer.id,
         answers_upto_id=ids[-1],
         turn_started_at=started_at,
     )
-    session.add(outbox)
-    session.flush()
     marked = session.execute(
         update(Message)
         .where(Message.id.in_(ids), Message.answered_by.is_(None))
@@ -179,22 +168,14 @@ def record_usage(session: Session, group_id: str, reply: AgentReply, prices: str
 
 def commit_notice(session: Session, group_id: str, pending: list[Message], text: str) -> int:
     """Tell the group something about claw itself; answers nothing, so messages stay pending."""
-    notice = Message(
+    outbox = write_reply(
+        session,
         group_id=group_id,
         channel=pending[-1].channel,
         chat_id=pending[-1].chat_id,
-        role="assistant",
-        kind="notice",
-        sender="claw",
         text=text,
+        kind="notice",
     )
-    session.add(notice)
-    session.flush()
-    outbox = new_outbox_row(
-        group_id=group_id, channel=notice.channel, text=text, message_id=notice.id, answers_upto_id=0
-    )
-    session.add(outbox)
-    session.flush()
     return outbox.id
 
 

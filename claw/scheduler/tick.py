@@ -20,8 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from claw.db import read_session, write_session
-from claw.db.models import Group, Message, Outbox, Schedule, ScheduleKind, ScheduleRun
+from claw.db.models import Group, Schedule, ScheduleKind, ScheduleRun
 from claw.inbox import IncomingMessage, store_message
+from claw.outbox import write_reply
 from claw.scheduler.errors import SpecError
 from claw.scheduler.service import as_utc, local_when
 from claw.scheduler.specs import parse_spec, zone
@@ -114,13 +115,8 @@ def claim_run(session: Session, schedule_id: int, due_at: datetime, now: datetim
     run = ScheduleRun(schedule_id=schedule_id, group_id=group.id, due_at=due_at, fired_at=now)
     if schedule.kind == ScheduleKind.REMINDER:
         text = reminder_text(str(schedule.payload.get("text") or ""), due_at, now, schedule.timezone)
-        message = Message(group_id=group.id, channel=group.channel, chat_id=group.chat_id,
-                          role="assistant", kind="chat", sender="claw", text=text)
-        session.add(message)
-        session.flush()
-        outbox = Outbox(group_id=group.id, message_id=message.id, answers_upto_id=0, text=text)
-        session.add(outbox)
-        session.flush()
+        outbox = write_reply(session, group_id=group.id, channel=group.channel,
+                             chat_id=group.chat_id, text=text)
         run.outbox_id = outbox.id
     else:
         # The external id makes a re-fired run (should one ever get past the claim) store once.
@@ -159,13 +155,10 @@ def fire_due(now: datetime, *, limit: int, database_url: str | None = None) -> l
 
 def dispatch(run: FiredRun) -> None:
     """Deliver a reminder (inline for pull channels, like a turn's reply) or queue the turn."""
-    from claw.delivery import deliver, delivers_inline
-    from claw.dispatch import enqueue_send, enqueue_turn
+    from claw.delivery import send_reply
+    from claw.dispatch import enqueue_turn
 
     if run.outbox_id is not None:
-        if delivers_inline(run.channel):
-            deliver(run.outbox_id)  # a failure leaves the row pending for the sweeper
-        else:
-            enqueue_send(run.outbox_id)
+        send_reply(run.group_id, run.outbox_id, run.channel)
     elif run.message_id is not None:
         enqueue_turn(run.group_id, priority=run.priority)

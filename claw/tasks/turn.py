@@ -9,8 +9,8 @@ from claw.agent import Provider, make_provider
 from claw.celery_app import app
 from claw.config import get_settings
 from claw.db import Group, read_session
-from claw.delivery import announce, delivers_inline
-from claw.dispatch import enqueue_send, enqueue_turn, turn_queued_key
+from claw.delivery import send_reply
+from claw.dispatch import enqueue_turn, turn_queued_key
 from claw.failures import clear_failures, note_failure, notice_text
 from claw.lease import LeaseBusy, group_lease, lease_key
 from claw.progress import progress_publisher
@@ -53,7 +53,7 @@ def turn(group_id: str) -> str:
         _after_failure(group_id, priority, channel, result)
     elif result.outcome == TurnOutcome.REPLIED and result.outbox_id is not None:
         clear_failures(redis, group_id)
-        _send(group_id, result.outbox_id, channel)
+        send_reply(group_id, result.outbox_id, channel)
     return result.outcome
 
 
@@ -65,14 +65,6 @@ def _after_failure(group_id: str, priority: bool, channel: str, result: TurnResu
     if notify:
         outbox_id = notify_failure(group_id, notice_text(str(result.error), retryable=result.error.retryable))
         if outbox_id is not None:
-            _send(group_id, outbox_id, channel)
+            send_reply(group_id, outbox_id, channel)
     enqueue_turn(group_id, priority=priority, countdown=retry_in, force=True)
-
-
-def _send(group_id: str, outbox_id: int, channel: str) -> None:
-    if delivers_inline(channel):
-        announce(group_id, outbox_id)  # committed as delivered already
-    else:
-        enqueue_send(outbox_id)
-
 

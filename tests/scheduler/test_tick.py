@@ -56,11 +56,12 @@ def test_a_reminder_fires_once_when_due_into_the_outbox_and_history(db: str) -> 
     assert early == [] and late == []
     assert (fired.schedule_id, fired.group_id, fired.kind, fired.due_at) == (
         schedule_id, "http:team", "reminder", T0 + MINUTE)
-    # And the reminder is an assistant chat message with a pending outbox row
+    # And the reminder is an assistant chat message with its outbox row (an HTTP group's
+    # clients read it from the database, so it is delivered as it is committed)
     with read_session(db) as session:
         outbox = session.get(Outbox, fired.outbox_id)
         assert outbox is not None and (outbox.group_id, outbox.status, outbox.text) == (
-            "http:team", "pending", "Reminder: stand up and stretch")
+            "http:team", "sent", "Reminder: stand up and stretch")
         message = session.get(Message, outbox.message_id)
         assert message is not None
         assert (message.role, message.kind, message.sender, message.text) == (

@@ -13,7 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from claw.db import Group, Message, Outbox, write_session
+from claw.db import Group, write_session
+from claw.delivery import send_reply
+from claw.outbox import write_reply
 from claw.sandbox.ipc.actions import ActionContext, ActionError, register
 from claw.sandbox.ipc.policy import check_message_target
 
@@ -36,31 +38,12 @@ def send_message(ctx: ActionContext, args: SendMessageArgs) -> dict[str, Any]:
         group = session.get(Group, target)
         if group is None:
             raise ActionError(f"there is no group {target!r}")
-        message = Message(
-            group_id=group.id, channel=group.channel, chat_id=group.chat_id,
-            role="assistant", sender="claw", text=args.text,
-        )
-        session.add(message)
-        session.flush()
-        outbox = Outbox(group_id=group.id, message_id=message.id, answers_upto_id=0, text=args.text)
-        session.add(outbox)
-        session.flush()
+        outbox = write_reply(session, group_id=group.id, channel=group.channel,
+                             chat_id=group.chat_id, text=args.text)
         outbox_id, channel = outbox.id, group.channel
-    _deliver(outbox_id, channel)
+    send_reply(target, outbox_id, channel)
     log.info("ipc_message_sent group=%s target=%s outbox=%d", ctx.identity.group_id, target, outbox_id)
     return {"group_id": target, "outbox_id": outbox_id}
-
-
-def _deliver(outbox_id: int, channel: str) -> None:
-    # The same rule as the turn's _send: pull channels are only announced, others queue a send.
-    from claw.delivery import deliver, delivers_inline
-
-    if delivers_inline(channel):
-        deliver(outbox_id)
-    else:
-        from claw.dispatch import enqueue_send
-
-        enqueue_send(outbox_id)
 
 
 register("send_message", SendMessageArgs, send_message, priority=10)
