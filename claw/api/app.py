@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from claw.api import agent_routes, schedule_routes
+from claw.api import agent_routes, events, schedule_routes
 from claw.api.routes import api, public
 from claw.config import get_settings
 
@@ -38,6 +38,7 @@ def create_app() -> FastAPI:
     app.include_router(public)
     app.include_router(api)
     app.include_router(agent_routes.router)
+    app.include_router(events.router)
     app.include_router(schedule_routes.router)
 
     @app.middleware("http")

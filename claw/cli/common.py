@@ -38,7 +38,7 @@ def client_settings() -> Settings:
     return get_settings()
 
 
-def api_client(settings: Settings, timeout: float = 130.0) -> httpx.Client:
+def api_client(settings: Settings, timeout: float | None = 130.0) -> httpx.Client:
     try:
         token = settings.api_token_value()
     except RuntimeError as exc:

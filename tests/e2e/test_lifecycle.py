@@ -93,3 +93,32 @@ def test_sigterm_lets_the_running_turn_finish_and_a_restart_delivers_it(stack: C
     stack.start()
     stack.wait_answered("http:warm", 1, timeout=60)
     assert stack.sql("SELECT status FROM outbox WHERE group_id='http:warm'") == [{"status": "sent"}]
+
+
+def test_a_group_event_stream_shows_typing_then_the_reply(stack: ClawStack) -> None:
+    import threading
+
+    import httpx
+
+    stack.post("typing", "first", wait=30)
+    events: list[str] = []
+    subscribed = threading.Event()
+
+    def listen() -> None:
+        with httpx.Client(base_url=str(stack.http.base_url), headers=stack.http.headers, timeout=30) as client:
+            with client.stream("GET", "/v1/groups/http:typing/events", params={"seconds": 20}) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith(": subscribed"):
+                        subscribed.set()
+                    if line.startswith("event: "):
+                        events.append(line.removeprefix("event: "))
+                    if "reply" in events:
+                        return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert subscribed.wait(10)
+    stack.post("typing", "second")
+    listener.join(timeout=30)
+    assert events == ["typing", "reply"]
+    assert stack.http.get("/v1/groups/http:nobody/events").status_code == 404
