@@ -36,6 +36,10 @@ def anonymous(stack: ClawStack) -> Iterator[httpx.Client]:
         ("PUT", "/v1/groups/http:x/personality"),
         ("GET", "/v1/groups/http:x/usage"),
         ("GET", "/v1/usage"),
+        ("POST", "/v1/tasks/claw.sweep"),
+        ("GET", "/v1/tasks/some-id"),
+        ("GET", "/metrics"),
+        ("GET", "/v1/groups/http:x/events"),
     ],
 )
 def test_every_route_but_healthz_needs_the_token(anonymous: httpx.Client, method: str, path: str) -> None:
@@ -169,3 +173,46 @@ def test_timestamps_carry_their_timezone(stack: ClawStack) -> None:
     [message, *_] = stack.messages("http:clock")
     for stamp in (body["reply"]["created_at"], message["created_at"]):
         assert datetime.fromisoformat(stamp).utcoffset() is not None
+
+
+def test_other_systems_trigger_allowlisted_tasks_and_read_their_result(stack: ClawStack) -> None:
+    import time
+
+    # When another system ingests a message through the task route
+    started = stack.http.post("/v1/tasks/claw.ingest", json={
+        "channel": "web", "chat_id": "kiosk", "sender": "visitor", "text": "via a task"})
+    assert started.status_code == 202
+    task_id = started.json()["task_id"]
+    # Then the task's result (the stored message's id) can be read back
+    deadline = time.monotonic() + 20
+    while (state := stack.http.get(f"/v1/tasks/{task_id}").json())["state"] != "SUCCESS":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)
+    [message] = [m for m in stack.messages("web:kiosk") if m["role"] == "user"]
+    assert state["result"] == message["id"]
+    # And the message is answered like any other
+    stack.wait_answered("web:kiosk", 1)
+    assert stack.replies("web:kiosk") == ["visitor: via a task"]
+
+
+def test_only_allowlisted_tasks_with_valid_arguments_can_be_started(stack: ClawStack) -> None:
+    unknown = stack.http.post("/v1/tasks/claw.turn", json={})
+    assert unknown.status_code == 404 and "allowed: claw.ingest" in unknown.json()["detail"]
+    bad = stack.http.post("/v1/tasks/claw.ingest", json={"channel": "fax", "chat_id": "x"})
+    assert bad.status_code == 422 and "channel" in bad.json()["detail"]
+    extra = stack.http.post("/v1/tasks/claw.sweep", json={"force": True})
+    assert extra.status_code == 422
+    assert stack.http.post("/v1/tasks/claw.sweep").status_code == 202
+
+
+def test_metrics_count_what_the_database_and_redis_know(stack: ClawStack) -> None:
+    stack.post("metered", "count me", wait=30)
+    text = stack.http.get("/metrics").text
+    metrics = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+               if line and not line.startswith("#")}
+    assert metrics['claw_messages_total{role="user"}'] >= 1
+    assert metrics["claw_groups"] >= 1
+    assert metrics["claw_redis_up"] == 1 and metrics["claw_beat_alive"] == 1
+    assert metrics["claw_workers_alive"] == 2  # one shard worker and the io worker
+    assert 'claw_queue_length{queue="claw.shard.0"}' in metrics
+    assert httpx.get(str(stack.http.base_url.join("/metrics"))).status_code == 401

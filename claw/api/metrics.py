@@ -1,0 +1,99 @@
+"""GET /metrics: Prometheus metrics, read from the database and Redis at scrape time.
+
+claw's state lives in the database, so the numbers that matter (pending messages, unsent
+replies, tokens, cost) are counted there rather than kept as in-process counters, which would
+need multiprocess plumbing across workers and reset on every restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from claw.api.auth import require_token
+from claw.config import get_settings
+from claw.db import Group, Message, Outbox, Usage, read_session
+from claw.db.models import OutboxStatus
+from claw.health import alive_workers, beat_alive
+from claw.redis_client import get_redis
+from claw.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
+
+router = APIRouter(dependencies=[Depends(require_token)])
+
+
+class ClawCollector(Collector):
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        yield from self._database()
+        yield from self._redis()
+
+    def _database(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        with read_session() as session:
+            groups = session.scalar(select(func.count(Group.id))) or 0
+            by_role = dict(session.execute(select(Message.role, func.count()).group_by(Message.role)).all())
+            pending = session.scalar(
+                select(func.count()).where(Message.role == "user", Message.answered_by.is_(None))
+            ) or 0
+            outbox = dict(session.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
+            tokens_in, tokens_out, cost = session.execute(
+                select(func.coalesce(func.sum(Usage.input_tokens), 0),
+                       func.coalesce(func.sum(Usage.output_tokens), 0),
+                       func.coalesce(func.sum(Usage.cost_usd), 0.0))
+            ).one()
+        yield GaugeMetricFamily("claw_groups", "Groups claw knows", value=groups)
+        messages = CounterMetricFamily("claw_messages", "Stored messages", labels=["role"])
+        for role in ("user", "assistant"):
+            messages.add_metric([role], by_role.get(role, 0))
+        yield messages
+        yield GaugeMetricFamily("claw_messages_pending", "User messages not answered yet", value=pending)
+        replies = GaugeMetricFamily("claw_outbox", "Replies by delivery status", labels=["status"])
+        for status in OutboxStatus:
+            replies.add_metric([status.value], outbox.get(status.value, 0))
+        yield replies
+        tokens = CounterMetricFamily("claw_tokens", "Model tokens used", labels=["direction"])
+        tokens.add_metric(["input"], tokens_in)
+        tokens.add_metric(["output"], tokens_out)
+        yield tokens
+        yield CounterMetricFamily("claw_cost_usd", "Model cost in US dollars", value=cost)
+
+    def _redis(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            client = get_redis()
+            queues = [IO_QUEUE, *(f"{SHARD_QUEUE_PREFIX}{n}" for n in range(get_settings().shards))]
+            lengths = {q: sum(client.llen(key) for key in _priority_lists(q)) for q in queues}
+            workers, beat, up = len(alive_workers(client)), beat_alive(client), 1
+        except Exception:
+            lengths, workers, beat, up = {}, 0, False, 0
+        yield GaugeMetricFamily("claw_redis_up", "Redis answers", value=up)
+        queued = GaugeMetricFamily("claw_queue_length", "Tasks waiting in a queue", labels=["queue"])
+        for queue, length in lengths.items():
+            queued.add_metric([queue], length)
+        yield queued
+        yield GaugeMetricFamily("claw_workers_alive", "Workers with a fresh heartbeat", value=workers)
+        yield GaugeMetricFamily("claw_beat_alive", "Celery beat has a fresh heartbeat", value=int(beat))
+
+
+def _priority_lists(queue: str) -> list[str]:
+    """kombu emulates priorities on Redis with one list per priority step: ``queue`` for the
+    first step, ``queue<sep><step>`` for the others."""
+    from claw.celery_app import app
+
+    options = app.conf.broker_transport_options
+    separator = options.get("sep", "\x06\x16")
+    steps = options.get("priority_steps", [0])
+    return [queue, *(f"{queue}{separator}{step}" for step in steps if step)]
+
+
+_registry = CollectorRegistry()
+_registry.register(ClawCollector())
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics() -> Response:
+    body = await run_in_threadpool(generate_latest, _registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

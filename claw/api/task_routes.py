@@ -1,0 +1,91 @@
+"""HTTP-triggered tasks, for other systems: POST /v1/tasks/{name}, GET /v1/tasks/{task_id}.
+
+Only an allowlist of tasks may be started, each with a schema for its arguments, so the API
+never becomes a way to run arbitrary Celery tasks with arbitrary input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from celery.result import AsyncResult
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from claw.api.auth import require_token
+from claw.api.schemas import NAME_PATTERN
+from claw.celery_app import app as celery_app
+from claw.config import get_settings
+from claw.routing import IO_QUEUE
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+
+
+class NoArguments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IngestArguments(BaseModel):
+    """A message from another system, stored and answered like any other."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["http", "terminal", "web", "whatsapp", "telegram"]
+    chat_id: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
+    sender: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
+    text: str = Field(min_length=1, max_length=get_settings().api_max_text)
+    external_id: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+#: task name -> the arguments it accepts (as keyword arguments)
+ALLOWED_TASKS: dict[str, type[BaseModel]] = {
+    "claw.ingest": IngestArguments,
+    "claw.poll": NoArguments,
+    "claw.sweep": NoArguments,
+    "claw.scheduler.tick": NoArguments,
+}
+
+
+class TaskStarted(BaseModel):
+    task_id: str
+    name: str
+
+
+class TaskState(BaseModel):
+    task_id: str
+    state: str  #: PENDING (unknown or not started), STARTED, SUCCESS, FAILURE, RETRY
+    result: Any = None
+    error: str | None = None
+
+
+@router.post("/tasks/{name}", status_code=status.HTTP_202_ACCEPTED, response_model=TaskStarted)
+async def start_task(name: str, body: dict[str, Any] | None = None) -> TaskStarted:
+    schema = ALLOWED_TASKS.get(name)
+    if schema is None:
+        allowed = ", ".join(sorted(ALLOWED_TASKS))
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no task {name!r}; allowed: {allowed}")
+    try:
+        arguments = schema.model_validate(body or {})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=problems) from None
+    result = await run_in_threadpool(
+        celery_app.send_task,
+        name,
+        kwargs=arguments.model_dump(exclude_none=True),
+        queue=IO_QUEUE,
+        ignore_result=False,  # beat-fired runs ignore results; a caller over HTTP wants them
+    )
+    return TaskStarted(task_id=result.id, name=name)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskState)
+async def task_state(task_id: str) -> TaskState:
+    result = AsyncResult(task_id, app=celery_app)
+    state = await run_in_threadpool(lambda: result.state)
+    if state == "SUCCESS":
+        return TaskState(task_id=task_id, state=state, result=result.result)
+    if state == "FAILURE":
+        return TaskState(task_id=task_id, state=state, error=type(result.result).__name__)
+    return TaskState(task_id=task_id, state=state)
