@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from claw.agent.tools.code import run_code
 from claw.agent.tools.memory import curate_memory, list_memories, save_memory, search_memory
 from claw.agent.tools.personality import update_personality
@@ -20,8 +22,9 @@ __all__ = [
 ]
 
 
+@lru_cache(maxsize=1)
 def default_registry() -> ToolRegistry:
-    """The tools every group's agent gets."""
+    """The tools every group's agent gets (tools are stateless: one registry per process)."""
     return ToolRegistry([
         update_personality,
         schedule_task, list_tasks, cancel_task, update_task,

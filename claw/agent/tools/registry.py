@@ -52,12 +52,8 @@ class Tool:
     description: str
     function: Callable[..., str]
     arguments: type[BaseModel]
-
-    @property
-    def spec(self) -> ToolSpec:
-        schema = self.arguments.model_json_schema()
-        schema.pop("title", None)
-        return ToolSpec(self.name, self.description, schema)
+    #: what the model sees; generated once here, since schema generation costs milliseconds
+    spec: ToolSpec
 
 
 def tool(function: Callable[..., str]) -> Tool:
@@ -71,15 +67,19 @@ def tool(function: Callable[..., str]) -> Tool:
         f"{function.__name__}_arguments", __config__=ConfigDict(extra="forbid"), **fields
     )
     description = inspect.cleandoc(function.__doc__ or function.__name__)
-    return Tool(function.__name__, description, function, arguments)
+    schema = arguments.model_json_schema()
+    schema.pop("title", None)
+    return Tool(function.__name__, description, function, arguments,
+                ToolSpec(function.__name__, description, schema))
 
 
 class ToolRegistry:
     def __init__(self, tools: Iterable[Tool]) -> None:
         self.tools = {t.name: t for t in tools}
+        self._specs = [t.spec for t in self.tools.values()]
 
     def specs(self) -> list[ToolSpec]:
-        return [t.spec for t in self.tools.values()]
+        return list(self._specs)
 
     def call(self, call: ToolCall, ctx: ToolContext) -> ToolResult:
         found = self.tools.get(call.name)
