@@ -82,10 +82,21 @@ def test_cpu_seconds_limit_stops_a_busy_process(settings: Settings) -> None:
 
 
 def test_background_processes_do_not_outlive_the_run(settings: Settings) -> None:
-    run_ = run(settings, "sleep 300 & echo started $!", language="bash")
+    # A duration no other process on this machine uses, so only this run's sleep can match.
+    duration = f"300.{os.getpid()}{time.monotonic_ns() % 100000}"
+    run_ = run(settings, f"sleep {duration} & echo started $!", language="bash")
     assert run_.output.startswith("started")
-    assert not [p for p in psutil.process_iter(["cmdline", "status"])
-                if p.info["cmdline"] == ["sleep", "300"] and p.info["status"] != psutil.STATUS_ZOMBIE]
+
+    def survivors() -> list[psutil.Process]:
+        return [p for p in psutil.process_iter(["cmdline", "status"])
+                if p.info["cmdline"] == ["sleep", duration] and p.info["status"] != psutil.STATUS_ZOMBIE]
+
+    # The kernel kills the rest of the sandbox's pid namespace when its init exits; the SIGKILL
+    # is delivered asynchronously, so allow it a moment to land.
+    deadline = time.monotonic() + 3
+    while survivors() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not survivors()
 
 
 def test_the_sandbox_dies_with_the_worker(tmp_path: Path, settings: Settings) -> None:
