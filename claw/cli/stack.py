@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -52,7 +53,7 @@ def up(
     token_hint = "CLAW_API_TOKEN" if "CLAW_API_TOKEN" in os.environ and not settings.token_file.exists() else str(settings.token_file)
     typer.echo(
         f"claw is up: model={settings.resolved_llm} shards={settings.shards}\n"
-        f"  chat:    claw chat            (terminal)\n"
+        f"  chat:    {_claw_command()} chat   (terminal)\n"
         f"  API:     http://{settings.api_host}:{settings.api_port}  (bearer token in {token_hint})\n"
         + ("" if no_flower else f"  Flower:  http://127.0.0.1:{settings.flower_port}  (user {settings.flower_user}, password = API token)\n")
         + "  Ctrl-C stops it warm: running turns finish first."
@@ -91,3 +92,14 @@ def doctor() -> None:
         typer.echo(f"{mark} {check.name:<10} {check.detail}")
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
+
+
+def _claw_command() -> str:
+    """How to run `claw` from here: `make run` does not put the venv on PATH."""
+    beside = Path(sys.executable).parent / "claw"
+    if shutil.which("claw") == str(beside) or not beside.exists():
+        return "claw"
+    try:
+        return str(beside.relative_to(Path.cwd()))
+    except ValueError:
+        return str(beside)
