@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from claw.db import Usage
 
 
-@dataclass(frozen=True, slots=True)
-class UsageTotals:
+class UsageTotals(BaseModel):
     group_id: str
     turns: int
     input_tokens: int
@@ -20,8 +18,9 @@ class UsageTotals:
     cache_write_tokens: int
     cost_usd: float
 
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+    @classmethod
+    def of_row(cls, row: tuple) -> UsageTotals:  # type: ignore[type-arg]
+        return cls(**dict(zip(cls.model_fields, row)))
 
 
 def _totals_query():  # type: ignore[no-untyped-def]
@@ -38,13 +37,11 @@ def _totals_query():  # type: ignore[no-untyped-def]
 
 def group_totals(session: Session, group_id: str) -> UsageTotals:
     row = session.execute(_totals_query().where(Usage.group_id == group_id)).first()
-    if row is None:
-        return UsageTotals(group_id, 0, 0, 0, 0, 0, 0.0)
-    return UsageTotals(*row)
+    return UsageTotals.of_row(row if row is not None else (group_id, 0, 0, 0, 0, 0, 0.0))
 
 
 def all_totals(session: Session) -> list[UsageTotals]:
-    return [UsageTotals(*row) for row in session.execute(_totals_query().order_by(Usage.group_id))]
+    return [UsageTotals.of_row(row) for row in session.execute(_totals_query().order_by(Usage.group_id))]
 
 
 def recent_turns(session: Session, group_id: str, limit: int = 20) -> list[Usage]:

@@ -11,9 +11,8 @@ from sqlalchemy import func, select
 
 from claw.agent import AgentReply, ModelRequest, ModelStep, ProviderError, TokenUsage
 from claw.agent.offline import OfflineProvider
-from claw.config import Settings, get_settings
+from claw.config import Settings
 from claw.db import Group, Message, Outbox, Usage, read_session, write_session
-from claw.db import session as db_session
 from claw.inbox import IncomingMessage, store_message
 from claw.turns import (
     STALE_APOLOGY,
@@ -27,6 +26,7 @@ from claw.turns import (
     is_stale,
     pending_messages,
 )
+from tests.support.databases import as_default_database
 
 GROUP = "http:team"
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -76,20 +76,11 @@ def outbox_rows(db_url: str | None) -> list[Outbox]:
         return list(session.scalars(select(Outbox).order_by(Outbox.id)))
 
 
-def _clear_setting_caches() -> None:
-    get_settings.cache_clear()
-    db_session.get_engine.cache_clear()
-    db_session._sessionmaker.cache_clear()
-
-
 @pytest.fixture
 def default_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Point the default database (what answer_pending uses) at this test's database."""
-    monkeypatch.setenv("CLAW_DATABASE_URL", db_url)
-    _clear_setting_caches()
-    yield db_url
-    db_session.get_engine().dispose()
-    _clear_setting_caches()  # the next get_settings() reads the environment monkeypatch restores
+    with as_default_database(db_url, monkeypatch) as url:
+        yield url
 
 
 def settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -16,7 +16,7 @@ from claw.personality import (
     previous_versions,
     save_personality,
 )
-from claw.usage import all_totals, group_totals, recent_turns
+from claw.usage import UsageTotals, all_totals, group_totals, recent_turns
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
 
@@ -46,14 +46,7 @@ class UsageTurn(BaseModel):
     created_at: UtcDatetime
 
 
-class GroupUsage(BaseModel):
-    group_id: str
-    turns: int
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    cost_usd: float
+class GroupUsage(UsageTotals):
     recent: list[UsageTurn] = []
 
 
@@ -92,10 +85,10 @@ def get_group_usage(group_id: str) -> GroupUsage:
     with read_session() as session:
         totals = group_totals(session, group_id)
         recent = [UsageTurn.model_validate(u) for u in recent_turns(session, group_id)]
-    return GroupUsage(**totals.as_dict(), recent=recent)
+    return GroupUsage(**totals.model_dump(), recent=recent)
 
 
 @router.get("/usage", response_model=list[GroupUsage])
 def get_usage() -> list[GroupUsage]:
     with read_session() as session:
-        return [GroupUsage(**t.as_dict()) for t in all_totals(session)]
+        return [GroupUsage(**t.model_dump()) for t in all_totals(session)]

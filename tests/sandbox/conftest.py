@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from claw.config import Settings, get_settings
+from claw.config import Settings
 from claw.db import Group, write_session
-from claw.db import session as db_session
 from claw.inbox import ensure_group
 from claw.sandbox import backend_status
 from claw.sandbox.ipc import RATE_LIMITER
+from tests.support.databases import as_default_database
 from tests.support.sandbox import make_settings
 
 
@@ -45,21 +45,12 @@ def default_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
 
     url = f"sqlite:///{tmp_path / 'claw.db'}"
     upgrade(url)
-    monkeypatch.setenv("CLAW_DATABASE_URL", url)
-    _clear_caches()
-    with write_session() as session:
-        for chat in ("team", "other", "main"):
-            ensure_group(session, "http", chat)
-        session.get_one(Group, "http:main").is_main = True
-    yield url
-    db_session.get_engine().dispose()
-    _clear_caches()
-
-
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    db_session.get_engine.cache_clear()
-    db_session._sessionmaker.cache_clear()
+    with as_default_database(url, monkeypatch):
+        with write_session() as session:
+            for chat in ("team", "other", "main"):
+                ensure_group(session, "http", chat)
+            session.get_one(Group, "http:main").is_main = True
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -12,30 +12,22 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from claw.config import Settings, get_settings
+from claw.config import Settings
 from claw.db import Group, Message, Outbox, read_session, write_session
-from claw.db import session as db_session
 from claw.db.models import OutboxStatus
 from claw.inbox import ensure_group
 from claw.sandbox.ipc import ALLOWED_ACTIONS, ActionContext, ActionDenied, ActionError, Identity
 from claw.sandbox.ipc.messaging import SendMessageArgs, send_message
-
-
-def _clear() -> None:
-    get_settings.cache_clear()
-    db_session.get_engine.cache_clear()
-    db_session._sessionmaker.cache_clear()
+from tests.support.databases import as_default_database
 
 
 @pytest.fixture
 def db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("CLAW_DATABASE_URL", db_url)
-    _clear()
-    with write_session() as session:
-        ensure_group(session, "http", "team")
-        ensure_group(session, "whatsapp", "123@g.us")
-    yield db_url
-    _clear()
+    with as_default_database(db_url, monkeypatch):
+        with write_session() as session:
+            ensure_group(session, "http", "team")
+            ensure_group(session, "whatsapp", "123@g.us")
+        yield db_url
 
 
 def ctx(tmp_path: Path, group_id: str = "http:team", is_main: bool = False) -> ActionContext:
