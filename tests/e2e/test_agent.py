@@ -28,14 +28,12 @@ def anthropic() -> Iterator[FakeAnthropic]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis,
           anthropic: FakeAnthropic) -> Iterator[ClawStack]:
-    claw = ClawStack(
+    with ClawStack(
         tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0,
         llm="anthropic", model=MODEL, llm_retry_delay=1,
         extra_env={"ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": anthropic.url},
-    )
-    claw.start()
-    yield claw
-    claw.stop()
+    ) as claw:
+        yield claw
 
 
 def user_text(body: dict[str, Any]) -> str:

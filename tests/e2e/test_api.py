@@ -13,10 +13,8 @@ from tests.support.stack import ClawStack
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ClawStack]:
-    claw = ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0)
-    claw.start()
-    yield claw
-    claw.stop()
+    with ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0) as claw:
+        yield claw
 
 
 @pytest.fixture

@@ -21,17 +21,15 @@ LEASE_SECONDS = 3
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ClawStack]:
-    claw = ClawStack(
+    with ClawStack(
         tmp_path_factory.mktemp("claw"),
         redis_server.url,
         shards=SHARDS,
         cooldown=0,
         offline_latency_ms=LATENCY_MS,
         lease_seconds=LEASE_SECONDS,
-    )
-    claw.start()
-    yield claw
-    claw.stop()
+    ) as claw:
+        yield claw
 
 
 def wait_turn_running(stack: ClawStack, group_id: str) -> None:

@@ -27,16 +27,14 @@ LATENCY_MS = 150
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ClawStack]:
-    claw = ClawStack(
+    with ClawStack(
         tmp_path_factory.mktemp("claw"),
         redis_server.url,
         shards=3,
         cooldown=COOLDOWN,
         offline_latency_ms=LATENCY_MS,
-    )
-    claw.start()
-    yield claw
-    claw.stop()
+    ) as claw:
+        yield claw
 
 
 def answered_lines(replies: list[str]) -> list[str]:

@@ -18,13 +18,11 @@ LATENCY_MS = 2500
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ClawStack]:
-    claw = ClawStack(
+    with ClawStack(
         tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0,
         offline_latency_ms=LATENCY_MS,
-    )
-    claw.start()
-    yield claw
-    claw.stop()
+    ) as claw:
+        yield claw
 
 
 def run_claw(stack: ClawStack, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -40,11 +40,9 @@ def database_url(postgres_server: LocalPostgres) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis,
           database_url: str) -> Iterator[ClawStack]:
-    claw = ClawStack(tmp_path_factory.mktemp("claw-pg"), redis_server.url, shards=3,
-                     database_url=database_url, cooldown=COOLDOWN, offline_latency_ms=LATENCY_MS)
-    claw.start()
-    yield claw
-    claw.stop()
+    with ClawStack(tmp_path_factory.mktemp("claw-pg"), redis_server.url, shards=3,
+                     database_url=database_url, cooldown=COOLDOWN, offline_latency_ms=LATENCY_MS) as claw:
+        yield claw
 
 
 def answered_lines(replies: list[str]) -> list[str]:

@@ -19,17 +19,15 @@ STALE_AFTER = 1.0
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ClawStack]:
-    claw = ClawStack(
+    with ClawStack(
         tmp_path_factory.mktemp("claw"),
         redis_server.url,
         shards=1,
         cooldown=0,
         offline_latency_ms=LATENCY_MS,
         stale_after=STALE_AFTER,
-    )
-    claw.start()
-    yield claw
-    claw.stop()
+    ) as claw:
+        yield claw
 
 
 def turn_order(stack: ClawStack, group_ids: list[str]) -> list[str]:

@@ -24,11 +24,9 @@ def bridge() -> Iterator[FakeBridge]:
 def stack(
     tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis, bridge: FakeBridge
 ) -> Iterator[ClawStack]:
-    claw = ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0,
-                     poll_interval=0.5, whatsapp_bridge_url=bridge.url, sandbox="bwrap")
-    claw.start()
-    yield claw
-    claw.stop()
+    with ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0,
+                     poll_interval=0.5, whatsapp_bridge_url=bridge.url, sandbox="bwrap") as claw:
+        yield claw
 
 
 def reply(stack: ClawStack, chat: str, text: str) -> str:

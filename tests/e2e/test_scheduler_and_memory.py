@@ -24,11 +24,9 @@ UTC = timezone.utc
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ClawStack]:
-    claw = ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0,
-                     scheduler_interval=1)
-    claw.start()
-    yield claw
-    claw.stop()
+    with ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0,
+                     scheduler_interval=1) as claw:
+        yield claw
 
 
 @pytest.fixture(scope="module")

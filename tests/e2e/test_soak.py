@@ -26,11 +26,9 @@ KILL_EVERY = 3.0
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ClawStack]:
-    claw = ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=SHARDS,
-                     cooldown=0.2, offline_latency_ms=100, lease_seconds=3)
-    claw.start()
-    yield claw
-    claw.stop()
+    with ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=SHARDS,
+                     cooldown=0.2, offline_latency_ms=100, lease_seconds=3) as claw:
+        yield claw
 
 
 def test_exactly_once_and_in_order_while_workers_keep_dying(stack: ClawStack) -> None:

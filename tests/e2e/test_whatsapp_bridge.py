@@ -25,17 +25,15 @@ def bridge() -> Iterator[FakeBridge]:
 def stack(
     tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis, bridge: FakeBridge
 ) -> Iterator[ClawStack]:
-    claw = ClawStack(
+    with ClawStack(
         tmp_path_factory.mktemp("claw"),
         redis_server.url,
         shards=2,
         cooldown=0.3,
         poll_interval=POLL_INTERVAL,
         whatsapp_bridge_url=bridge.url,
-    )
-    claw.start()
-    yield claw
-    claw.stop()
+    ) as claw:
+        yield claw
 
 
 def test_bridge_messages_are_answered_through_the_bridge(stack: ClawStack, bridge: FakeBridge) -> None:

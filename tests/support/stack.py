@@ -82,6 +82,12 @@ class ClawStack:
 
     # ---- lifecycle ------------------------------------------------------------------------
 
+    def __enter__(self) -> ClawStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     def start(self) -> ClawStack:
         self.home.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
