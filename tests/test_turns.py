@@ -432,3 +432,15 @@ def group_memory_file(workspace: Path) -> Path:
     from claw.memory.files import group_memory_root
 
     return group_memory_root(workspace, GROUP) / "MEMORY.md"
+
+
+def test_the_turn_uses_the_groups_own_timezone(db_url: str, tmp_path: Path) -> None:
+    say(db_url, "alice", "hi")
+    with write_session(db_url) as session:
+        session.get_one(Group, GROUP).settings = {"timezone": "Asia/Tokyo"}
+    with read_session(db_url) as session:
+        turn = build_turn_input(
+            session, settings(tmp_path, tz="Europe/Berlin"), session.get_one(Group, GROUP),
+            pending_messages(session, GROUP),
+        )
+    assert turn.timezone == "Asia/Tokyo"

@@ -77,7 +77,11 @@ def list_groups() -> GroupList:
 def patch_group(group_id: str, body: GroupPatch) -> GroupOut:
     with write_session() as session:
         group = _group_or_404(session, group_id)
-        for field, value in body.model_dump(exclude_none=True).items():
+        changes = body.model_dump(exclude_none=True)
+        if "timezone" in changes:
+            # a new dict, so SQLAlchemy sees the JSON column change
+            group.settings = {**(group.settings or {}), "timezone": changes.pop("timezone")}
+        for field, value in changes.items():
             setattr(group, field, value)
         session.flush()
         return GroupOut.model_validate(group)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from claw.config import get_settings
+from claw.db import Group
 
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable: no control characters in ids and names
 
@@ -49,7 +51,25 @@ class GroupOut(BaseModel):
     name: str | None
     priority: bool
     is_main: bool
+    timezone: str | None = None  #: the group's own; CLAW_TZ when None
     created_at: UtcDatetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _timezone_from_settings(cls, value: Any) -> Any:
+        if isinstance(value, Group):
+            return {**{k: getattr(value, k) for k in ("id", "channel", "chat_id", "name", "priority",
+                                                       "is_main", "created_at")},
+                    "timezone": (value.settings or {}).get("timezone")}
+        return value
+
+
+def _known_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}; use an IANA name like Europe/Berlin") from None
+    return name
 
 
 class GroupPatch(BaseModel):
@@ -58,6 +78,8 @@ class GroupPatch(BaseModel):
     name: str | None = Field(default=None, max_length=200, pattern=NAME_PATTERN)
     priority: bool | None = None
     is_main: bool | None = None
+    #: the group's timezone, for `[Alice @ 2:34 PM]` stamps, schedules and memory dates
+    timezone: Annotated[str, AfterValidator(_known_timezone)] | None = None
 
 
 class MessageOut(BaseModel):

@@ -214,3 +214,16 @@ def test_metrics_count_what_the_database_and_redis_know(stack: ClawStack) -> Non
     assert metrics["claw_workers_alive"] == 2  # one shard worker and the io worker
     assert 'claw_queue_length{queue="claw.shard.0"}' in metrics
     assert httpx.get(str(stack.http.base_url.join("/metrics"))).status_code == 401
+
+
+def test_a_group_gets_its_own_timezone(stack: ClawStack) -> None:
+    stack.post("tokyo", "hi", wait=30)
+    bad = stack.http.patch("/v1/groups/http:tokyo", json={"timezone": "Mars/Olympus"})
+    assert bad.status_code == 422 and "unknown timezone" in bad.json()["error"]
+    ok = stack.http.patch("/v1/groups/http:tokyo", json={"timezone": "Asia/Tokyo"})
+    assert ok.status_code == 200 and ok.json()["timezone"] == "Asia/Tokyo"
+    # And it survives other changes to the group, and other groups keep CLAW_TZ
+    stack.http.patch("/v1/groups/http:tokyo", json={"priority": True})
+    listed = {g["id"]: g for g in stack.http.get("/v1/groups").json()["groups"]}
+    assert (listed["http:tokyo"]["timezone"], listed["http:tokyo"]["priority"]) == ("Asia/Tokyo", True)
+    assert listed["http:clock"]["timezone"] is None
