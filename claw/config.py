@@ -65,6 +65,9 @@ class Settings(BaseSettings):
 
     whatsapp_bridge_url: str | None = None
     whatsapp_allowlist: str | None = None  #: comma-separated chat ids; empty means all
+    telegram_bot_token: SecretStr | None = None  #: part of every Bot API URL: never log it
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_allowlist: str | None = None  #: comma-separated chat ids; empty means all
 
     tz: str = "UTC"
     sandbox: Literal["bwrap", "docker", "subprocess"] | None = None
@@ -142,6 +145,10 @@ class Settings(BaseSettings):
     @property
     def whatsapp_allowed_chats(self) -> set[str]:
         return {c.strip() for c in (self.whatsapp_allowlist or "").split(",") if c.strip()}
+
+    @property
+    def telegram_allowed_chats(self) -> set[str]:
+        return {c.strip() for c in (self.telegram_allowlist or "").split(",") if c.strip()}
 
 
 @lru_cache(maxsize=1)

@@ -92,6 +92,15 @@ def _sandbox(settings: Settings) -> Check:
     return Check("sandbox", ok, detail)
 
 
+def _telegram(settings: Settings) -> Check:
+    token = settings.telegram_bot_token
+    if not (token and token.get_secret_value().strip()):
+        return Check("telegram", True, "not configured (set CLAW_TELEGRAM_BOT_TOKEN to use it)")
+    chats = len(settings.telegram_allowed_chats)
+    return Check("telegram", True, f"configured: {settings.telegram_api_url}, "
+                 + (f"{chats} allowed chats" if chats else "every chat allowed"))
+
+
 def _redact(url: str) -> str:
     """Hide a password in a connection URL: secrets never reach the terminal or logs."""
     from sqlalchemy.engine import make_url
@@ -103,7 +112,7 @@ def _redact(url: str) -> str:
 
 
 CHECKS: list[Callable[[Settings], Check]] = [
-    _database, _redis, _workers, _beat, _workspace, _llm, _sandbox,
+    _database, _redis, _workers, _beat, _workspace, _llm, _sandbox, _telegram,
 ]
 
 

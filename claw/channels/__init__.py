@@ -28,12 +28,19 @@ def channel_for(name: str) -> Channel:
         return PullChannel(name)
     if name == "whatsapp":
         return _whatsapp()
+    if name == "telegram":
+        return _telegram()
     raise DeliveryError(f"no adapter for channel {name!r}")
 
 
 def polled_channels() -> list[PolledChannel]:
     settings = get_settings()
-    return [_whatsapp()] if settings.whatsapp_bridge_url else []
+    channels: list[PolledChannel] = []
+    if settings.whatsapp_bridge_url:
+        channels.append(_whatsapp())
+    if _telegram_token():
+        channels.append(_telegram())
+    return channels
 
 
 @lru_cache(maxsize=1)
@@ -45,4 +52,23 @@ def _whatsapp() -> PolledChannel:
         raise DeliveryError("CLAW_WHATSAPP_BRIDGE_URL is not set")
     return WhatsAppBridge(
         settings.whatsapp_bridge_url, allowed_chats=settings.whatsapp_allowed_chats
+    )
+
+
+def _telegram_token() -> str:
+    token = get_settings().telegram_bot_token
+    return token.get_secret_value().strip() if token else ""
+
+
+@lru_cache(maxsize=1)
+def _telegram() -> PolledChannel:
+    from claw.channels.telegram import TelegramBot
+
+    settings = get_settings()
+    if not _telegram_token():
+        raise DeliveryError("CLAW_TELEGRAM_BOT_TOKEN is not set")
+    return TelegramBot(
+        _telegram_token(),
+        api_url=settings.telegram_api_url,
+        allowed_chats=settings.telegram_allowed_chats,
     )
