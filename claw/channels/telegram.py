@@ -1,0 +1,203 @@
+"""Telegram through the Bot API: GET {api}/bot{token}/getUpdates, POST {api}/bot{token}/sendMessage.
+
+The token is part of every URL path, so every error raised here is built from scrubbed text and
+raised ``from None``: a logged traceback never shows the request URL.
+
+getUpdates confirms (forgets) every update below the ``offset`` it is called with. The cursor
+is the next offset, and claw/polling.py stores it in the transaction that stores the messages,
+so an offset is only ever sent after the updates below it are in the database.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import requests
+from pydantic import BaseModel, Field, ValidationError
+
+from claw.channels.base import DeliveryError, PollBatch, PollError
+from claw.inbox import IncomingMessage
+
+TIMEOUT = (3, 10)  #: (connect, read) seconds
+MESSAGE_LIMIT = 4096  #: longest text one sendMessage takes, in UTF-16 code units
+ALLOWED_UPDATES = '["message"]'
+
+
+class TelegramUser(BaseModel):
+    first_name: str = ""
+    last_name: str | None = None
+    username: str | None = None
+
+
+class TelegramChat(BaseModel):
+    id: int
+
+
+class TelegramMessage(BaseModel):
+    message_id: int
+    chat: TelegramChat
+    from_: TelegramUser | None = Field(default=None, alias="from")
+    text: str | None = None  #: photos, stickers, joins... have none
+
+
+class TelegramUpdate(BaseModel):
+    update_id: int
+    message: TelegramMessage | None = None
+
+
+class UpdatesResponse(BaseModel):
+    ok: bool
+    result: list[TelegramUpdate] = []
+    description: str | None = None
+
+
+class TelegramBot:
+    name = "telegram"
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        api_url: str = "https://api.telegram.org",
+        allowed_chats: set[str] | None = None,
+    ) -> None:
+        self._token = token
+        self._base = f"{api_url.rstrip('/')}/bot{token}"
+        self.allowed_chats = allowed_chats or set()
+        self.http = requests.Session()
+
+    def fetch(self, cursor: str) -> PollBatch:
+        params = {"timeout": "0", "allowed_updates": ALLOWED_UPDATES}
+        if cursor:
+            params["offset"] = cursor
+        try:
+            response = self.http.get(f"{self._base}/getUpdates", params=params, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise PollError(f"telegram getUpdates: {self._scrub(exc)}") from None
+        if response.status_code >= 300:
+            raise PollError(f"telegram getUpdates: {self._http_error(response)}")
+        try:
+            page = UpdatesResponse.model_validate(response.json())
+        except ValidationError as exc:
+            # the error's own text would quote the input: people's messages do not go to logs
+            first = exc.errors(include_input=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise PollError(
+                f"telegram getUpdates: unexpected answer: {where}: {first['msg']}"
+            ) from None
+        except ValueError:
+            raise PollError(
+                f"telegram getUpdates: answer is not JSON: {self._scrub(response.text)[:80]!r}"
+            ) from None
+        if not page.ok:
+            raise PollError(f"telegram getUpdates: not ok: {self._scrub(page.description or '')[:200]}")
+        messages = [
+            incoming
+            for update in page.result
+            if (incoming := self._incoming(update)) is not None
+            and (not self.allowed_chats or incoming.chat_id in self.allowed_chats)
+        ]
+        # Skipped updates (no text, other chats) are passed too: they must be confirmed as well.
+        next_offset = max((u.update_id + 1 for u in page.result), default=None)
+        return PollBatch(messages, str(next_offset) if next_offset is not None else cursor)
+
+    def _incoming(self, update: TelegramUpdate) -> IncomingMessage | None:
+        message = update.message
+        if message is None or not message.text:
+            return None
+        chat_id = str(message.chat.id)
+        return IncomingMessage(
+            channel=self.name,
+            chat_id=chat_id,
+            sender=sender_name(message.from_),
+            text=message.text,
+            # message_id is only unique within a chat; dedup is on (channel, external_id)
+            external_id=f"{chat_id}:{message.message_id}",
+            created_at=None,  # arrival time drives cooldown and staleness
+        )
+
+    def deliver(self, chat_id: str, text: str) -> None:
+        target: int | str = int(chat_id) if re.fullmatch(r"-?\d+", chat_id) else chat_id
+        # A failure midway makes the send task retry the whole reply, so on that (rare) path
+        # the parts already sent arrive twice: at-least-once, like a timed-out send.
+        for part in split_text(text):
+            try:
+                response = self.http.post(
+                    f"{self._base}/sendMessage", json={"chat_id": target, "text": part},
+                    timeout=TIMEOUT,
+                )
+            except requests.RequestException as exc:
+                raise DeliveryError(f"telegram sendMessage: {self._scrub(exc)}") from None
+            if response.status_code >= 300:
+                raise DeliveryError(f"telegram sendMessage: {self._http_error(response)}")
+            try:
+                ok = response.json().get("ok") is True
+            except (ValueError, AttributeError):
+                ok = False
+            if not ok:
+                raise DeliveryError(f"telegram sendMessage: not ok: {self._scrub(_description(response))}")
+
+    def _http_error(self, response: requests.Response) -> str:
+        hint = "; check CLAW_TELEGRAM_BOT_TOKEN" if response.status_code in (401, 404) else ""
+        return self._scrub(f"HTTP {response.status_code} {_description(response)}".rstrip() + hint)
+
+    def _scrub(self, value: object) -> str:
+        text = str(value)
+        if self._token:
+            for form in {self._token, quote(self._token, safe=""), quote(self._token)}:
+                text = text.replace(form, "<token>")
+        return text[:300]
+
+
+def _description(response: requests.Response) -> str:
+    """Telegram's own words for a failure (its JSON "description"), else the HTTP reason."""
+    try:
+        return str(response.json().get("description", ""))[:200]
+    except (ValueError, AttributeError):
+        return response.reason or ""
+
+
+def sender_name(user: TelegramUser | None) -> str:
+    if user is None:
+        return "unknown"
+    full = " ".join(part for part in (user.first_name, user.last_name) if part).strip()
+    return full or user.username or "unknown"
+
+
+def _units(char: str) -> int:
+    return 2 if ord(char) > 0xFFFF else 1
+
+
+def _fitting(text: str, limit: int) -> int:
+    """How many leading characters of ``text`` fit in ``limit`` UTF-16 code units."""
+    units = 0
+    for index, char in enumerate(text):
+        units += _units(char)
+        if units > limit:
+            return index
+    return len(text)
+
+
+def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Cut a reply into parts Telegram accepts, in order, preferring line breaks, then spaces.
+
+    Telegram counts UTF-16 code units, so an emoji counts twice; cuts fall between Python
+    characters and therefore never split one.
+    """
+    parts: list[str] = []
+    rest = text
+    while (fit := _fitting(rest, limit)) < len(rest):
+        window = rest[:fit]
+        cut = window.rfind("\n")
+        if cut <= fit // 2:
+            cut = window.rfind(" ")
+        if cut > fit // 2:  # the separator itself is dropped: the next message starts afresh
+            piece, rest = window[:cut], rest[cut + 1:]
+        else:
+            piece, rest = window, rest[fit:]
+        if piece.strip():
+            parts.append(piece)
+    if rest.strip() or not parts:
+        parts.append(rest)
+    return parts
