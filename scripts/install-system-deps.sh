@@ -9,6 +9,8 @@ command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 # Debian keeps initdb and postgres off PATH, under /usr/lib/postgresql/<version>/bin
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 \
   || missing+=(postgresql)
+# The sandbox runs the system's Python (one outside /root and /home), not the venv's
+[ -x /usr/bin/python3 ] || missing+=(python3-minimal)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "claw needs: ${missing[*]}. Install them with your package manager, then run make again." >&2
