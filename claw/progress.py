@@ -19,8 +19,16 @@ def progress_channel(group_id: str) -> str:
     return f"claw:progress:{group_id}"
 
 
+def announce_typing(client: redis.Redis, group_id: str, chars: int = 0) -> None:
+    try:
+        client.publish(progress_channel(group_id), json.dumps({"typing": True, "chars": chars}))
+    except redis.RedisError:
+        pass  # progress is a nicety; the reply does not depend on it
+
+
 def progress_publisher(client: redis.Redis, group_id: str) -> Callable[[str], None]:
-    state = {"last": 0.0, "chars": 0}
+    # The turn announces "typing" as it starts, so the first text waits its turn too.
+    state = {"last": time.monotonic(), "chars": 0}
 
     def on_text(delta: str) -> None:
         state["chars"] += len(delta)
@@ -28,11 +36,6 @@ def progress_publisher(client: redis.Redis, group_id: str) -> Callable[[str], No
         if now - state["last"] < PUBLISH_EVERY:
             return
         state["last"] = now
-        try:
-            client.publish(
-                progress_channel(group_id), json.dumps({"typing": True, "chars": state["chars"]})
-            )
-        except redis.RedisError:
-            pass  # progress is a nicety; the reply does not depend on it
+        announce_typing(client, group_id, state["chars"])
 
     return on_text

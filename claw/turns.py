@@ -185,6 +185,7 @@ def answer_pending(
     group_id: str,
     *,
     on_text: Callable[[str], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> TurnResult:
     """Run the agent over the group's pending messages and commit its reply.
 
@@ -207,6 +208,8 @@ def answer_pending(
             remove_escapes(directory)
         turn = build_turn_input(session, settings, group, pending)
         ctx = ToolContext(group_id, settings.workspace, settings, is_main=group.is_main)
+    if on_start is not None:
+        on_start()  # the model is about to be asked: "typing…"
     try:
         reply = run_agent(
             provider,

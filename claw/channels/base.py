@@ -28,5 +28,13 @@ class Channel(Protocol):
     def deliver(self, chat_id: str, text: str) -> None: ...
 
 
+def show_typing(channel: Channel, chat_id: str) -> None:
+    """Show "typing…" in the chat where the channel can (Telegram); a no-op elsewhere. Pull
+    channels get their typing indicator from the group's event stream instead."""
+    show = getattr(channel, "show_typing", None)
+    if show is not None:
+        show(chat_id)
+
+
 class PolledChannel(Channel, Protocol):
     def fetch(self, cursor: str) -> PollBatch: ...

@@ -10,6 +10,7 @@ so an offset is only ever sent after the updates below it are in the database.
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import quote
 
@@ -20,7 +21,9 @@ from claw.channels.base import DeliveryError, PollBatch, PollError
 from claw.inbox import IncomingMessage
 
 TIMEOUT = (3, 10)  #: (connect, read) seconds
+TYPING_TIMEOUT = (2, 3)  #: a typing indicator is not worth waiting for
 MESSAGE_LIMIT = 4096  #: longest text one sendMessage takes, in UTF-16 code units
+log = logging.getLogger(__name__)
 ALLOWED_UPDATES = '["message"]'
 
 
@@ -137,6 +140,15 @@ class TelegramBot:
                 ok = False
             if not ok:
                 raise DeliveryError(f"telegram sendMessage: not ok: {self._scrub(_description(response))}")
+
+    def show_typing(self, chat_id: str) -> None:
+        """"claw is typing…" in the chat for about five seconds (sendChatAction); best effort."""
+        target: int | str = int(chat_id) if re.fullmatch(r"-?\d+", chat_id) else chat_id
+        try:
+            self.http.post(f"{self._base}/sendChatAction", json={"chat_id": target, "action": "typing"},
+                           timeout=TYPING_TIMEOUT)
+        except requests.RequestException as exc:
+            log.debug("telegram_typing_failed error=%s", self._scrub(exc))
 
     def _http_error(self, response: requests.Response) -> str:
         hint = "; check CLAW_TELEGRAM_BOT_TOKEN" if response.status_code in (401, 404) else ""

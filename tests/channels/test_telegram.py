@@ -369,3 +369,17 @@ def test_doctor_says_whether_telegram_is_configured_without_the_token() -> None:
     assert (off.name, off.ok) == ("telegram", True) and "not configured" in off.detail
     assert on.ok and on.detail.startswith("configured") and "2 allowed chats" in on.detail
     assert TOKEN not in on.detail
+
+
+def test_show_typing_sends_a_typing_chat_action_and_never_raises() -> None:
+    from claw.channels.telegram import TelegramBot
+    from tests.support.fake_telegram import TOKEN, FakeTelegram
+
+    fake = FakeTelegram().start()
+    try:
+        TelegramBot(TOKEN, api_url=fake.url).show_typing("-100777")
+        assert fake.chat_actions == [{"chat_id": -100777, "action": "typing"}]
+    finally:
+        fake.stop()
+    # With the API gone, the indicator is skipped quietly: it is never worth failing a turn
+    TelegramBot(TOKEN, api_url=fake.url).show_typing("-100777")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -100,6 +101,7 @@ def test_a_group_event_stream_shows_typing_then_the_reply(stack: ClawStack) -> N
 
     stack.post("typing", "first", wait=30)
     events: list[str] = []
+    seen_at: list[float] = []
     subscribed = threading.Event()
 
     def listen() -> None:
@@ -110,6 +112,7 @@ def test_a_group_event_stream_shows_typing_then_the_reply(stack: ClawStack) -> N
                         subscribed.set()
                     if line.startswith("event: "):
                         events.append(line.removeprefix("event: "))
+                        seen_at.append(time.monotonic())
                     if "reply" in events:
                         return
 
@@ -118,5 +121,8 @@ def test_a_group_event_stream_shows_typing_then_the_reply(stack: ClawStack) -> N
     assert subscribed.wait(10)
     stack.post("typing", "second")
     listener.join(timeout=30)
-    assert events == ["typing", "reply"]
+    # "typing" as soon as the model is asked (and again as it writes), then the reply
+    assert events[0] == "typing" and events[-1] == "reply"
+    assert set(events[:-1]) == {"typing"}
+    assert seen_at[-1] - seen_at[0] > LATENCY_MS / 1000 * 0.8  # shown while the model worked
     assert stack.http.get("/v1/groups/http:nobody/events").status_code == 404

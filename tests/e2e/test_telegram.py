@@ -50,6 +50,8 @@ def test_a_group_conversation_is_answered_through_send_message(
     # Then claw replies once, through sendMessage, answering both in order
     sent = wait_until(lambda: telegram.sent_to(-100123), 30, "a reply through sendMessage")
     assert sent == ["Ann Lee: good morning\nBen: morning!"]
+    # And while the model worked, the group saw "typing…"
+    assert {"chat_id": -100123, "action": "typing"} in telegram.chat_actions
     # And the conversation is stored under the group telegram:<chat_id>
     texts = [m["text"] for m in stack.messages("telegram:-100123")]
     assert texts == ["good morning", "morning!", "Ann Lee: good morning\nBen: morning!"]

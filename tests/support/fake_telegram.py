@@ -31,6 +31,7 @@ class FakeTelegram:
         self.token = token
         self.updates: list[dict[str, Any]] = []  #: not yet confirmed
         self.sent: list[dict[str, Any]] = []
+        self.chat_actions: list[dict[str, Any]] = []  #: sendChatAction calls ("typing")
         self.offsets: list[int | None] = []  #: the offset of every getUpdates call
         self.allowed_updates: list[str] | None = None
         self.filter_updates = True
@@ -59,6 +60,7 @@ class FakeTelegram:
         with self.lock:
             self.updates.clear()
             self.sent.clear()
+            self.chat_actions.clear()
             self.offsets.clear()
             self.allowed_updates = None
             self.filter_updates = True
@@ -189,6 +191,10 @@ class FakeTelegram:
                 method = self._method()
                 if method is None:
                     return
+                if method == "sendChatAction":
+                    with fake.lock:
+                        fake.chat_actions.append(json.loads(raw or b"{}"))
+                    return self._json(200, {"ok": True, "result": True})
                 if method != "sendMessage":
                     return self._json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
                 if fake.refuse_sends:
