@@ -50,8 +50,9 @@ def test_a_group_conversation_is_answered_through_send_message(
     # Then claw replies once, through sendMessage, answering both in order
     sent = wait_until(lambda: telegram.sent_to(-100123), 30, "a reply through sendMessage")
     assert sent == ["Ann Lee: good morning\nBen: morning!"]
-    # And while the model worked, the group saw "typing…"
-    assert {"chat_id": -100123, "action": "typing"} in telegram.chat_actions
+    # And the group was shown "typing…" (sent beside the turn, so it may land just after)
+    wait_until(lambda: {"chat_id": -100123, "action": "typing"} in telegram.chat_actions, 10,
+               "a typing chat action")
     # And the conversation is stored under the group telegram:<chat_id>
     texts = [m["text"] for m in stack.messages("telegram:-100123")]
     assert texts == ["good morning", "morning!", "Ann Lee: good morning\nBen: morning!"]
