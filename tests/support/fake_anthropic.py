@@ -17,15 +17,16 @@ Error responses carry ``retry-after-ms: 10``: the SDK sleeps exactly what that h
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback import LoopbackServer
 
 #: what the SDK is told to wait before retrying an error response, in milliseconds
 RETRY_AFTER_MS = 10
@@ -118,33 +119,12 @@ def _sse_events(message: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
     yield "message_stop", {"type": "message_stop"}
 
 
-class _Server(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up (a timeout, a closed keep-alive connection) is not a failure.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class FakeAnthropic:
+class FakeAnthropic(LoopbackServer):
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self.lock = threading.Lock()
         self._script: deque[Script] = deque()
-        self.server = _Server(("127.0.0.1", 0), self._handler())
-        # A short poll interval: stop() waits for the serve loop to notice, 0.5 s by default.
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> FakeAnthropic:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     def script(self, *responses: Script) -> None:
         with self.lock:

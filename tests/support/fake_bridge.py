@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from tests.support.loopback import LoopbackServer
 
-class FakeBridge:
+
+class FakeBridge(LoopbackServer):
     def __init__(self) -> None:
         self.inbox: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []
@@ -22,20 +24,7 @@ class FakeBridge:
         self.refuse_sends = False  #: only /send fails (HTTP 503); polling still works
         self.polls = 0
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> FakeBridge:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     def add(self, chat_id: str, sender: str, text: str, message_id: str | None = None) -> str:
         with self.lock:

@@ -22,8 +22,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback import LoopbackServer
 
 Reply = dict[str, Any]  #: {"status": int, "body": dict, "headers": dict}
 Scripted = Reply | Callable[[dict[str, Any]], Reply]
@@ -91,7 +93,7 @@ def reply_error(status: int, message: str) -> Reply:
                                "code": code}}}
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     reply_text = staticmethod(reply_text)
     reply_tool_calls = staticmethod(reply_tool_calls)
     reply_error = staticmethod(reply_error)
@@ -100,22 +102,12 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self.lock = threading.Lock()
         self._script: deque[Scripted] = deque()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        # A short poll interval: shutdown() waits for it, and every test stops a server.
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
         """The base url as the SDK wants it, ``/v1`` included."""
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def start(self) -> FakeOpenAI:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"{super().url}/v1"
 
     def script(self, *replies: Scripted) -> None:
         """Queue replies, one per request; a callable computes its reply from the request JSON."""

@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+
+from tests.support.loopback import LoopbackServer
 
 TOKEN = "123456789:AAF-test_TOKEN-0123456789abcdefghij"
 MESSAGE_LIMIT = 4096
@@ -26,7 +28,7 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-class FakeTelegram:
+class FakeTelegram(LoopbackServer):
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
         self.updates: list[dict[str, Any]] = []  #: not yet confirmed
@@ -41,20 +43,7 @@ class FakeTelegram:
         self.next_update_id = 500_000
         self.next_message_id: dict[int, int] = {}
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> FakeTelegram:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     def reset(self) -> None:
         with self.lock:
