@@ -10,8 +10,8 @@ import pytest
 
 from claw.agent.base import ModelRequest, ProviderError, TokenUsage, ToolCall, ToolSpec
 from claw.agent.openai_compat import OpenAIProvider
+from claw.bench.processes import free_port
 from tests.support.fake_openai import FakeOpenAI, reply_error, reply_text, reply_tool_calls
-from tests.support.ports import free_port
 
 API_KEY = "sk-test-very-secret-0123456789"
 WEATHER = ToolSpec(

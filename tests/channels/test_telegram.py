@@ -9,13 +9,13 @@ from collections.abc import Iterator
 import pytest
 
 from claw import channels
+from claw.bench.processes import free_port
 from claw.channels import DeliveryError, PollError, channel_for, polled_channels
 from claw.channels.telegram import MESSAGE_LIMIT, TelegramBot, split_text
 from claw.config import Settings, get_settings
 from claw.doctor import _telegram as doctor_check
 from claw.inbox import IncomingMessage
 from tests.support.fake_telegram import TOKEN, FakeTelegram, utf16_len
-from tests.support.ports import free_port
 
 CHAT = -100123
 OTHER = -100456

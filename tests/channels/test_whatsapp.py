@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from claw.bench.processes import free_port
 from claw.channels import DeliveryError, PollError
 from claw.channels.whatsapp import WhatsAppBridge
 from claw.inbox import IncomingMessage
 from tests.support.fake_bridge import FakeBridge
-from tests.support.ports import free_port
 
 
 @pytest.fixture(scope="module")

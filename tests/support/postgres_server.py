@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from tests.support.ports import free_port
+from claw.bench.processes import free_port
 
 #: the superuser initdb creates; every database of the server belongs to it
 USER = "claw"

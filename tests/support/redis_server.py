@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from claw.bench.processes import free_port
 from claw.redis_server import start_redis, stop_redis
-from tests.support.ports import free_port
 
 
 class LocalRedis:

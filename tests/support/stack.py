@@ -17,7 +17,7 @@ import psutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from tests.support.ports import free_port
+from claw.bench.processes import free_port
 
 STARTUP_TIMEOUT = 90.0
 
