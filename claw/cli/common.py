@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import httpx
 import typer
@@ -49,3 +50,15 @@ def api_client(settings: Settings, timeout: float | None = 130.0) -> httpx.Clien
         headers={"Authorization": f"Bearer {token}"},
         timeout=timeout,
     )
+
+
+def checked(response: httpx.Response) -> Any:
+    """The JSON of a successful API response; on a 4xx/5xx, the API's own explanation and exit 1."""
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+            reason = body.get("error") or body.get("detail") or response.text
+        except ValueError:
+            reason = response.text
+        raise fail(f"error {response.status_code}: {reason}")
+    return response.json()

@@ -6,14 +6,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from claw.cli.common import api_client, cli, client_settings, groups_cli
+from claw.cli.common import api_client, checked, cli, client_settings, groups_cli
 
 
 @groups_cli.command("list")
 def groups_list() -> None:
     """List the groups claw knows."""
     with api_client(client_settings()) as client:
-        for group in client.get("/v1/groups").raise_for_status().json()["groups"]:
+        for group in checked(client.get("/v1/groups"))["groups"]:
             flags = " ".join(f for f in ("priority", "is_main") if group[f])
             typer.echo(f"{group['id']}  {flags}".rstrip())
 
@@ -26,11 +26,7 @@ def groups_set(
 ) -> None:
     """Mark a group as priority (its turns go first) or main."""
     with api_client(client_settings()) as client:
-        response = client.patch(f"/v1/groups/{group_id}", json={"priority": priority, "is_main": main})
-        if response.status_code >= 400:
-            typer.secho(f"error {response.status_code}: {response.json().get('detail')}", fg="red", err=True)
-            raise typer.Exit(1)
-        typer.echo(response.json())
+        typer.echo(checked(client.patch(f"/v1/groups/{group_id}", json={"priority": priority, "is_main": main})))
 
 
 @groups_cli.command("personality")
@@ -40,11 +36,7 @@ def groups_personality(
 ) -> None:
     """Show a group's personality (its CLAUDE.md), or edit it."""
     with api_client(client_settings()) as client:
-        response = client.get(f"/v1/groups/{group_id}/personality")
-        if response.status_code >= 400:
-            typer.secho(f"error {response.status_code}: {response.json().get('detail')}", fg="red", err=True)
-            raise typer.Exit(1)
-        current = response.json()
+        current = checked(client.get(f"/v1/groups/{group_id}/personality"))
         if not edit:
             typer.echo(f"# source: {current['source']}, {current['previous_versions']} previous version(s)")
             typer.echo(current["text"])
@@ -53,11 +45,8 @@ def groups_personality(
         if edited is None or edited.strip() == current["text"].strip():
             typer.echo("unchanged")
             return
-        saved = client.put(f"/v1/groups/{group_id}/personality", json={"text": edited})
-        if saved.status_code >= 400:
-            typer.secho(f"error {saved.status_code}: {saved.text}", fg="red", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"saved; {saved.json()['previous_versions']} previous version(s) kept")
+        saved = checked(client.put(f"/v1/groups/{group_id}/personality", json={"text": edited}))
+        typer.echo(f"saved; {saved['previous_versions']} previous version(s) kept")
 
 
 @cli.command()
@@ -65,13 +54,9 @@ def usage(group_id: Annotated[Optional[str], typer.Argument(help="one group; all
     """Tokens and cost per group."""
     with api_client(client_settings()) as client:
         if group_id:
-            response = client.get(f"/v1/groups/{group_id}/usage")
-            if response.status_code >= 400:
-                typer.secho(f"error {response.status_code}: {response.json().get('detail')}", fg="red", err=True)
-                raise typer.Exit(1)
-            rows = [response.json()]
+            rows = [checked(client.get(f"/v1/groups/{group_id}/usage"))]
         else:
-            rows = client.get("/v1/usage").raise_for_status().json()
+            rows = checked(client.get("/v1/usage"))
     typer.echo(f"{'group':<32} {'turns':>6} {'input':>10} {'output':>10} {'cache r/w':>15} {'cost USD':>10}")
     for row in rows:
         cache = f"{row['cache_read_tokens']}/{row['cache_write_tokens']}"

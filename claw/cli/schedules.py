@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
-import httpx
 import typer
 
-from claw.cli.common import api_client, cli, client_settings
+from claw.cli.common import api_client, checked, cli, client_settings
 
 schedules_cli = typer.Typer(help="Reminders and tasks the assistant runs on its own.", no_args_is_help=True)
 cli.add_typer(schedules_cli, name="schedules")
-
-
-def _checked(response: httpx.Response) -> dict:  # type: ignore[type-arg]
-    if response.status_code >= 400:
-        body = response.json()
-        typer.secho(f"error {response.status_code}: {body.get('error') or body.get('detail')}", fg="red", err=True)
-        raise typer.Exit(1)
-    return response.json()  # type: ignore[no-any-return]
 
 
 @schedules_cli.command("list")
@@ -31,7 +22,7 @@ def schedules_list(
     if group_id:
         params["group_id"] = group_id
     with api_client(client_settings()) as client:
-        rows = _checked(client.get("/v1/schedules", params=params))["schedules"]
+        rows = checked(client.get("/v1/schedules", params=params))["schedules"]
     if not rows:
         typer.echo("no schedules")
     for row in rows:
@@ -49,7 +40,7 @@ def schedules_add(
     """Add a schedule to a group."""
     body = {"group_id": group_id, "kind": kind, "spec": spec, "text": text, "timezone": tz}
     with api_client(client_settings()) as client:
-        row = _checked(client.post("/v1/schedules", json=body))
+        row = checked(client.post("/v1/schedules", json=body))
     typer.echo(f"added {row['description']}")
 
 
@@ -57,5 +48,5 @@ def schedules_add(
 def schedules_rm(schedule_id: Annotated[int, typer.Argument(help="the schedule's number")]) -> None:
     """Cancel a schedule."""
     with api_client(client_settings()) as client:
-        row = _checked(client.delete(f"/v1/schedules/{schedule_id}"))
+        row = checked(client.delete(f"/v1/schedules/{schedule_id}"))
     typer.echo(f"cancelled {row['description']}")
