@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     lease_seconds: float = 15.0  #: per-group lease; renewed while a turn runs
     turn_time_limit: int = 600
     visibility_timeout: int = 3600  #: must stay well above turn_time_limit
+    fault_points: str | None = None  #: tests only: "name:action,..." (claw/faults.py)
     send_max_attempts: int = 8
 
     whatsapp_bridge_url: str | None = None

@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 from claw.config import Settings
-from claw.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
-from claw.stack import stack_specs
+from claw.pipeline.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
+from claw.runtime.stack import stack_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 

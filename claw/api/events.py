@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from claw.api.auth import require_token
 from claw.db import Group, read_session
-from claw.progress import progress_channel
+from claw.pipeline.progress import progress_channel
 from claw.redis_client import reply_channel
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])

@@ -21,8 +21,8 @@ from claw.config import get_settings
 from claw.db import Group, Message, Outbox, Usage, read_session
 from claw.db.models import OutboxStatus
 from claw.health import alive_workers, beat_alive
+from claw.pipeline.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
 from claw.redis_client import get_redis
-from claw.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
 
 router = APIRouter(dependencies=[Depends(require_token)])
 

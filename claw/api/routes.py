@@ -1,4 +1,4 @@
-"""Routes of the HTTP API. Handlers are thin; storing and queueing live in claw.inbox/dispatch."""
+"""Routes of the HTTP API. Handlers are thin; storing and queueing live in claw.pipeline.inbox/dispatch."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from claw.api.schemas import (
     MessagePage,
 )
 from claw.db import Group, Message, read_session, write_session
-from claw.dispatch import enqueue_turn
 from claw.health import alive_workers, beat_alive
-from claw.inbox import IncomingMessage, StoredMessage, store_message
+from claw.pipeline.dispatch import enqueue_turn
+from claw.pipeline.inbox import IncomingMessage, StoredMessage, store_message
 from claw.redis_client import get_redis
 
 MAX_WAIT_SECONDS = 120

@@ -17,7 +17,7 @@ from claw.api.auth import require_token
 from claw.api.schemas import NAME_PATTERN
 from claw.celery_app import app as celery_app
 from claw.config import get_settings
-from claw.routing import IO_QUEUE
+from claw.pipeline.routing import IO_QUEUE
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
 

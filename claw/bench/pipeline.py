@@ -19,8 +19,8 @@ from claw.bench.processes import wait_for
 from claw.bench.report import SideResult
 from claw.bench.stack import BenchStack
 from claw.bench.stages import Sample, epoch, read_only, stage_breakdown
-from claw.routing import group_id_for
-from claw.stack import IO_CONCURRENCY
+from claw.pipeline.routing import group_id_for
+from claw.runtime.stack import IO_CONCURRENCY
 
 log = logging.getLogger(__name__)
 

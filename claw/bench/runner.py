@@ -23,7 +23,7 @@ from claw.bench.errors import BenchError
 from claw.bench.pipeline import measure_claw
 from claw.bench.processes import free_port
 from claw.bench.report import BenchReport, Machine
-from claw.redis_server import RedisServerError, start_redis, stop_redis
+from claw.runtime.redis_server import RedisServerError, start_redis, stop_redis
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from claw.inbox import IncomingMessage
+from claw.pipeline.inbox import IncomingMessage
 
 
 class DeliveryError(Exception):

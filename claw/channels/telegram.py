@@ -4,7 +4,7 @@ The token is part of every URL path, so every error raised here is built from sc
 raised ``from None``: a logged traceback never shows the request URL.
 
 getUpdates confirms (forgets) every update below the ``offset`` it is called with. The cursor
-is the next offset, and claw/polling.py stores it in the transaction that stores the messages,
+is the next offset, and claw/pipeline/polling.py stores it in the transaction that stores the messages,
 so an offset is only ever sent after the updates below it are in the database.
 """
 
@@ -18,7 +18,7 @@ import requests
 from pydantic import BaseModel, Field, ValidationError
 
 from claw.channels.base import DeliveryError, PollBatch, PollError
-from claw.inbox import IncomingMessage
+from claw.pipeline.inbox import IncomingMessage
 
 TIMEOUT = (3, 10)  #: (connect, read) seconds
 TYPING_TIMEOUT = (2, 3)  #: a typing indicator is not worth waiting for

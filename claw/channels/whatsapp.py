@@ -6,7 +6,7 @@ import requests
 from pydantic import BaseModel, ValidationError
 
 from claw.channels.base import DeliveryError, PollBatch, PollError
-from claw.inbox import IncomingMessage
+from claw.pipeline.inbox import IncomingMessage
 
 TIMEOUT = (3, 10)  #: (connect, read) seconds
 

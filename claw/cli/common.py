@@ -32,7 +32,7 @@ def settings_with(**overrides: object) -> Settings:
 
 def client_settings() -> Settings:
     """Settings for a command that talks to a running stack: its run.json fills the gaps."""
-    from claw.runfile import adopt_runfile
+    from claw.runtime.runfile import adopt_runfile
 
     adopt_runfile(get_settings().home)
     get_settings.cache_clear()

@@ -25,10 +25,10 @@ def up(
 ) -> None:
     """Run the whole stack on this machine until Ctrl-C (which stops it warm)."""
     from claw.db.migrate import upgrade
-    from claw.redis_server import RedisServerError, start_redis, stop_redis
-    from claw.runfile import remove_runfile, write_runfile
-    from claw.stack import ensure_dirs, stack_specs
-    from claw.supervisor import Supervisor
+    from claw.runtime.redis_server import RedisServerError, start_redis, stop_redis
+    from claw.runtime.runfile import remove_runfile, write_runfile
+    from claw.runtime.stack import ensure_dirs, stack_specs
+    from claw.runtime.supervisor import Supervisor
 
     logging.basicConfig(level=logging.INFO, format="claw up | %(message)s")
     settings = settings_with(

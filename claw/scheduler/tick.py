@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from claw.db import read_session, write_session
 from claw.db.models import Group, Schedule, ScheduleKind, ScheduleRun
-from claw.inbox import IncomingMessage, store_message
-from claw.outbox import write_reply
+from claw.pipeline.inbox import IncomingMessage, store_message
+from claw.pipeline.outbox import write_reply
 from claw.scheduler.errors import SpecError
 from claw.scheduler.service import as_utc, local_when
 from claw.scheduler.specs import parse_spec, zone
@@ -155,8 +155,8 @@ def fire_due(now: datetime, *, limit: int, database_url: str | None = None) -> l
 
 def dispatch(run: FiredRun) -> None:
     """Deliver a reminder (inline for pull channels, like a turn's reply) or queue the turn."""
-    from claw.delivery import send_reply
-    from claw.dispatch import enqueue_turn
+    from claw.pipeline.delivery import send_reply
+    from claw.pipeline.dispatch import enqueue_turn
 
     if run.outbox_id is not None:
         send_reply(run.group_id, run.outbox_id, run.channel)

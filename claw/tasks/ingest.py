@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from claw.celery_app import app
 from claw.db import write_session
-from claw.dispatch import enqueue_turn
-from claw.inbox import IncomingMessage, store_message
+from claw.pipeline.dispatch import enqueue_turn
+from claw.pipeline.inbox import IncomingMessage, store_message
 
 
 @app.task(name="claw.ingest")

@@ -6,7 +6,7 @@ import logging
 
 from claw.celery_app import app
 from claw.channels import PollError, polled_channels
-from claw.polling import poll_channel
+from claw.pipeline.polling import poll_channel
 from claw.redis_client import get_redis
 
 log = logging.getLogger(__name__)

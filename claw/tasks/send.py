@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from claw.celery_app import app
-from claw.delivery import Delivery, deliver
-from claw.dispatch import enqueue_send
+from claw.pipeline.delivery import Delivery, deliver
+from claw.pipeline.dispatch import enqueue_send
 
 MAX_BACKOFF_SECONDS = 60
 

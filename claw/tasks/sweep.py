@@ -9,12 +9,12 @@ from __future__ import annotations
 from claw.celery_app import app
 from claw.config import get_settings
 from claw.db import read_session, write_session
-from claw.dispatch import enqueue_send, enqueue_turn
-from claw.failures import in_backoff
-from claw.lease import lease_held
-from claw.outbox import unsent_ids
+from claw.pipeline.dispatch import enqueue_send, enqueue_turn
+from claw.pipeline.failures import in_backoff
+from claw.pipeline.lease import lease_held
+from claw.pipeline.outbox import unsent_ids
+from claw.pipeline.sweeper import groups_waiting
 from claw.redis_client import get_redis
-from claw.sweeper import groups_waiting
 
 #: grace after a message or reply before the sweeper treats it as forgotten
 GRACE_SECONDS = 5.0

@@ -13,13 +13,13 @@ from claw.channels import channel_for
 from claw.channels.base import show_typing
 from claw.config import get_settings
 from claw.db import Group, read_session
-from claw.delivery import delivers_inline, send_reply
-from claw.dispatch import enqueue_turn, turn_queued_key
-from claw.failures import clear_failures, note_failure, notice_text
-from claw.lease import LeaseBusy, group_lease, lease_key
-from claw.progress import announce_typing, progress_publisher
+from claw.pipeline.delivery import delivers_inline, send_reply
+from claw.pipeline.dispatch import enqueue_turn, turn_queued_key
+from claw.pipeline.failures import clear_failures, note_failure, notice_text
+from claw.pipeline.lease import LeaseBusy, group_lease, lease_key
+from claw.pipeline.progress import announce_typing, progress_publisher
+from claw.pipeline.turns import TurnOutcome, TurnResult, answer_pending, notify_failure
 from claw.redis_client import get_redis
-from claw.turns import TurnOutcome, TurnResult, answer_pending, notify_failure
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from claw.channels import DeliveryError, PollError, channel_for, polled_channels
 from claw.channels.telegram import MESSAGE_LIMIT, TelegramBot, split_text
 from claw.config import Settings, get_settings
 from claw.doctor import _telegram as doctor_check
-from claw.inbox import IncomingMessage
+from claw.pipeline.inbox import IncomingMessage
 from tests.support.fake_telegram import TOKEN, FakeTelegram, utf16_len
 
 CHAT = -100123

@@ -9,7 +9,7 @@ import pytest
 from claw.bench.processes import free_port
 from claw.channels import DeliveryError, PollError
 from claw.channels.whatsapp import WhatsAppBridge
-from claw.inbox import IncomingMessage
+from claw.pipeline.inbox import IncomingMessage
 from tests.support.fake_bridge import FakeBridge
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from claw.routing import shard_of
+from claw.pipeline.routing import shard_of
 from tests.support.redis_server import LocalRedis
 from tests.support.stack import ClawStack, wait_until
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import pytest
 
-from claw.routing import shard_of
+from claw.pipeline.routing import shard_of
 from tests.support.redis_server import LocalRedis
 from tests.support.stack import ClawStack
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from claw.turns import STALE_APOLOGY
+from claw.pipeline.turns import STALE_APOLOGY
 from tests.support.redis_server import LocalRedis
 from tests.support.stack import ClawStack, wait_until
 

@@ -15,7 +15,7 @@ import pytest
 
 from claw.config import Settings
 from claw.db import Group, write_session
-from claw.inbox import ensure_group
+from claw.pipeline.inbox import ensure_group
 from claw.sandbox import backend_status
 from claw.sandbox.ipc import RATE_LIMITER
 from tests.support.databases import as_default_database

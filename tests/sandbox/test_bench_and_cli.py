@@ -39,7 +39,7 @@ def claw(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_sets_a_groups_limits_and_runs_code_under_them(bwrap_works: None, tmp_path: Path) -> None:
     from claw.db import write_session
     from claw.db.migrate import upgrade
-    from claw.inbox import ensure_group
+    from claw.pipeline.inbox import ensure_group
 
     url = f"sqlite:///{tmp_path / 'home' / 'claw.db'}"
     (tmp_path / "home").mkdir()

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from claw.config import Settings
 from claw.db import Group, Message, Outbox, read_session, write_session
 from claw.db.models import OutboxStatus
-from claw.inbox import ensure_group
+from claw.pipeline.inbox import ensure_group
 from claw.sandbox.ipc import ALLOWED_ACTIONS, ActionContext, ActionDenied, ActionError, Identity
 from claw.sandbox.ipc.messaging import SendMessageArgs, send_message
 from tests.support.databases import as_default_database

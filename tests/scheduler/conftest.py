@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from claw.db import write_session
-from claw.inbox import ensure_group
+from claw.pipeline.inbox import ensure_group
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)  #: a Monday, 09:00 in Berlin
 

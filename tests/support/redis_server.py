@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from claw.bench.processes import free_port
-from claw.redis_server import start_redis, stop_redis
+from claw.runtime.redis_server import start_redis, stop_redis
 
 
 class LocalRedis:

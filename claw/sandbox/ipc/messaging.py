@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from claw.db import Group, write_session
-from claw.delivery import send_reply
-from claw.outbox import write_reply
+from claw.pipeline.delivery import send_reply
+from claw.pipeline.outbox import write_reply
 from claw.sandbox.ipc.actions import ActionContext, ActionError, register
 from claw.sandbox.ipc.policy import check_message_target
 

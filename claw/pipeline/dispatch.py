@@ -10,8 +10,8 @@ import logging
 
 from claw.celery_app import app
 from claw.config import get_settings
+from claw.pipeline.routing import IO_QUEUE, shard_queue
 from claw.redis_client import get_redis
-from claw.routing import IO_QUEUE, shard_queue
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""claw.routing: which shard queue a group's turns go to."""
+"""claw.pipeline.routing: which shard queue a group's turns go to."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from claw.routing import IO_QUEUE, SHARD_QUEUE_PREFIX, group_id_for, shard_of, shard_queue
+from claw.pipeline.routing import IO_QUEUE, SHARD_QUEUE_PREFIX, group_id_for, shard_of, shard_queue
 
 # crc32 of the UTF-8 group id, computed once by hand: the mapping is part of the deployment
 # contract (producers and workers on different hosts must agree), so it must never change.
@@ -33,7 +33,7 @@ def test_shard_of_is_the_same_on_every_call() -> None:
 
 def test_shard_of_is_the_same_in_another_process_with_another_hash_seed() -> None:
     # Given a fresh interpreter whose str hash() is salted differently
-    code = "from claw.routing import shard_of; print(shard_of('telegram:-1001234', 3))"
+    code = "from claw.pipeline.routing import shard_of; print(shard_of('telegram:-1001234', 3))"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     # When it computes the shard
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,

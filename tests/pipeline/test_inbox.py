@@ -1,4 +1,4 @@
-"""claw.inbox: storing incoming messages once per (channel, external_id)."""
+"""claw.pipeline.inbox: storing incoming messages once per (channel, external_id)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select, update
 
 from claw.db import Group, Message, read_session, write_session
-from claw.inbox import IncomingMessage, StoredMessage, store_message
+from claw.pipeline.inbox import IncomingMessage, StoredMessage, store_message
 
 
 def store(db_url: str, incoming: IncomingMessage) -> StoredMessage:
@@ -143,5 +143,5 @@ def test_created_at_in_another_timezone_is_kept_as_the_same_instant(db_url: str)
 
     with read_session(db_url) as session:
         created_at = session.get(Message, stored.id).created_at  # type: ignore[union-attr]
-    # naive values from SQLite hold UTC (claw.turns._as_aware reads them so)
+    # naive values from SQLite hold UTC (claw.pipeline.turns._as_aware reads them so)
     assert created_at.replace(tzinfo=timezone.utc) == when

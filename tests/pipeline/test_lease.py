@@ -1,4 +1,4 @@
-"""claw.lease: the per-group lease that keeps two turns of one group apart (real Redis)."""
+"""claw.pipeline.lease: the per-group lease that keeps two turns of one group apart (real Redis)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from claw.lease import LeaseBusy, group_lease, lease_held, lease_key
+from claw.pipeline.lease import LeaseBusy, group_lease, lease_held, lease_key
 from tests.support.redis_server import LocalRedis
 
 

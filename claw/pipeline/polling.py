@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from claw.channels import PolledChannel
 from claw.db import PollCursor, read_session, write_session
-from claw.dispatch import enqueue_turn
-from claw.inbox import store_message
+from claw.pipeline.dispatch import enqueue_turn
+from claw.pipeline.inbox import store_message
 
 
 def poll_channel(channel: PolledChannel) -> int:

@@ -1,4 +1,4 @@
-"""claw.outbox: claiming, marking and handing back replies waiting to be delivered."""
+"""claw.pipeline.outbox: claiming, marking and handing back replies waiting to be delivered."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from sqlalchemy import update
 
 from claw.db import Outbox, read_session, write_session
 from claw.db.models import OutboxStatus
-from claw.inbox import ensure_group
-from claw.outbox import claim, give_back, mark_sent, unsent_ids
+from claw.pipeline.inbox import ensure_group
+from claw.pipeline.outbox import claim, give_back, mark_sent, unsent_ids
 
 GROUP = "http:team"
 
@@ -178,7 +178,7 @@ def test_unsent_ids_hands_back_rows_stuck_in_sending(db_url: str) -> None:
 
 
 def test_a_reply_on_a_pull_channel_is_delivered_on_commit_and_a_push_reply_waits() -> None:
-    from claw.outbox import new_row
+    from claw.pipeline.outbox import new_row
 
     pulled = new_row(group_id="http:team", channel="http", text="hi")
     pushed = new_row(group_id="whatsapp:1@g.us", channel="whatsapp", text="hi")

@@ -1,4 +1,4 @@
-"""claw.supervisor: restart what crashes, stop warm, kill what will not stop (real processes)."""
+"""claw.runtime.supervisor: restart what crashes, stop warm, kill what will not stop (real processes)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from claw.supervisor import ProcessSpec, Supervisor
+from claw.runtime.supervisor import ProcessSpec, Supervisor
 
 
 def python(code: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""claw.turns: a group's turn takes all pending messages and commits exactly one reply."""
+"""claw.pipeline.turns: a group's turn takes all pending messages and commits exactly one reply."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from claw.agent import AgentReply, ModelRequest, ModelStep, ProviderError, Token
 from claw.agent.offline import OfflineProvider
 from claw.config import Settings
 from claw.db import Group, Message, Outbox, Usage, read_session, write_session
-from claw.inbox import IncomingMessage, store_message
-from claw.turns import (
+from claw.pipeline.inbox import IncomingMessage, store_message
+from claw.pipeline.turns import (
     STALE_APOLOGY,
     AlreadyAnswered,
     TurnOutcome,

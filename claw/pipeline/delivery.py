@@ -1,7 +1,7 @@
 """Delivering one outbox row through its channel: claim, deliver, mark sent, announce.
 
 Used by the ``claw.send`` task for channels that push (WhatsApp). Replies on channels whose
-clients pull (HTTP, terminal, web) are committed already delivered (claw.outbox.new_row); the
+clients pull (HTTP, terminal, web) are committed already delivered (claw.pipeline.outbox.new_row); the
 turn only announces them, so they skip a task hop and two write transactions.
 """
 
@@ -13,7 +13,7 @@ from enum import StrEnum
 from claw.channels import PULL_CHANNELS, channel_for
 from claw.config import get_settings
 from claw.db import Group, write_session
-from claw.outbox import claim, give_back, mark_sent
+from claw.pipeline.outbox import claim, give_back, mark_sent
 from claw.redis_client import get_redis, reply_channel
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,6 @@ def send_reply(group_id: str, outbox_id: int, channel: str) -> None:
     if delivers_inline(channel):
         announce(group_id, outbox_id)
     else:
-        from claw.dispatch import enqueue_send
+        from claw.pipeline.dispatch import enqueue_send
 
         enqueue_send(outbox_id)

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from claw.config import Settings
-from claw.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
-from claw.supervisor import ProcessSpec
+from claw.pipeline.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
+from claw.runtime.supervisor import ProcessSpec
 
 CELERY = [sys.executable, "-m", "celery", "-A", "claw.celery_app"]
 IO_CONCURRENCY = 4

@@ -25,8 +25,8 @@ from claw.config import Settings
 from claw.db import Group, Message, Usage, read_session, write_session
 from claw.db.models import utcnow
 from claw.memory import memory_prompt, record_turn
-from claw.outbox import write_reply
 from claw.personality import load_personality
+from claw.pipeline.outbox import write_reply
 from claw.sandbox.sweep import remove_escapes
 from claw.workspace import group_dir
 

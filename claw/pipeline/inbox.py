@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from claw.db.models import Group, Message, utcnow
-from claw.routing import group_id_for
+from claw.pipeline.routing import group_id_for
 
 
 @dataclass(frozen=True, slots=True)
