@@ -11,5 +11,6 @@ from celery import Celery
 app = Celery("claw", include=["claw.tasks"])
 app.config_from_object("celeryconfig")
 
-# Heartbeats of workers and beat register themselves through Celery signals.
+# Heartbeats of workers and beat, and the shard workers' sandbox check, hook Celery signals.
 import claw.health  # noqa: E402,F401
+import claw.runtime.worker_guard  # noqa: E402,F401

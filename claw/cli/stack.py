@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -25,10 +26,11 @@ def up(
 ) -> None:
     """Run the whole stack on this machine until Ctrl-C (which stops it warm)."""
     from claw.db.migrate import upgrade
-    from claw.runtime.redis_server import RedisServerError, start_redis, stop_redis
+    from claw.runtime.lifeline import HomeInUse, HomeLock
+    from claw.runtime.redis_server import RedisServerError, redis_argv, start_redis
     from claw.runtime.runfile import remove_runfile, write_runfile
     from claw.runtime.stack import ensure_dirs, stack_specs
-    from claw.runtime.supervisor import Supervisor
+    from claw.runtime.supervisor import ProcessSpec, Supervisor
 
     logging.basicConfig(level=logging.INFO, format="claw up | %(message)s")
     settings = settings_with(
@@ -36,6 +38,18 @@ def up(
         task_events=None if no_flower else True,
     )
     ensure_dirs(settings)
+    try:
+        home_lock = HomeLock(settings.home).acquire()
+    except HomeInUse as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
+    from claw.sandbox import describe
+
+    sandbox_ok, sandbox_detail = describe(settings)
+    if not sandbox_ok:  # shard workers would refuse to start (claw/runtime/worker_guard.py)
+        typer.secho(f"claw cannot run the agent's code safely: {sandbox_detail}", fg="red", err=True)
+        home_lock.release()
+        raise typer.Exit(1)
     os.environ["CLAW_API_TOKEN"] = settings.api_token_value(create=True)
     redis_process = None
     if not settings.redis_url:
@@ -48,6 +62,12 @@ def up(
     settings = settings_with()
     upgrade(settings.resolved_database_url)
     supervisor = Supervisor(stack_specs(settings, env=os.environ.copy(), flower=not no_flower))
+    if redis_process is not None:  # restarted like the rest if it dies; stopped after the rest
+        supervisor.adopt(
+            ProcessSpec("redis", redis_argv(settings.home, settings.redis_port), stop_grace=10,
+                        orphan_signal=signal.SIGTERM, stop_last=True),
+            redis_process,
+        )
     supervisor.start()
     write_runfile(settings)
     token_hint = "CLAW_API_TOKEN" if "CLAW_API_TOKEN" in os.environ and not settings.token_file.exists() else str(settings.token_file)
@@ -58,17 +78,14 @@ def up(
         + ("" if no_flower else f"  Flower:  http://127.0.0.1:{settings.flower_port}  (user {settings.flower_user}, password = API token)\n")
         + "  Ctrl-C stops it warm: running turns finish first."
     )
-    from claw.sandbox import startup_warning
-
-    if warning := startup_warning(settings):  # code would run without isolation, or not at all
-        typer.secho(f"  sandbox: {warning}", fg="yellow")
+    if sandbox_detail.startswith("WARNING"):  # CLAW_SANDBOX=subprocess, chosen explicitly
+        typer.secho(f"  sandbox: {sandbox_detail}", fg="yellow")
     sys.stdout.flush()
     try:
         supervisor.run_until_signalled()
     finally:
         remove_runfile(settings)
-        if redis_process is not None:
-            stop_redis(redis_process)
+        home_lock.release()
     typer.echo("claw stopped.")
 
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 import redis
 
+from claw.runtime.lifeline import die_with_parent
+
 
 class RedisServerError(RuntimeError):
     pass
 
 
-def start_redis(home: Path, port: int, *, timeout: float = 10.0) -> subprocess.Popen[bytes]:
-    """Start redis-server with AOF persistence and no eviction (DESIGN.md), data under ``home``."""
+def redis_argv(home: Path, port: int) -> list[str]:
+    """redis-server with AOF persistence and no eviction (DESIGN.md), data under ``home``."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RedisServerError(
@@ -23,20 +26,27 @@ def start_redis(home: Path, port: int, *, timeout: float = 10.0) -> subprocess.P
         )
     data = home / "redis"
     data.mkdir(parents=True, exist_ok=True)
+    return [
+        binary,
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(data.resolve()),
+        "--appendonly", "yes",
+        "--appendfsync", "everysec",
+        "--maxmemory-policy", "noeviction",
+        "--save", "",
+        "--daemonize", "no",
+        "--logfile", str((data / "redis.log").resolve()),
+    ]
+
+
+def start_redis(home: Path, port: int, *, timeout: float = 10.0) -> subprocess.Popen[bytes]:
+    """Start the private redis-server and wait until it answers."""
+    data = home / "redis"
     process = subprocess.Popen(
-        [
-            binary,
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--dir", str(data.resolve()),
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--maxmemory-policy", "noeviction",
-            "--save", "",
-            "--daemonize", "no",
-            "--logfile", str((data / "redis.log").resolve()),
-        ],
-        start_new_session=True,
+        redis_argv(home, port), start_new_session=True,
+        # SIGTERM, not SIGKILL, if `claw up` dies: redis flushes its AOF and exits
+        preexec_fn=die_with_parent(signal.SIGTERM),
     )
     client = redis.Redis(port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + timeout

@@ -16,6 +16,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from claw.runtime.lifeline import die_with_parent
+
 log = logging.getLogger(__name__)
 
 RESTART_BACKOFF_MAX = 10.0
@@ -30,6 +32,10 @@ class ProcessSpec:
     env: dict[str, str] | None = None
     #: seconds a process may take to stop after SIGTERM before it is killed
     stop_grace: float = 30.0
+    #: what the kernel sends it if the supervisor dies without stopping it (SIGKILL of `claw up`)
+    orphan_signal: int = signal.SIGKILL
+    #: stopped only once every other process has stopped (the Redis that warm shutdowns need)
+    stop_last: bool = False
 
 
 @dataclass
@@ -50,12 +56,21 @@ class Supervisor:
     def _spawn(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
         # A session of its own: Ctrl-C in the terminal reaches only us, and we stop children
         # in order instead of all at once.
+        # The kernel ends it if we are SIGKILLed (claw/runtime/lifeline.py).
         return subprocess.Popen(
-            list(spec.argv), env=spec.env or os.environ.copy(), start_new_session=True
+            list(spec.argv), env=spec.env or os.environ.copy(), start_new_session=True,
+            preexec_fn=die_with_parent(spec.orphan_signal),
         )
+
+    def adopt(self, spec: ProcessSpec, process: subprocess.Popen[bytes]) -> None:
+        """Supervise a process started elsewhere (first, so it is stopped last)."""
+        self.specs.insert(0, spec)
+        self.running = {spec.name: _Running(spec, process, time.monotonic()), **self.running}
 
     def start(self) -> None:
         for spec in self.specs:
+            if spec.name in self.running:
+                continue
             self.running[spec.name] = _Running(spec, self._spawn(spec), time.monotonic())
             log.info("started %s pid=%s", spec.name, self.running[spec.name].process.pid)
 
@@ -97,15 +112,17 @@ class Supervisor:
         self.stop()
 
     def stop(self) -> None:
-        """SIGTERM in reverse start order, each given its grace, then SIGKILL."""
+        """SIGTERM in reverse start order, each given its grace, then SIGKILL; ``stop_last`` ones after."""
         self.stopping = True
-        for run in reversed(list(self.running.values())):
-            if run.process.poll() is None:
-                run.process.send_signal(signal.SIGTERM)
-        for run in reversed(list(self.running.values())):
-            try:
-                run.process.wait(timeout=run.spec.stop_grace)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in %.0fs; killing", run.spec.name, run.spec.stop_grace)
-                os.killpg(run.process.pid, signal.SIGKILL)
-                run.process.wait()
+        runs = list(reversed(list(self.running.values())))
+        for wave in ([r for r in runs if not r.spec.stop_last], [r for r in runs if r.spec.stop_last]):
+            for run in wave:
+                if run.process.poll() is None:
+                    run.process.send_signal(signal.SIGTERM)
+            for run in wave:
+                try:
+                    run.process.wait(timeout=run.spec.stop_grace)
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop in %.0fs; killing", run.spec.name, run.spec.stop_grace)
+                    os.killpg(run.process.pid, signal.SIGKILL)
+                    run.process.wait()

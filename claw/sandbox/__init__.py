@@ -17,7 +17,7 @@ from claw.sandbox.errors import SandboxConfigError, SandboxError, SandboxUnavail
 from claw.sandbox.ipc import ALLOWED_ACTIONS, Identity, register
 from claw.sandbox.limits import Limits, default_limits, limits_for
 from claw.sandbox.runner import SandboxRun, run_code
-from claw.sandbox.select import backend_status, describe, select_backend, startup_warning
+from claw.sandbox.select import backend_status, describe, select_backend
 
 __all__ = [
     "ALLOWED_ACTIONS",
@@ -38,5 +38,4 @@ __all__ = [
     "register",
     "run_code",
     "select_backend",
-    "startup_warning",
 ]

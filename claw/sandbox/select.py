@@ -1,8 +1,10 @@
 """Which backend runs code: CLAW_SANDBOX if set, else the strongest one that works here.
 
-Auto-detection tries bwrap, then docker, then falls back to subprocess with a warning (it is
-not isolation). A backend named explicitly that does not work is an error, never a silent
-fallback to something weaker. Probes run real sandboxes, so their results are kept for the
+Auto-detection tries bwrap, then docker. It never falls back to subprocess, which is not
+isolation: that backend runs only when CLAW_SANDBOX=subprocess says so, and shard workers refuse
+to start when no isolating backend works and none was chosen (claw/runtime/worker_guard.py).
+A backend named explicitly that does not work is an error, never a silent fallback to
+something weaker. Probes run real sandboxes, so their results are kept for the
 life of the process (a worker probes once).
 """
 
@@ -51,14 +53,20 @@ def select_backend(settings: Settings) -> tuple[Backend, BackendStatus]:
         status = backend_status(settings.sandbox, settings)
         if not status.available:
             raise SandboxUnavailable(f"CLAW_SANDBOX={settings.sandbox} cannot run code here: {status.detail}")
+        if status.strength is Strength.NONE:
+            _warn_once(status)
         return BACKENDS[settings.sandbox](settings), status
+    refusals = []
     for name in AUTO_ORDER:
         status = backend_status(name, settings)
         if status.available:
             return BACKENDS[name](settings), status
-    status = backend_status("subprocess", settings)
-    _warn_once(status)
-    return SubprocessBackend(settings), status
+        refusals.append(f"{name}: {status.detail}")
+    raise SandboxUnavailable(
+        "no isolating sandbox works here (" + "; ".join(refusals) + "). Install bubblewrap "
+        "(apt-get install bubblewrap) or Docker, or set CLAW_SANDBOX=subprocess to run the "
+        "agent's code WITHOUT isolation."
+    )
 
 
 def _warn_once(status: BackendStatus) -> None:
@@ -79,11 +87,3 @@ def describe(settings: Settings) -> tuple[bool, str]:
     if status.strength is Strength.NONE:
         detail = "WARNING " + detail
     return True, detail
-
-
-def startup_warning(settings: Settings) -> str | None:
-    """A line for `claw up` to print when code would run without isolation."""
-    ok, detail = describe(settings)
-    if not ok:
-        return f"sandbox unusable, run_code will fail: {detail}"
-    return detail if detail.startswith("WARNING") else None
