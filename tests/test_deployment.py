@@ -45,3 +45,18 @@ def test_claw_up_gives_each_shard_queue_one_single_concurrency_worker() -> None:
     flower = next(spec for spec in specs if spec.name == "flower")
     assert "token-1234" not in " ".join(flower.argv)  # the password goes through the environment
     assert flower.env is not None and flower.env["FLOWER_BASIC_AUTH"] == "claw:token-1234"
+
+
+def test_compose_pins_every_shard_worker_to_the_bwrap_sandbox_with_what_it_needs() -> None:
+    # Shard workers run the agent's code: never with the subprocess backend, never auto-detected
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    shard_services = [s for s in compose["services"].values()
+                      if any(q.startswith(SHARD_QUEUE_PREFIX) for q in s.get("command", []))]
+    assert shard_services
+    for service in shard_services:
+        assert service["environment"]["CLAW_SANDBOX"] == "bwrap"
+        assert "seccomp=unconfined" in service["security_opt"]  # bwrap's user namespaces
+        # and the rest of the stack's settings still reach it
+        assert service["environment"]["CLAW_REDIS_URL"] == "redis://redis:6379/0"
+    others = [s for s in compose["services"].values() if s not in shard_services and "environment" in s]
+    assert all(s["environment"].get("CLAW_SANDBOX") != "subprocess" for s in others)
