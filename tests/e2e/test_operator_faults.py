@@ -30,6 +30,11 @@ def test_sigkill_of_claw_up_leaves_no_orphans_and_the_home_is_reusable(
     descendants = _tree(stack.process.pid)
     names = " ".join(" ".join(p.cmdline()) for p in descendants)
     assert "redis-server" in names and "shard1@" in names and "uvicorn" in names
+    # And its private Redis, killed once, is restarted by claw up (its AOF keeps the queues)
+    [redis_process] = [p for p in descendants if "redis-server" in " ".join(p.cmdline())]
+    redis_process.kill()
+    assert stack.post("after-redis", "hi", wait=60).json()["reply"]["text"] == "alice: hi"
+    descendants = _tree(stack.process.pid)
     # When `claw up` itself is SIGKILLed (no warm shutdown can run)
     stack.process.kill()
     stack.process.wait()
