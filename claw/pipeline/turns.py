@@ -84,16 +84,11 @@ def pending_messages(session: Session, group_id: str) -> list[Message]:
 
 
 def journaled_batch(session: Session, journal: TurnJournal) -> list[Message] | None:
-    """The messages the journal's turn answers, or None if any of them was answered meanwhile
+    """The messages the journal's turn answers, or None if any of them is no longer pending
     (the journal is then stale: nothing of it may be replayed into another batch's turn)."""
-    rows = list(
-        session.scalars(
-            select(Message)
-            .where(Message.id.in_(journal.message_ids), Message.answered_by.is_(None))
-            .order_by(Message.id)
-        )
-    )
-    return rows if len(rows) == len(journal.message_ids) else None
+    batch = set(journal.message_ids)
+    rows = [m for m in pending_messages(session, journal.group_id) if m.id in batch]
+    return rows if len(rows) == len(batch) else None
 
 
 def cooldown_left(pending: list[Message], cooldown: float, now: datetime) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -49,17 +50,26 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(workspace=tmp_path / "workspace", home=tmp_path / "home", cooldown=1.5)
 
 
+@contextmanager
+def dies_at(point: str, monkeypatch: pytest.MonkeyPatch, home: Path) -> Iterator[None]:
+    """The turn dies (FaultInjected) the first time it reaches ``point``."""
+    monkeypatch.setenv("CLAW_FAULT_POINTS", f"{point}:raise-once")
+    monkeypatch.setenv("CLAW_HOME", str(home))
+    get_settings.cache_clear()
+    reset_fault_points()
+    try:
+        yield
+    finally:
+        monkeypatch.delenv("CLAW_FAULT_POINTS")
+        get_settings.cache_clear()
+        reset_fault_points()
+
+
 @pytest.fixture
 def killed_after_tool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """The turn dies right after its first tool returns, before the loop journals the result."""
-    monkeypatch.setenv("CLAW_FAULT_POINTS", "turn.after_tool:raise-once")
-    monkeypatch.setenv("CLAW_HOME", str(tmp_path / "home"))
-    get_settings.cache_clear()
-    reset_fault_points()
-    yield
-    monkeypatch.delenv("CLAW_FAULT_POINTS")
-    get_settings.cache_clear()
-    reset_fault_points()
+    with dies_at("turn.after_tool", monkeypatch, tmp_path / "home"):
+        yield
 
 
 def say(sender: str, text: str, *, seconds_ago: float = 10) -> int:
@@ -205,10 +215,26 @@ def test_a_turn_the_model_failed_after_a_tool_resumes_and_answers_the_same_batch
         # And the usage counts every model call that answered, the journaled one included
         assert session.scalar(select(func.sum(Usage.input_tokens))) == 300
     # And the model was never asked the first step again: it went on after the tool result
-    assert len(model.seen) == 3 and model.seen[2] == [*model.seen[1]]
+    assert len(model.seen) == 3 and model.seen[2] == model.seen[1]
     assert model.seen[2][-1]["content"][0]["type"] == "tool_result"
     # And the reply's transaction closed the journal
     assert journal_rows() == (0, 0)
+
+
+def test_a_turn_that_dies_before_its_commit_asks_only_for_the_answer_again(
+    default_db: str, settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    say("alice", "remind me in 10 minutes to stretch")
+    model = ScriptedModel(
+        tool_use("schedule_task", {"kind": "reminder", "spec": "in 10 minutes", "text": "stretch"}),
+        echo_tool_result, echo_tool_result)
+    # When the turn dies with its answer in hand, before committing it
+    with dies_at("turn.before_commit", monkeypatch, tmp_path / "home"), pytest.raises(FaultInjected):
+        answer_pending(settings, model, GROUP)
+    # Then the redone turn replays the tool step and asks the model only for the answer
+    assert answer_pending(settings, model, GROUP).outcome == TurnOutcome.REPLIED
+    assert len(model.seen) == 3 and model.seen[2] == model.seen[1]
+    assert len(_schedules(settings)) == 1 and len(chat_replies()) == 1
 
 
 def test_a_stale_journal_is_dropped_and_never_replayed_into_another_batch(

@@ -48,12 +48,18 @@ class ToolResult:
     is_error: bool = False
 
     def to_data(self) -> dict[str, Any]:
-        """As the turn journal keeps it (JSON)."""
-        return {"content": self.content, "is_error": self.is_error}
+        """As the turn journal keeps it (JSON), clipped as the model would get it."""
+        return {"content": clipped(self.content), "is_error": self.is_error}
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> ToolResult:
         return cls(str(data["content"]), bool(data.get("is_error")))
+
+
+def clipped(content: str) -> str:
+    if len(content) > MAX_RESULT_CHARS:
+        return content[:MAX_RESULT_CHARS] + f"\n[… truncated at {MAX_RESULT_CHARS} characters]"
+    return content
 
 
 def journal_result(ctx: ToolContext, session: Session, content: str) -> str:
@@ -123,6 +129,4 @@ class ToolRegistry:
             log.exception("tool_crashed tool=%s group=%s", call.name, ctx.group_id)
             return ToolResult(f"{call.name} failed: {type(exc).__name__}: {exc}", is_error=True)
         log.info("tool_called tool=%s group=%s", call.name, ctx.group_id)
-        if len(content) > MAX_RESULT_CHARS:
-            content = content[:MAX_RESULT_CHARS] + f"\n[… truncated at {MAX_RESULT_CHARS} characters]"
-        return ToolResult(content)
+        return ToolResult(clipped(content))
