@@ -217,6 +217,7 @@ class TurnStep(Base):
     - (s, 0, 0): the model's s-th response (its content blocks and token usage)
     - (s, c, 0): the result of that response's c-th tool call
     - (s, c, r): the result of the r-th host request (file IPC) of the code that call ran
+    - (s, c, -1): what that call noted before its effect (where write_file's append starts)
     """
 
     __tablename__ = "turn_steps"

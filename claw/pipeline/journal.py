@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 Data = dict[str, Any]
 Address = tuple[int, int, int]
+#: the ``request`` under which a call notes its intent before its effect (JournalSlot.intent)
+INTENT = -1
 
 
 def _journaled(session: Session, journal_id: int, address: Address) -> Data | None:
@@ -83,6 +85,12 @@ class JournalSlot:
     @property
     def address(self) -> Address:
         return self.step, self.call, self.request
+
+    def intent(self, data: Data) -> Data:
+        """Note what the call is about to do, before its effect (e.g. where an append starts),
+        keeping the first note: a redone call reads what its first run meant to do."""
+        with write_session(self.database_url) as session:
+            return _add_once(session, self.journal_id, (self.step, self.call, INTENT), data)
 
     def for_request(self, request: int) -> JournalSlot:
         """The slot of the ``request``-th host request (from 1) of the code this call runs."""

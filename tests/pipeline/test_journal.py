@@ -30,6 +30,7 @@ from claw.personality import load_personality, previous_versions, save_personali
 from claw.pipeline import journal as journals
 from claw.pipeline.inbox import IncomingMessage, store_message
 from claw.pipeline.turns import TurnOutcome, answer_pending, commit_reply, pending_messages
+from claw.workspace import group_dir
 from tests.support.databases import as_default_database
 
 GROUP = "http:team"
@@ -285,6 +286,15 @@ def _personality(settings: Settings) -> tuple[str, list[str]]:
     return load_personality(settings.workspace, GROUP), [p.read_text() for p in versions]
 
 
+def _notes_file(settings: Settings) -> Path:
+    return group_dir(settings.workspace, GROUP) / "notes.txt"
+
+
+def _prepare_notes(settings: Settings) -> None:
+    _notes_file(settings).parent.mkdir(parents=True, exist_ok=True)
+    _notes_file(settings).write_text("first\n")
+
+
 #: tool, its arguments, what to set up first, how to read its effect, the effect exactly once
 TOOLS = {
     "schedule_task": (
@@ -298,6 +308,9 @@ TOOLS = {
     "update_personality": (
         {"content": "Version two.", "mode": "replace"}, lambda s: save_personality(s.workspace, GROUP, "Version one.\n"),
         _personality, ("Version two.\n", ["Version one.\n"])),
+    "write_file": (
+        {"path": "notes.txt", "content": "second\n", "mode": "append"}, _prepare_notes,
+        lambda s: _notes_file(s).read_text(), "first\nsecond\n"),
 }
 
 
