@@ -137,11 +137,6 @@ class TurnJournal:
     def opened(self) -> bool:
         return self.journal_id is not None
 
-    @property
-    def resumed(self) -> bool:
-        """Whether this journal was found open, i.e. the turn is being redone."""
-        return self.opened and bool(self._steps)
-
     def recorded(self, step: int, call: int) -> Data | None:
         return self._steps.get((step, call, 0))
 
