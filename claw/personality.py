@@ -41,9 +41,15 @@ def personality_source(workspace: Path, group_id: str) -> str:
 
 
 def save_personality(workspace: Path, group_id: str, text: str) -> Path:
-    """Atomically replace the group's CLAUDE.md, keeping the old one in .personality/."""
+    """Atomically replace the group's CLAUDE.md, keeping the old one in .personality/.
+
+    Saving the text that is already there does nothing, so a redone update_personality keeps
+    exactly one previous version.
+    """
     path = personality_path(workspace, group_id)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return path
     if path.is_file():
         history = path.parent / HISTORY_DIR
         history.mkdir(exist_ok=True)

@@ -69,6 +69,10 @@ class TokenUsage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
 
+    def counts(self) -> dict[str, int]:
+        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                "cache_read_tokens": self.cache_read_tokens, "cache_write_tokens": self.cache_write_tokens}
+
     def __iadd__(self, other: TokenUsage) -> TokenUsage:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
@@ -101,6 +105,15 @@ class ModelStep:
     @property
     def text(self) -> str:
         return "".join(b.get("text", "") for b in self.content if b.get("type") == "text")
+
+    def to_data(self) -> dict[str, Any]:
+        """As the turn journal keeps it (JSON)."""
+        return {"content": self.content, "usage": self.usage.counts(), "stop_reason": self.stop_reason}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], model: str) -> ModelStep:
+        return cls(list(data["content"]), TokenUsage(model, **data.get("usage", {})),
+                   data.get("stop_reason", "tool_use"))
 
     @property
     def tool_calls(self) -> list[ToolCall]:

@@ -1,4 +1,4 @@
-"""The tables: groups, messages, outbox, usage and poll cursors."""
+"""The tables: groups, messages, outbox, usage, poll cursors, schedules and turn journals."""
 
 from __future__ import annotations
 
@@ -186,3 +186,49 @@ class ScheduleRun(Base):
     #: the reminder's outbox row, or the injected user message of a prompt or summary
     outbox_id: Mapped[int | None] = mapped_column(BigInteger)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class TurnJournal(Base):
+    """A turn's journal, open from its first tool call until its reply is committed.
+
+    At most one per group (a group's turns never overlap). ``message_ids`` is the batch the
+    turn answers: a retried turn answers exactly that batch and lets newer messages wait.
+    ``key`` is random, not the row id (which SQLite reuses after a delete), because it names
+    the journal's effects outside the database, e.g. in memory files.
+    """
+
+    __tablename__ = "turn_journals"
+    __table_args__ = (
+        UniqueConstraint("group_id", name="uq_turn_journals_group_id"),
+        UniqueConstraint("key", name="uq_turn_journals_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"))
+    key: Mapped[str] = mapped_column(String(32))
+    message_ids: Mapped[list[int]] = mapped_column(JSON)
+    started_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TurnStep(Base):
+    """One journaled step of a turn, addressed by (step, call, request):
+
+    - (s, 0, 0): the model's s-th response (its content blocks and token usage)
+    - (s, c, 0): the result of that response's c-th tool call
+    - (s, c, r): the result of the r-th host request (file IPC) of the code that call ran
+    - (s, c, -1): what that call noted before its effect (where write_file's append starts)
+    """
+
+    __tablename__ = "turn_steps"
+    __table_args__ = (
+        UniqueConstraint("journal_id", "step", "call", "request", name="uq_turn_steps_address"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    journal_id: Mapped[int] = mapped_column(ForeignKey("turn_journals.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    call: Mapped[int] = mapped_column(Integer, default=0)
+    request: Mapped[int] = mapped_column(Integer, default=0)
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,6 +4,8 @@
         MEMORY.md                               curated; loaded into the system prompt
         .history/MEMORY.<stamp>.md              every earlier MEMORY.md
         topics/<slug>.md  people/<slug>.md      append-only entries under "## <time>" headings
+                                                (a turn's entry ends its heading with an HTML
+                                                comment naming the tool call, "<!-- claw:… -->")
         daily/<YYYY-MM-DD>.md                   one "- HH:MM …" line per turn, and saved entries
     workspace/global/memory/                    the same, readable by every group
 
@@ -31,7 +33,8 @@ HISTORY_DIR = ".history"
 MAX_SLUG = 60
 
 HEADING = re.compile(
-    r"^## (?P<date>\d{4}-\d{2}-\d{2})[ T](?P<time>\d{2}:\d{2}(?::\d{2})?)\s*(?P<tz>Z|UTC|[+-]\d{2}:?\d{2})?\s*$"
+    r"^## (?P<date>\d{4}-\d{2}-\d{2})[ T](?P<time>\d{2}:\d{2}(?::\d{2})?)\s*(?P<tz>Z|UTC|[+-]\d{2}:?\d{2})?"
+    r"\s*(?:<!--.*?-->\s*)?$"
 )
 DAILY_LINE = re.compile(r"^- (?P<hh>\d{2}):(?P<mm>\d{2})\b")
 
@@ -60,21 +63,37 @@ def note_path(root: Path, category: str, topic: str, today: date) -> Path:
     return root / category / f"{name}.md"
 
 
-def _append(base: Path, path: Path, title: str, text: str) -> None:
-    """Append under an exclusive lock; a new file starts with its "# title" line."""
+def _append(base: Path, path: Path, title: str, text: str, *, unless: str | None = None) -> bool:
+    """Append under an exclusive lock, unless the file already holds ``unless``; a new file
+    starts with its "# title" line. Returns whether it appended."""
     with open_append(base, path) as handle:
-        if handle.seek(0, os.SEEK_END) == 0:
+        size = handle.seek(0, os.SEEK_END)
+        if unless is not None and size and unless in (read_regular(base, path) or ""):
+            return False
+        if size == 0:
             text = f"# {title}\n\n{text}"
         handle.write(text.encode("utf-8"))
+        return True
 
 
 def stamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M ") + at.strftime("%z")[:3] + ":" + at.strftime("%z")[3:]
 
 
-def append_entry(base: Path, path: Path, title: str, content: str, *, at: datetime) -> None:
-    """Add one timestamped entry; earlier entries are never touched. ``base`` is the workspace."""
-    _append(base, path, title, f"## {stamp(at)}\n\n{content.strip()}\n\n")
+def step_comment(marker: str) -> str:
+    return f"<!-- claw:{marker} -->"
+
+
+def append_entry(base: Path, path: Path, title: str, content: str, *, at: datetime,
+                 marker: str | None = None) -> bool:
+    """Add one timestamped entry; earlier entries are never touched. ``base`` is the workspace.
+
+    With a ``marker`` (the turn's tool call, claw.pipeline.journal) the entry is added only if
+    the file holds no entry with that marker yet, so a redone tool call appends nothing.
+    """
+    heading = f"## {stamp(at)}" + (f" {step_comment(marker)}" if marker else "")
+    return _append(base, path, title, f"{heading}\n\n{content.strip()}\n\n",
+                   unless=step_comment(marker) if marker else None)
 
 
 def append_line(base: Path, path: Path, title: str, line: str) -> None:
@@ -142,7 +161,8 @@ def read_memory_md(base: Path, root: Path) -> str:
 
 
 def write_memory_md(base: Path, root: Path, text: str, *, now: datetime) -> Path:
-    """Atomically replace MEMORY.md, keeping the previous version in .history/.
+    """Atomically replace MEMORY.md, keeping the previous version in .history/ (a rewrite to
+    the same text does nothing, so a redone curate_memory keeps one version, not two).
 
     The old text is copied, not moved, so a turn reading it meanwhile never finds none.
     """
@@ -151,6 +171,8 @@ def write_memory_md(base: Path, root: Path, text: str, *, now: datetime) -> Path
     root.mkdir(parents=True, exist_ok=True)
     path = root / MEMORY_FILE
     old = read_regular(base, path)
+    if old == text:  # a redone rewrite: nothing changes, and no second copy is kept
+        return path
     if old is not None:
         history = root / HISTORY_DIR
         history.mkdir(exist_ok=True)

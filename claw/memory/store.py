@@ -67,8 +67,12 @@ class GroupMemory:
         return self.global_root if scope == "global" else self.root
 
     def save(self, category: str, topic: str, content: str, *, scope: str = "group",
-             now: datetime) -> str:
-        """Append an entry; returns where it went ("topics/notes.md" or "global/topics/….md")."""
+             now: datetime, marker: str | None = None) -> str:
+        """Append an entry; returns where it went ("topics/notes.md" or "global/topics/….md").
+
+        ``marker`` names the tool call or host request that saves it: saving again with the
+        same marker (a redone turn) appends nothing.
+        """
         root = self._root(scope, writing=True)
         content = content.strip()
         if not content:
@@ -81,7 +85,7 @@ class GroupMemory:
         path = note_path(root, category, topic, local.date())
         title = local.date().isoformat() if category == "daily" else (topic.strip() or "notes")
         try:
-            append_entry(self.workspace, path, title, content, at=local)
+            append_entry(self.workspace, path, title, content, at=local, marker=marker)
         except UnsafeFile as exc:
             raise MemoryRefused(f"cannot write that memory file ({exc}); ask a person to look at it") from None
         relative = path.relative_to(root).as_posix()

@@ -4,6 +4,10 @@ Exactly-once rests on the commit, not on Celery: the reply, the outbox row and t
 mark of every message it covers are written in one transaction that only succeeds if none of
 those messages was answered meanwhile. A redelivered or duplicated turn therefore either finds
 nothing pending or loses the compare-and-set, and never sends a second reply.
+
+Exactly-once of the tools' effects rests on the turn's journal (claw.pipeline.journal): a turn
+that finds its group's journal open answers that journal's batch and resumes from its steps,
+and the reply's transaction deletes the journal.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from claw.agent.tools import ToolContext, default_registry
 from claw.config import Settings
 from claw.db import Group, Message, Usage, read_session, write_session
 from claw.db.models import utcnow
+from claw.faults import fault_point
 from claw.memory import memory_prompt, record_turn
 from claw.personality import load_personality
+from claw.pipeline.journal import TurnJournal, discard_journal, open_journal
 from claw.pipeline.outbox import write_reply
 from claw.sandbox.sweep import remove_escapes
 from claw.workspace import group_dir
@@ -75,6 +81,14 @@ def pending_messages(session: Session, group_id: str) -> list[Message]:
             .order_by(Message.id)
         )
     )
+
+
+def journaled_batch(session: Session, journal: TurnJournal) -> list[Message] | None:
+    """The messages the journal's turn answers, or None if any of them is no longer pending
+    (the journal is then stale: nothing of it may be replayed into another batch's turn)."""
+    batch = set(journal.message_ids)
+    rows = [m for m in pending_messages(session, journal.group_id) if m.id in batch]
+    return rows if len(rows) == len(batch) else None
 
 
 def cooldown_left(pending: list[Message], cooldown: float, now: datetime) -> float:
@@ -192,13 +206,18 @@ def answer_pending(
     The caller holds the group's lease; this function still guards the commit itself.
     """
     with read_session() as session:
-        pending = pending_messages(session, group_id)
-        if not pending:
-            return TurnResult(TurnOutcome.IDLE)
+        journal = open_journal(session, group_id)
+        batch = journaled_batch(session, journal) if journal is not None else None
         now = utcnow()
-        left = cooldown_left(pending, settings.cooldown, now)
-        if left > 0:
-            return TurnResult(TurnOutcome.COOLING, retry_in=left)
+        if batch is not None:
+            pending = batch  # a redone turn: the same batch, at once (no cooldown)
+        else:
+            pending = pending_messages(session, group_id)
+            if not pending:
+                return TurnResult(TurnOutcome.IDLE)
+            left = cooldown_left(pending, settings.cooldown, now)
+            if left > 0:
+                return TurnResult(TurnOutcome.COOLING, retry_in=left)
         group = session.get(Group, group_id)
         assert group is not None
         # Sandboxed code owns the group's directory: a worker killed mid-run may have left a
@@ -208,6 +227,14 @@ def answer_pending(
             remove_escapes(directory)
         turn = build_turn_input(session, settings, group, pending)
         ctx = ToolContext(group_id, settings.workspace, settings, is_main=group.is_main)
+    if journal is not None and batch is None:  # stale: its batch was answered or set aside
+        with write_session() as session:
+            discard_journal(session, group_id)
+        journal = None
+    if journal is None:
+        journal = TurnJournal(group_id, [m.id for m in pending], now)
+    else:
+        log.info("turn_resumed group=%s journal=%s messages=%d", group_id, journal.journal_id, len(pending))
     if on_start is not None:
         on_start()  # the model is about to be asked: "typing…"
     try:
@@ -219,6 +246,7 @@ def answer_pending(
             max_iterations=settings.max_iterations,
             history_token_budget=settings.history_token_budget,
             on_text=on_text,
+            journal=journal,
         )
     except ProviderError as exc:
         log.warning("turn_model_failed group=%s retryable=%s error=%s", group_id, exc.retryable, exc)
@@ -226,9 +254,11 @@ def answer_pending(
     text = reply.text
     if is_stale(pending, settings.stale_after, now):
         text = f"{STALE_APOLOGY}\n{text}"
+    fault_point("turn.before_commit")
     try:
         with write_session() as session:
             outbox_id = commit_reply(session, group_id, pending, reply, text, started_at=now, prices=settings.prices)
+            journal.close(session)
     except AlreadyAnswered:
         log.warning("turn_raced group=%s", group_id)
         return TurnResult(TurnOutcome.RACED)

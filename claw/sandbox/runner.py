@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from claw.config import Settings
+from claw.pipeline.journal import JournalSlot
 from claw.sandbox.base import RunSpec, hand_over, sandbox_owner
 from claw.sandbox.errors import SandboxConfigError, SandboxUnavailable
 from claw.sandbox.ipc import ALLOWED_ACTIONS, Identity, IpcHost, IpcStats, Policy
@@ -70,8 +71,12 @@ def run_code(
     code: str,
     *,
     overrides: Mapping[str, Any] | None = None,
+    journal: JournalSlot | None = None,
 ) -> SandboxRun:
-    """Run ``code`` in the group's sandbox; ``overrides`` stands in for the database's."""
+    """Run ``code`` in the group's sandbox; ``overrides`` stands in for the database's.
+
+    ``journal`` is the turn's entry for this run: its host requests are journaled under it.
+    """
     if overrides is None:
         overrides = group_sandbox_settings(identity.group_id)
     limits = limits_for(settings, overrides)
@@ -81,7 +86,8 @@ def run_code(
     workspace.mkdir(parents=True, exist_ok=True)
     owner = sandbox_owner(settings) if backend.name != "subprocess" else None
     hand_over(workspace, owner)
-    host = IpcHost(identity, workspace, settings=settings, limits=limits, policy=policy, owner=owner)
+    host = IpcHost(identity, workspace, settings=settings, limits=limits, policy=policy, owner=owner,
+                   journal=journal)
     host.open()
     try:
         execution = Execution(backend.plan(RunSpec(workspace, language, code, limits)), limits)

@@ -7,7 +7,15 @@ from functools import lru_cache
 from claw.agent.tools.code import run_code
 from claw.agent.tools.memory import curate_memory, list_memories, save_memory, search_memory
 from claw.agent.tools.personality import update_personality
-from claw.agent.tools.registry import Tool, ToolContext, ToolError, ToolRegistry, ToolResult, tool
+from claw.agent.tools.registry import (
+    Tool,
+    ToolContext,
+    ToolError,
+    ToolRegistry,
+    ToolResult,
+    journal_result,
+    tool,
+)
 from claw.agent.tools.scheduling import cancel_task, list_tasks, schedule_task, update_task
 from claw.agent.tools.workspace_files import list_files, read_file, write_file
 
@@ -18,6 +26,7 @@ __all__ = [
     "ToolRegistry",
     "ToolResult",
     "default_registry",
+    "journal_result",
     "tool",
 ]
 

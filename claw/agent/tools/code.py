@@ -1,4 +1,10 @@
-"""run_code: run Python or bash in the group's sandbox (claw/sandbox), never on the host."""
+"""run_code: run Python or bash in the group's sandbox (claw/sandbox), never on the host.
+
+Its result is journaled the moment the sandbox is gone, and each host request of the code (a
+message sent, a schedule made) is journaled with its effect (claw/sandbox/ipc/host.py). A turn
+redone after that never runs the code again; one redone while the code ran runs it again
+(at-least-once), but then its host requests are answered from the journal, not done twice.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from claw.agent.tools.registry import ToolContext, ToolError, tool
+from claw.agent.tools.registry import ToolContext, ToolError, ToolResult, tool
 from claw.sandbox import Identity, SandboxError, SandboxRun
 from claw.sandbox import run_code as run_in_sandbox
 
@@ -28,10 +34,14 @@ def run_code(
     if len(code.encode("utf-8")) > MAX_CODE_BYTES:
         raise ToolError(f"the code is over {MAX_CODE_BYTES:,} bytes; write it to a file with write_file first")
     try:
-        run = run_in_sandbox(ctx.settings, Identity(ctx.group_id, ctx.is_main), language, code)
+        run = run_in_sandbox(ctx.settings, Identity(ctx.group_id, ctx.is_main), language, code,
+                             journal=ctx.journal)
     except SandboxError as exc:
         raise ToolError(str(exc)) from None
-    return render(run)
+    content = render(run)
+    if ctx.journal is not None:
+        content = ToolResult.from_data(ctx.journal.record_once(ToolResult(content).to_data())).content
+    return content
 
 
 def render(run: SandboxRun) -> str:

@@ -40,7 +40,8 @@ def save_memory(
     """Remember something for later turns: appended, timestamped, to a memory file of this group.
     Use it when someone asks you to remember something, or tells you a lasting fact."""
     try:
-        where = group_memory(ctx).save(category, topic, content, scope=scope, now=utcnow())
+        where = group_memory(ctx).save(category, topic, content, scope=scope, now=utcnow(),
+                                       marker=ctx.journal.marker if ctx.journal else None)
     except MemoryRefused as exc:
         raise ToolError(str(exc)) from None
     return f"I'll remember that: {content.strip()} (saved in {where})"

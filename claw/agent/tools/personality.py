@@ -1,4 +1,8 @@
-"""The update_personality tool: the agent edits its own CLAUDE.md for this group."""
+"""The update_personality tool: the agent edits its own CLAUDE.md for this group.
+
+Idempotent by content, so a turn redone after it ran changes nothing more: appending the line
+that is already the last one, or replacing with the text already there, is a no-op.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,9 @@ def update_personality(
     Previous versions are kept. Use it when someone asks you to behave differently."""
     if mode == "append":
         current = load_personality(ctx.workspace, ctx.group_id).rstrip()
-        new = f"{current}\n- {content.strip()}\n"
+        line = f"- {content.strip()}"
+        # Already the last line: a redone call (or the same wish twice) adds nothing.
+        new = f"{current}\n" if current.endswith(f"\n{line}") else f"{current}\n{line}\n"
     else:
         new = content.strip() + "\n"
     if len(new) > MAX_PERSONALITY_CHARS:

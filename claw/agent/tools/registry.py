@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from sqlalchemy.orm import Session
 
 from claw.agent.base import ToolCall, ToolSpec
 from claw.config import Settings
+from claw.pipeline.journal import JournalSlot
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +36,38 @@ class ToolContext:
     workspace: Path
     settings: Settings
     is_main: bool = False
+    #: this call's entry in the turn's journal (None outside a turn): a tool with an effect in
+    #: the database journals its result in the same transaction (``journal_result``); one with
+    #: a file effect makes it idempotent by ``journal.marker``
+    journal: JournalSlot | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ToolResult:
     content: str
     is_error: bool = False
+
+    def to_data(self) -> dict[str, Any]:
+        """As the turn journal keeps it (JSON), clipped as the model would get it."""
+        return {"content": clipped(self.content), "is_error": self.is_error}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> ToolResult:
+        return cls(str(data["content"]), bool(data.get("is_error")))
+
+
+def clipped(content: str) -> str:
+    if len(content) > MAX_RESULT_CHARS:
+        return content[:MAX_RESULT_CHARS] + f"\n[… truncated at {MAX_RESULT_CHARS} characters]"
+    return content
+
+
+def journal_result(ctx: ToolContext, session: Session, content: str) -> str:
+    """Journal a successful result in ``session``, the transaction that holds the tool's
+    database effect, so the effect and its journal entry commit together or not at all."""
+    if ctx.journal is not None:
+        ctx.journal.record(session, ToolResult(content).to_data())
+    return content
 
 
 class ToolError(Exception):
@@ -101,6 +129,4 @@ class ToolRegistry:
             log.exception("tool_crashed tool=%s group=%s", call.name, ctx.group_id)
             return ToolResult(f"{call.name} failed: {type(exc).__name__}: {exc}", is_error=True)
         log.info("tool_called tool=%s group=%s", call.name, ctx.group_id)
-        if len(content) > MAX_RESULT_CHARS:
-            content = content[:MAX_RESULT_CHARS] + f"\n[… truncated at {MAX_RESULT_CHARS} characters]"
-        return ToolResult(content)
+        return ToolResult(clipped(content))

@@ -1,7 +1,8 @@
 """Scheduling tools: schedule_task, list_tasks, cancel_task, update_task.
 
 The group is the turn's (ToolContext): a group sees and changes only its own schedules, and
-another group's schedule id looks exactly like one that does not exist.
+another group's schedule id looks exactly like one that does not exist. A change is journaled
+in its own transaction (journal_result), so a redone turn never makes it twice.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field
 
-from claw.agent.tools.registry import ToolContext, ToolError, tool
+from claw.agent.tools.registry import ToolContext, ToolError, journal_result, tool
 from claw.db import read_session, write_session
 from claw.db.models import Schedule, ScheduleKind, utcnow
 from claw.scheduler import (
@@ -68,7 +69,7 @@ def schedule_task(
                 timezone_name=timezone or group_timezone(session, ctx.group_id, ctx.settings.tz),
                 created_by="agent", now=now, max_per_group=ctx.settings.max_schedules_per_group,
             )
-            return confirmation(schedule, now)
+            return journal_result(ctx, session, confirmation(schedule, now))
     except SchedulerError as exc:
         raise ToolError(str(exc)) from None
 
@@ -92,7 +93,7 @@ def cancel_task(ctx: ToolContext, task_id: TaskId) -> str:
     try:
         with write_session(ctx.settings.resolved_database_url) as session:
             schedule = cancel_schedule(session, task_id, group_id=ctx.group_id, now=now)
-            return f"Cancelled {describe_schedule(schedule, now)}"
+            return journal_result(ctx, session, f"Cancelled {describe_schedule(schedule, now)}")
     except SchedulerError as exc:
         raise ToolError(str(exc)) from None
 
@@ -114,6 +115,6 @@ def update_task(
         with write_session(ctx.settings.resolved_database_url) as session:
             schedule = update_schedule(session, task_id, group_id=ctx.group_id, now=now,
                                        spec=spec, text=text, timezone_name=timezone)
-            return f"Updated {describe_schedule(schedule, now)}"
+            return journal_result(ctx, session, f"Updated {describe_schedule(schedule, now)}")
     except SchedulerError as exc:
         raise ToolError(str(exc)) from None

@@ -10,6 +10,12 @@ a handler and a priority (lower first when several requests wait). Adding one is
 
 A handler's result must be JSON-serialisable; ActionError (or ActionDenied) becomes an error
 response; any other exception is logged and answered "internal error" without details.
+
+In a turn, each request that reaches its handler is journaled under the run's tool call with
+its place in the run (1, 2, ...): a handler whose effect is in the database writes
+``ctx.journal.record(session, result)`` in the effect's transaction; the host journals any
+other result after the handler returns, and answers a request already journaled (the same
+code run again by a redone turn) from the journal without running its handler.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from claw.config import Settings
+from claw.pipeline.journal import JournalSlot
 from claw.sandbox.ipc.policy import Identity
 
 
@@ -34,6 +41,10 @@ class ActionContext:
     identity: Identity
     settings: Settings
     group_dir: Path
+    #: this request's entry in the turn's journal (None outside a turn): a handler with an
+    #: effect in the database journals its result in the same transaction; one with a file
+    #: effect makes it idempotent by ``journal.marker``
+    journal: JournalSlot | None = None
 
 
 Handler = Callable[[ActionContext, Any], dict[str, Any]]

@@ -11,6 +11,12 @@ file (regular, small) -> JSON envelope (no identity claims) -> action registered
 policy -> argument schema -> rate limit -> handler. The identity is the group whose directory
 the request was found in. Valid requests found together run in priority order. Nothing a
 request contains can crash the host: every failure becomes an error response.
+
+In a turn, requests that reach the run stage are numbered in the order they run and journaled
+under the run's tool call (claw.pipeline.journal): when a redone turn runs the same code again,
+request n that is journaled is answered from the journal and not done again. This holds for
+code whose requests come in the same order each run, e.g. each waiting for its answer (the
+default of claw_ipc).
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from claw.config import Settings
+from claw.faults import fault_point
+from claw.pipeline.journal import JournalSlot
 from claw.sandbox.ipc.actions import ALLOWED_ACTIONS, Action, ActionContext, ActionError
 from claw.sandbox.ipc.files import IpcDirs, RequestFileError
 from claw.sandbox.ipc.policy import ActionDenied, Identity, Policy
@@ -82,6 +90,7 @@ class IpcHost:
         owner: tuple[int, int] | None = None,
         limiter: RateLimiter = RATE_LIMITER,
         actions: Mapping[str, Action] = ALLOWED_ACTIONS,
+        journal: JournalSlot | None = None,
     ) -> None:
         self.identity = identity
         self.group_dir = group_dir
@@ -93,6 +102,9 @@ class IpcHost:
         self.actions = actions
         self.stats = IpcStats()
         self.dirs: IpcDirs | None = None
+        self.journal = journal
+        #: requests that reached the run stage, in order: their number is their journal entry
+        self.sequence = 0
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -192,12 +204,23 @@ class IpcHost:
 
     def _run(self, request: _Valid) -> None:
         name = request.action.name
+        self.sequence += 1
+        slot = self.journal.for_request(self.sequence) if self.journal is not None else None
+        journaled = slot.recorded() if slot is not None else None
+        if journaled is not None:  # done by an earlier run of this code in this turn
+            self.stats.done += 1
+            self._decide(request.request_id, name, "done", "journaled")
+            self._respond(request.request_id, ok_response(request.request_id, journaled))
+            return
         if not self.limiter.allow(self.identity.group_id, self.limits.ipc_rate):
             self._refuse(request.request_id, name, "rate_limited",
                          f"rate limited: at most {self.limits.ipc_rate} requests per minute per group")
             return
         try:
-            result: dict[str, Any] = request.action.handler(self.context, request.args)
+            context = replace(self.context, journal=slot) if slot is not None else self.context
+            result: dict[str, Any] = request.action.handler(context, request.args)
+            if slot is not None:
+                result = slot.record_once(result)
         except ActionDenied as exc:
             self._refuse(request.request_id, name, "denied", str(exc))
             return
@@ -208,6 +231,7 @@ class IpcHost:
             log.exception("ipc_handler_crashed group=%s action=%s", self.identity.group_id, name)
             self._refuse(request.request_id, name, "failed", f"internal error in {name}; see the claw log")
             return
+        fault_point("ipc.after_effect")
         self.stats.done += 1
         self._decide(request.request_id, name, "done", "")
         self._respond(request.request_id, ok_response(request.request_id, result))

@@ -31,7 +31,8 @@ def save_memory(ctx: ActionContext, args: SaveMemoryArgs) -> dict[str, Any]:
         group_id=ctx.identity.group_id, is_main=ctx.identity.is_main, tz=ZoneInfo(ctx.settings.tz),
     )
     try:
-        where = memory.save(args.category, args.topic, args.content, scope=args.scope, now=utcnow())
+        where = memory.save(args.category, args.topic, args.content, scope=args.scope, now=utcnow(),
+                            marker=ctx.journal.marker if ctx.journal else None)
     except MemoryRefused as exc:
         raise ActionError(str(exc)) from None
     return {"saved_in": where}

@@ -3,7 +3,7 @@
 It is written like a turn's reply (claw/tasks/turn.py): an assistant message in the target
 group's history and an outbox row in one transaction, then delivered inline for channels whose
 clients pull, or queued on claw.io for the others. If the enqueue fails the row stays pending
-and the sweeper sends it.
+and the sweeper sends it. In a turn the journal entry is written in the same transaction.
 """
 
 from __future__ import annotations
@@ -41,9 +41,12 @@ def send_message(ctx: ActionContext, args: SendMessageArgs) -> dict[str, Any]:
         outbox = write_reply(session, group_id=group.id, channel=group.channel,
                              chat_id=group.chat_id, text=args.text)
         outbox_id, channel = outbox.id, group.channel
+        result = {"group_id": target, "outbox_id": outbox_id}
+        if ctx.journal is not None:  # with the outbox row, so a redone run never sends it twice
+            ctx.journal.record(session, result)
     send_reply(target, outbox_id, channel)
     log.info("ipc_message_sent group=%s target=%s outbox=%d", ctx.identity.group_id, target, outbox_id)
-    return {"group_id": target, "outbox_id": outbox_id}
+    return result
 
 
 register("send_message", SendMessageArgs, send_message, priority=10)

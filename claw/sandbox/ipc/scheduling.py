@@ -36,7 +36,10 @@ def schedule_task(ctx: ActionContext, args: ScheduleTaskArgs) -> dict[str, Any]:
                 created_by="sandbox", now=now, max_per_group=ctx.settings.max_schedules_per_group,
             )
             next_run = schedule.next_run.isoformat() if schedule.next_run else None
-            return {"schedule_id": schedule.id, "next_run": next_run}
+            result = {"schedule_id": schedule.id, "next_run": next_run}
+            if ctx.journal is not None:  # with the schedule: a redone run never makes a second
+                ctx.journal.record(session, result)
+            return result
     except SchedulerError as exc:
         raise ActionError(str(exc)) from None
 

@@ -62,3 +62,18 @@ def test_writes_leave_no_temporary_files(ctx: ToolContext, tmp_path: Path) -> No
     directory = personality_path(tmp_path, "http:team").parent
     assert sorted(p.name for p in directory.iterdir()) == [".personality", "CLAUDE.md"]
     assert len(previous_versions(tmp_path, "http:team")) == 2
+
+
+def test_a_redone_update_changes_nothing_more(ctx: ToolContext, tmp_path: Path) -> None:
+    save_personality(tmp_path, "http:team", "Version one.\n")
+    # When a replace is done twice (a turn redone after it ran)
+    update(ctx, content="Version two.", mode="replace")
+    update(ctx, content="Version two.", mode="replace")
+    # Then one version is kept, not two
+    assert [p.read_text() for p in previous_versions(tmp_path, "http:team")] == ["Version one.\n"]
+    # And an append done twice adds its line once
+    update(ctx, content="Be brief.")
+    update(ctx, content="Be brief.")
+    assert load_personality(tmp_path, "http:team") == "Version two.\n- Be brief.\n"
+    assert [p.read_text() for p in previous_versions(tmp_path, "http:team")] == [
+        "Version one.\n", "Version two.\n"]
