@@ -73,7 +73,9 @@ def parts_of(relative: str | PurePosixPath) -> list[str]:
 
 
 def _openat2(dirfd: int, path: str, flags: int, mode: int) -> int:
-    how = _OpenHow(flags, mode if flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)) else 0, _RESOLVE)
+    tmpfile = getattr(os, "O_TMPFILE", 0)  # it includes O_DIRECTORY's bit: compare it whole
+    creates = flags & os.O_CREAT or (tmpfile and flags & tmpfile == tmpfile)
+    how = _OpenHow(flags, mode if creates else 0, _RESOLVE)
     fd = _libc.syscall(_OPENAT2, dirfd, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how))
     if fd < 0:
         code = ctypes.get_errno()

@@ -63,6 +63,7 @@ def open_append(base: Path, path: Path) -> Iterator[BinaryIO]:
     """``path`` opened for appending under an exclusive lock, its directories made as needed."""
     parts = safe_fs.parts_of(_relative(base, path))
     try:
+        base.mkdir(parents=True, exist_ok=True)
         with safe_fs.opened(safe_fs.open_root(base)) as root, \
                 safe_fs.opened(safe_fs.make_dirs(root, parts[:-1])) as folder:
             fd = safe_fs.open_for_writing(folder, parts[-1], append=True)
@@ -82,6 +83,7 @@ def replace_regular(base: Path, path: Path, data: bytes) -> None:
     name is replaced, never written through."""
     parts = safe_fs.parts_of(_relative(base, path))
     try:
+        base.mkdir(parents=True, exist_ok=True)
         with safe_fs.opened(safe_fs.open_root(base)) as root, \
                 safe_fs.opened(safe_fs.make_dirs(root, parts[:-1])) as folder:
             safe_fs.replace_file(folder, parts[-1], data)

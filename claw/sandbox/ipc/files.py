@@ -103,7 +103,7 @@ class IpcDirs:
             fd = open_regular(self.requests, name)
         except (UnsafePath, OSError) as exc:
             _remove(name, self.requests)
-            raise RequestFileError("a request must be a regular file (not a symlink or directory)") from exc
+            raise RequestFileError("a request must be a regular file (not a symlink, FIFO or directory)") from exc
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
