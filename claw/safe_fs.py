@@ -88,12 +88,21 @@ def _walk_open(dirfd: int, parts: list[str], flags: int, mode: int) -> int:
     current = os.dup(dirfd)
     try:
         for part in parts[:-1]:
-            following = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=current)
+            following = _step(current, part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, 0)
             os.close(current)
             current = following
-        return os.open(parts[-1], flags | os.O_NOFOLLOW, mode, dir_fd=current)
+        return _step(current, parts[-1], flags | os.O_NOFOLLOW, mode)
     finally:
         os.close(current)
+
+
+def _step(dirfd: int, name: str, flags: int, mode: int) -> int:
+    try:
+        return os.open(name, flags, mode, dir_fd=dirfd)
+    except NotADirectoryError:  # O_DIRECTORY|O_NOFOLLOW on a symlink: say it was a link
+        if stat.S_ISLNK(os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_mode):
+            raise OSError(errno.ELOOP, "a symlink", name) from None
+        raise
 
 
 def open_beneath(dirfd: int, relative: str | PurePosixPath, flags: int, mode: int = 0o644) -> int:
@@ -113,6 +122,8 @@ def open_beneath(dirfd: int, relative: str | PurePosixPath, flags: int, mode: in
                 fd = _openat2(dirfd, "/".join(parts), flags, mode)
                 _have_openat2 = True
                 return fd
+            except NotADirectoryError:  # a file, or a symlink met with O_DIRECTORY: the walk says which
+                return _walk_open(dirfd, parts, flags, mode)
             except OSError as exc:
                 if exc.errno not in (errno.ENOSYS, errno.EPERM) or _have_openat2:
                     raise

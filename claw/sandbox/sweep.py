@@ -57,6 +57,8 @@ def remove_escapes(scratch: Path, *, max_entries: int = MAX_ENTRIES, max_seconds
                          os.path.relpath(entry.path, base)[:200], _kind(mode))
             except OSError:
                 continue
+    if folders or seen >= max_entries:
+        log.info("sandbox_tidy_stopped entries=%d removed=%d reason=budget", seen, removed)
     return removed
 
 
