@@ -5,7 +5,7 @@
         files/                               scratch: the sandbox's /workspace (sandbox-owned)
         .ipc/                                IPC: requests/ and heartbeat/ are sandbox-writable,
                                              responses/ is read-only inside the sandbox
-        .layout                              marks a folder already in this layout
+    workspace/groups/.layout/<escaped id>    marks a group folder already in this layout
 
 Sandboxed code can write only files/ and the two IPC folders, so nothing it plants is ever on
 the way to the personality or memory (claw/sandbox/layout.py moves older folders over).

@@ -27,12 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from claw.config import Settings
-from claw.safe_fs import DIR_FLAGS, make_dirs, open_root, opened
+from claw.safe_fs import DIR_FLAGS, make_dirs, open_root, opened, replace_file
 from claw.workspace import IPC_DIR, SCRATCH_DIR, group_dir
 
 log = logging.getLogger(__name__)
 
-LAYOUT_MARKER = ".layout"
+#: where "this group folder is migrated" is recorded: beside the group folders, never inside
+#: one, because an old folder's code could have planted a marker inside to skip its migration
+#: (the name cannot be a group's: those always hold an escaped ':')
+MARKERS = ".layout"
 LAYOUT_VERSION = b"2\n"
 HOST_NAMES = ("CLAUDE.md", ".personality", "memory")
 QUARANTINE = "quarantine"
@@ -51,9 +54,13 @@ def _host_owner() -> tuple[int, int] | None:
     return (os.geteuid(), os.getegid()) if os.geteuid() == 0 else None
 
 
+def _marker(group: Path) -> Path:
+    return group.parent / MARKERS / group.name
+
+
 def is_migrated(group: Path) -> bool:
     try:
-        info = os.stat(group / LAYOUT_MARKER, follow_symlinks=False)
+        info = os.stat(_marker(group), follow_symlinks=False)
     except OSError:
         return False
     return stat.S_ISREG(info.st_mode)
@@ -82,7 +89,7 @@ def migrate_workspace(settings: Settings) -> int:
         owner = None
     done = 0
     for entry in sorted(os.scandir(groups), key=lambda e: e.name):
-        if entry.is_dir(follow_symlinks=False) and not is_migrated(Path(entry.path)):
+        if entry.name != MARKERS and entry.is_dir(follow_symlinks=False) and not is_migrated(Path(entry.path)):
             migrate_group(Path(entry.path), owner)
             done += 1
     return done
@@ -101,7 +108,7 @@ def migrate_group(group: Path, scratch_owner: tuple[int, int] | None) -> Migrati
             pass  # an interrupted migration: go on filling it
         with opened(os.open(_BUILDING, DIR_FLAGS, dir_fd=gfd)) as scratch:
             for name in sorted(os.listdir(gfd)):
-                if name in (_BUILDING, LAYOUT_MARKER):
+                if name == _BUILDING:
                     continue
                 mode = os.stat(name, dir_fd=gfd, follow_symlinks=False).st_mode
                 if name == IPC_DIR:
@@ -118,10 +125,10 @@ def migrate_group(group: Path, scratch_owner: tuple[int, int] | None) -> Migrati
             if scratch_owner is not None:
                 os.fchown(scratch, *scratch_owner)
         os.rename(_BUILDING, SCRATCH_DIR, src_dir_fd=gfd, dst_dir_fd=gfd)
-        fd = os.open(LAYOUT_MARKER, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                     dir_fd=gfd)
-        with opened(fd):
-            os.write(fd, LAYOUT_VERSION)
+    markers = _marker(group).parent
+    markers.mkdir(exist_ok=True)
+    with opened(open_root(markers)) as folder:
+        replace_file(folder, group.name, LAYOUT_VERSION)
     if report.moved or report.quarantined:
         log.warning("group_layout_migrated group_dir=%s moved=%d quarantined=%d", group.name, report.moved,
                     len(report.quarantined))

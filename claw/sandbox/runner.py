@@ -99,6 +99,8 @@ def run_code(
     group = ensure_group_layout(settings.workspace, identity.group_id, owner)
     workspace = group / SCRATCH_DIR
     workspace.mkdir(exist_ok=True)
+    if not stat.S_ISDIR(os.lstat(workspace).st_mode):  # a link here would bind its target
+        raise SandboxUnavailable(f"{workspace} is not a folder (a symlink?); move it away and run again")
     hand_over(workspace, owner)
     host = IpcHost(identity, group, settings=settings, limits=limits, policy=policy, owner=owner)
     host.open()

@@ -65,7 +65,10 @@ def staged_launch(sources: Sequence[str], uid: int, gid: int) -> Callable[[], No
             "mount staging tmpfs",
         )
         for fd, staged in zip(fds, staged_b):
-            if stat.S_ISDIR(os.fstat(fd).st_mode):
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISLNK(mode):  # never bind where a link points
+                raise OSError(40, "a sandbox mount source is a symlink")
+            if stat.S_ISDIR(mode):
                 os.mkdir(staged, 0o755)
             else:
                 os.close(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))

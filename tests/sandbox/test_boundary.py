@@ -197,7 +197,7 @@ def test_an_old_group_folder_with_planted_chains_is_migrated_without_following_t
     ensure_group_layout(settings.workspace, "http:team", None)
     # Then what the host reads is plain, the planted things are in the scratch folder's quarantine
     scratch = scratch_dir(settings.workspace, "http:team")
-    assert sorted(p.name for p in old.iterdir()) == [".layout", ".personality", "files", "memory"]
+    assert sorted(p.name for p in old.iterdir()) == [".personality", "files", "memory"]
     assert (scratch / "report.csv").read_text() == "a,b\n"
     assert (scratch / "quarantine" / "CLAUDE.md").is_symlink()
     assert (scratch / "quarantine" / "memory" / "topics" / "leak.md").is_symlink()

@@ -31,7 +31,7 @@ def test_files_written_stay_in_the_groups_scratch_folder_owned_by_the_sandbox_ui
     written = scratch_dir(settings.workspace, "http:team") / "out" / "result.csv"
     assert written.read_text() == "a,b\n"
     group = group_dir(settings.workspace, "http:team")
-    assert sorted(p.name for p in group.iterdir()) == [".ipc", ".layout", "files"]
+    assert sorted(p.name for p in group.iterdir()) == [".ipc", "files"]
     if os.geteuid() == 0:  # as root, code runs as CLAW_SANDBOX_UID on the host, not as root
         assert written.stat().st_uid == settings.sandbox_uid
         assert group.stat().st_uid == 0 and group.stat().st_mode & 0o777 == 0o755  # the host's

@@ -43,6 +43,7 @@ def old_group(tmp_path: Path) -> Path:
     (folder / "files" / "x.txt").write_text("mine")
     (folder / ".ipc" / "requests").mkdir(parents=True)
     (folder / ".ipc" / "requests" / "stale.json").write_text("{}")
+    (folder / ".layout").write_text("2\n")  # planted by its code, to skip the migration
     return folder
 
 
@@ -50,8 +51,8 @@ def test_plain_files_stay_and_the_rest_moves_to_the_scratch_folder(old_group: Pa
     workspace = tmp_path / "workspace"
     ensure_group_layout(workspace, GROUP, None)
     scratch = scratch_dir(workspace, GROUP)
-    assert sorted(p.name for p in old_group.iterdir()) == [".layout", ".personality", "CLAUDE.md", "files", "memory"]
-    assert sorted(p.name for p in scratch.iterdir()) == ["files", "report.csv"]
+    assert sorted(p.name for p in old_group.iterdir()) == [".personality", "CLAUDE.md", "files", "memory"]
+    assert sorted(p.name for p in scratch.iterdir()) == [".layout", "files", "report.csv"]
     assert (scratch / "files" / "x.txt").read_text() == "mine"  # nothing lost
     assert load_personality(workspace, GROUP) == "Be kind.\n"
     assert "- likes tea" in memory_prompt(workspace, GROUP)
@@ -136,3 +137,19 @@ def test_the_after_run_tidy_up_is_bounded(tmp_path: Path, caplog: pytest.LogCapt
     assert removed == 2 and not (scratch / "pipe").exists()
     assert "sandbox_tidy_stopped entries=5000" in caplog.text
     assert time.monotonic() - started < 2
+
+
+def test_a_scratch_folder_replaced_by_a_link_is_never_bound(settings: Settings, tmp_path: Path) -> None:
+    from claw.sandbox import SandboxUnavailable
+    from tests.support.sandbox import run
+
+    # Given the scratch folder became a link to a host folder (by hand: nothing sandboxed can)
+    ensure_group_layout(settings.workspace, GROUP, None)
+    scratch = scratch_dir(settings.workspace, GROUP)
+    os.rmdir(scratch)
+    (tmp_path / "host").mkdir()
+    scratch.symlink_to(tmp_path / "host")
+    # Then no code runs with that folder as its /workspace
+    with pytest.raises(SandboxUnavailable, match="is not a folder"):
+        run(settings, "open('/workspace/x', 'w').write('x')")
+    assert list((tmp_path / "host").iterdir()) == []
