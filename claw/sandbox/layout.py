@@ -108,7 +108,7 @@ def migrate_group(group: Path, scratch_owner: tuple[int, int] | None) -> Migrati
             pass  # an interrupted migration: go on filling it
         with opened(os.open(_BUILDING, DIR_FLAGS, dir_fd=gfd)) as scratch:
             for name in sorted(os.listdir(gfd)):
-                if name == _BUILDING:
+                if name == _BUILDING or name.startswith(".CLAUDE.md."):  # (a save under way)
                     continue
                 mode = os.stat(name, dir_fd=gfd, follow_symlinks=False).st_mode
                 if name == IPC_DIR:
