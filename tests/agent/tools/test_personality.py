@@ -100,6 +100,11 @@ def test_a_link_or_fifo_is_no_personality(tmp_path: Path) -> None:
     path.unlink()
     os.mkfifo(path)
     assert load_personality(tmp_path, "http:team") == DEFAULT_PERSONALITY
+    path.unlink()
+    path.symlink_to("/proc/kmsg")  # reading it as root waits for kernel messages, for good
+    assert load_personality(tmp_path, "http:team") == DEFAULT_PERSONALITY
+    path.unlink()
+    os.mkfifo(path)
     # and saving replaces the FIFO instead of writing into it
     save_personality(tmp_path, "http:team", "Fresh.\n")
     assert path.read_text() == "Fresh.\n" and secret.read_text() == "the token"
