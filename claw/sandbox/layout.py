@@ -104,8 +104,10 @@ def migrate_group(group: Path, scratch_owner: tuple[int, int] | None) -> Migrati
         os.fchmod(gfd, 0o755)
         try:
             os.mkdir(_BUILDING, 0o755, dir_fd=gfd)
-        except FileExistsError:
-            pass  # an interrupted migration: go on filling it
+        except FileExistsError:  # an interrupted migration (go on filling it), or planted
+            if not stat.S_ISDIR(os.stat(_BUILDING, dir_fd=gfd, follow_symlinks=False).st_mode):
+                os.rename(_BUILDING, f"{_BUILDING}.planted", src_dir_fd=gfd, dst_dir_fd=gfd)
+                os.mkdir(_BUILDING, 0o755, dir_fd=gfd)
         with opened(os.open(_BUILDING, DIR_FLAGS, dir_fd=gfd)) as scratch:
             for name in sorted(os.listdir(gfd)):
                 if name == _BUILDING or name.startswith(".CLAUDE.md."):  # (a save under way)

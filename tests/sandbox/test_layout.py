@@ -44,6 +44,7 @@ def old_group(tmp_path: Path) -> Path:
     (folder / ".ipc" / "requests").mkdir(parents=True)
     (folder / ".ipc" / "requests" / "stale.json").write_text("{}")
     (folder / ".layout").write_text("2\n")  # planted by its code, to skip the migration
+    (folder / ".files-migrating").symlink_to("/etc")  # and to trip it up
     return folder
 
 
@@ -52,7 +53,7 @@ def test_plain_files_stay_and_the_rest_moves_to_the_scratch_folder(old_group: Pa
     ensure_group_layout(workspace, GROUP, None)
     scratch = scratch_dir(workspace, GROUP)
     assert sorted(p.name for p in old_group.iterdir()) == [".personality", "CLAUDE.md", "files", "memory"]
-    assert sorted(p.name for p in scratch.iterdir()) == [".layout", "files", "report.csv"]
+    assert sorted(p.name for p in scratch.iterdir()) == [".files-migrating.planted", ".layout", "files", "report.csv"]
     assert (scratch / "files" / "x.txt").read_text() == "mine"  # nothing lost
     assert load_personality(workspace, GROUP) == "Be kind.\n"
     assert "- likes tea" in memory_prompt(workspace, GROUP)
