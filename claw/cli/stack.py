@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from claw.cli.common import cli, client_settings, settings_with
-from claw.config import get_settings
+from claw.config import Settings, get_settings
 
 
 @cli.command()
@@ -61,6 +61,7 @@ def up(
         os.environ["CLAW_REDIS_URL"] = settings.resolved_redis_url
     settings = settings_with()
     upgrade(settings.resolved_database_url)
+    _migrate_group_folders(settings)
     supervisor = Supervisor(stack_specs(settings, env=os.environ.copy(), flower=not no_flower))
     if redis_process is not None:  # restarted like the rest if it dies; stopped after the rest
         supervisor.adopt(
@@ -91,11 +92,21 @@ def up(
 
 @cli.command()
 def migrate() -> None:
-    """Apply database migrations."""
+    """Apply database migrations, and move group folders to the current layout."""
     from claw.db.migrate import upgrade
 
-    upgrade(get_settings().resolved_database_url)
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
     typer.echo("database is up to date")
+    moved = _migrate_group_folders(settings)
+    typer.echo(f"group folders are up to date ({moved} migrated)")
+
+
+def _migrate_group_folders(settings: Settings) -> int:
+    """Group folders from before the scratch split get it (idempotent; see claw/sandbox/layout.py)."""
+    from claw.sandbox.layout import migrate_workspace
+
+    return migrate_workspace(settings)
 
 
 @cli.command()

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from claw.memory.safe_files import UnsafeFile, links_free, open_append, read_regular
+from claw.memory.safe_files import UnsafeFile, links_free, open_append, read_regular, replace_regular
 from claw.workspace import group_dir
 
 UTC = timezone.utc
@@ -156,8 +155,13 @@ def parse_entries(text: str, *, fallback: datetime, day: date | None = None) -> 
     return title, entries
 
 
+#: the most of a MEMORY.md that is read: the prompt takes a few thousand characters of it
+MAX_MEMORY_MD_BYTES = 256 * 1024
+
+
 def read_memory_md(base: Path, root: Path) -> str:
-    return read_regular(base, root / MEMORY_FILE) or ""
+    """MEMORY.md's text ("" when missing or not a regular file; bad bytes replaced, capped)."""
+    return read_regular(base, root / MEMORY_FILE, MAX_MEMORY_MD_BYTES) or ""
 
 
 def write_memory_md(base: Path, root: Path, text: str, *, now: datetime) -> Path:
@@ -168,20 +172,14 @@ def write_memory_md(base: Path, root: Path, text: str, *, now: datetime) -> Path
     """
     if not links_free(base, root / HISTORY_DIR):
         raise UnsafeFile("a directory on the way to MEMORY.md is a symlink")
-    root.mkdir(parents=True, exist_ok=True)
     path = root / MEMORY_FILE
     old = read_regular(base, path)
     if old == text:  # a redone rewrite: nothing changes, and no second copy is kept
         return path
     if old is not None:
-        history = root / HISTORY_DIR
-        history.mkdir(exist_ok=True)
-        kept = history / f"MEMORY.{now.astimezone(UTC).strftime('%Y%m%dT%H%M%S%fZ')}.md"
-        kept.write_text(old, encoding="utf-8")
-    fd, temporary = tempfile.mkstemp(dir=root, prefix=".MEMORY.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+        kept = root / HISTORY_DIR / f"MEMORY.{now.astimezone(UTC).strftime('%Y%m%dT%H%M%S%fZ')}.md"
+        replace_regular(base, kept, old.encode("utf-8"))
+    replace_regular(base, path, text.encode("utf-8"))
     return path
 
 

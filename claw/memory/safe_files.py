@@ -1,21 +1,23 @@
-"""Reading and appending memory files without ever following a link out of the workspace.
+"""Reading and appending memory files without ever following a link or blocking on a FIFO.
 
-A group's directory is also the sandbox's /workspace, so code the agent ran may have left a
-symlink (``topics/notes.md -> /etc/passwd``), a FIFO or a huge file where a memory file should
-be. Host code must not read through, write through or block on any of them: every path is
-checked for symlinks from the workspace down, opened with O_NOFOLLOW and O_NONBLOCK, and used
-only if it is a regular file.
+Memory lives in the group's host-owned folder (workspace/groups/<group>/memory/), out of the
+sandbox's reach since the scratch folder was split off. It is still read defensively, through
+claw/safe_fs.py, because a hand edit or a workspace from before that split can leave anything
+there (``topics/notes.md -> /etc/passwd``, a FIFO, a huge file): every path is opened
+component by component from the workspace down without following a symlink, only a regular
+file is used, reads are capped and bad bytes are replaced.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+from claw import safe_fs
 
 #: the most of one memory file that is read (a larger one is indexed up to here)
 MAX_READ_BYTES = 8 * 1024 * 1024
@@ -39,42 +41,51 @@ def links_free(base: Path, path: Path) -> bool:
     return True
 
 
-def _regular(handle: BinaryIO, path: Path) -> None:
-    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-        raise UnsafeFile(f"not a regular file: {path.name}")
-
-
-def read_regular(base: Path, path: Path) -> str | None:
-    """The file's text, or None when it is missing, a link, under a link, or not a file."""
-    if not links_free(base, path.parent):
-        return None
+def _relative(base: Path, path: Path) -> str:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:  # missing, or ELOOP for a symlink
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        raise UnsafeFile(f"{path.name} is not inside the workspace") from None
+
+
+def read_regular(base: Path, path: Path, max_bytes: int = MAX_READ_BYTES) -> str | None:
+    """The file's text (at most ``max_bytes``), or None when it is missing, a link, under a
+    link, or not a regular file."""
+    try:
+        relative = _relative(base, path)
+    except UnsafeFile:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            _regular(handle, path)
-        except UnsafeFile:
-            return None
-        return handle.read(MAX_READ_BYTES).decode("utf-8", errors="replace")
+    return safe_fs.read_text(base, relative, max_bytes)
 
 
 @contextmanager
 def open_append(base: Path, path: Path) -> Iterator[BinaryIO]:
     """``path`` opened for appending under an exclusive lock, its directories made as needed."""
-    if not links_free(base, path.parent):
-        raise UnsafeFile(f"a directory on the way to {path.name} is a symlink")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    parts = safe_fs.parts_of(_relative(base, path))
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        base.mkdir(parents=True, exist_ok=True)
+        with safe_fs.opened(safe_fs.open_root(base)) as root, \
+                safe_fs.opened(safe_fs.make_dirs(root, parts[:-1])) as folder:
+            fd = safe_fs.open_for_writing(folder, parts[-1], append=True)
     except OSError as exc:
-        raise UnsafeFile(f"cannot append to {path.name}: {exc.strerror}") from None
+        raise UnsafeFile(f"cannot append to {path.name}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "ab") as handle:
-        _regular(handle, path)
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield handle
             handle.flush()
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def replace_regular(base: Path, path: Path, data: bytes) -> None:
+    """Atomically replace ``path`` (made with its folders as needed); a symlink or FIFO at its
+    name is replaced, never written through."""
+    parts = safe_fs.parts_of(_relative(base, path))
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        with safe_fs.opened(safe_fs.open_root(base)) as root, \
+                safe_fs.opened(safe_fs.make_dirs(root, parts[:-1])) as folder:
+            safe_fs.replace_file(folder, parts[-1], data)
+    except OSError as exc:
+        raise UnsafeFile(f"cannot write {path.name}: {exc.strerror or exc}") from None

@@ -33,8 +33,7 @@ from claw.memory import memory_prompt, record_turn
 from claw.personality import load_personality
 from claw.pipeline.journal import TurnJournal, discard_journal, open_journal
 from claw.pipeline.outbox import write_reply
-from claw.sandbox.sweep import remove_escapes
-from claw.workspace import group_dir
+from claw.sandbox.layout import ensure_group_layout
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +124,20 @@ def build_turn_input(
         new_messages=[_line(m) for m in pending],
         timezone=str((group.settings or {}).get("timezone") or settings.tz),
     )
+
+
+def _ensure_layout(settings: Settings, group_id: str) -> None:
+    from claw.sandbox.base import sandbox_owner
+    from claw.sandbox.errors import SandboxConfigError
+
+    try:
+        owner = None if settings.sandbox == "subprocess" else sandbox_owner(settings)
+    except SandboxConfigError:
+        owner = None
+    try:
+        ensure_group_layout(settings.workspace, group_id, owner)
+    except OSError as exc:  # never block a group over its folder: the reads below are safe
+        log.warning("group_layout_failed group=%s error=%s", group_id, exc)
 
 
 class AlreadyAnswered(Exception):
@@ -220,11 +233,9 @@ def answer_pending(
                 return TurnResult(TurnOutcome.COOLING, retry_in=left)
         group = session.get(Group, group_id)
         assert group is not None
-        # Sandboxed code owns the group's directory: a worker killed mid-run may have left a
-        # planted symlink (CLAUDE.md -> the API token) that this turn must not read through.
-        directory = group_dir(settings.workspace, group_id)
-        if directory.is_dir():
-            remove_escapes(directory)
+        # A group folder from before the scratch split is moved over before anything in it is
+        # read (one stat when it already was); reads are safe either way (claw/safe_fs.py).
+        _ensure_layout(settings, group_id)
         turn = build_turn_input(session, settings, group, pending)
         ctx = ToolContext(group_id, settings.workspace, settings, is_main=group.is_main)
     if journal is not None and batch is None:  # stale: its batch was answered or set aside

@@ -19,8 +19,12 @@ from claw.sandbox.process import LaunchPlan
 
 #: where the guest helper (claw_ipc) lives inside bwrap and docker sandboxes
 GUEST_DIR_INSIDE = "/opt/claw"
-#: where the group's workspace is inside bwrap and docker sandboxes
+#: where the group's scratch folder is inside bwrap and docker sandboxes
 WORKSPACE_INSIDE = "/workspace"
+#: where the IPC folders are inside them (requests/ and heartbeat/ writable, responses/ not)
+IPC_INSIDE = "/ipc"
+#: where the group's personality and memory are shown, read-only
+GROUP_INSIDE = "/group"
 #: the guest helper's files on the host
 GUEST_DIR = Path(__file__).resolve().parent / "guest"
 GUEST_FILES = ("claw_ipc.py", "sitecustomize.py")
@@ -44,11 +48,32 @@ class BackendStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class Mount:
+    source: Path  #: on the host
+    inside: str  #: where the sandbox sees it
+    writable: bool
+
+
+@dataclass(frozen=True, slots=True)
 class RunSpec:
-    workspace: Path  #: the group's directory on the host
+    workspace: Path  #: the group's scratch folder on the host: the sandbox's /workspace
     language: str  #: "python" | "bash"
     code: str
     limits: Limits
+    ipc: Path | None = None  #: the group's .ipc folder (requests/, responses/, heartbeat/)
+    shown: tuple[Mount, ...] = ()  #: host-owned files shown read-only (personality, memory)
+
+    def mounts(self) -> list[Mount]:
+        """Everything of the host the sandbox sees, in mount order; only the scratch folder,
+        requests/ and heartbeat/ are writable."""
+        mounts = [Mount(self.workspace, WORKSPACE_INSIDE, True)]
+        if self.ipc is not None:
+            mounts += [
+                Mount(self.ipc / "requests", f"{IPC_INSIDE}/requests", True),
+                Mount(self.ipc / "responses", f"{IPC_INSIDE}/responses", False),
+                Mount(self.ipc / "heartbeat", f"{IPC_INSIDE}/heartbeat", True),
+            ]
+        return mounts + [Mount(m.source, m.inside, False) for m in self.shown]
 
 
 class Backend(Protocol):
@@ -59,7 +84,7 @@ class Backend(Protocol):
     def plan(self, spec: RunSpec) -> LaunchPlan: ...
 
 
-def sandbox_env(*, workspace: str, guest_dir: str, home: str = "/tmp") -> dict[str, str]:
+def sandbox_env(*, ipc_dir: str, guest_dir: str, home: str = "/tmp") -> dict[str, str]:
     """The whole environment sandboxed code gets: nothing of claw's (no keys, no tokens)."""
     return {
         "PATH": SAFE_PATH,
@@ -70,7 +95,7 @@ def sandbox_env(*, workspace: str, guest_dir: str, home: str = "/tmp") -> dict[s
         "PYTHONPATH": guest_dir,
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
-        "CLAW_IPC_DIR": f"{workspace}/.ipc",
+        "CLAW_IPC_DIR": ipc_dir,
         "CLAW_HEARTBEAT_INTERVAL": str(HEARTBEAT_INTERVAL),
     }
 

@@ -3,7 +3,8 @@
 Inside: new user, network, pid, ipc, uts (and cgroup) namespaces; a read-only root with
 read-only /usr (and the
 /bin, /lib... links or directories beside it); no /etc but the loader cache and the
-alternatives links; the group's directory read-write at /workspace; a private size-limited
+alternatives links; the group's scratch folder read-write at /workspace, its IPC folders at
+/ipc (responses/ read-only), its personality and memory read-only under /group; a private size-limited
 /tmp; a private /proc and a minimal /dev; uid 65534; an environment of PATH, LANG and the IPC
 location only. Nothing else of the host exists there: no /home, /root, CLAW_HOME, database,
 token file or other group. rlimits are set by prlimit inside the new user namespace, so
@@ -24,6 +25,7 @@ from claw.sandbox.base import (
     GUEST_DIR,
     GUEST_DIR_INSIDE,
     GUEST_FILES,
+    IPC_INSIDE,
     WORKSPACE_INSIDE,
     BackendStatus,
     RunSpec,
@@ -36,7 +38,7 @@ from claw.sandbox.base import (
 from claw.sandbox.errors import SandboxConfigError
 from claw.sandbox.interpreter import Interpreter, sandbox_bash, sandbox_python
 from claw.sandbox.process import LaunchPlan
-from claw.sandbox.staging import STAGED_WORKSPACE, staged_launch
+from claw.sandbox.staging import staged_launch, staged_path
 
 #: uid and gid the code sees inside (nobody); on the host it is claw's user or CLAW_SANDBOX_UID
 INSIDE_ID = "65534"
@@ -99,14 +101,16 @@ class BwrapBackend:
             raise SandboxConfigError("prlimit is missing (apt-get install util-linux)")
         interpreter = sandbox_python(self.settings)
         owner = sandbox_owner(self.settings)
-        workspace = str(spec.workspace.resolve())
-        source = STAGED_WORKSPACE if owner else workspace
+        mounts = spec.mounts()
+        sources = [str(mount.source.resolve()) for mount in mounts]
         inner = inner_command(spec.language, spec.code, python=interpreter.path, bash=sandbox_bash())
         guest = _guest_fds()  # nothing below may fail: these descriptors close after the start
         limits = spec.limits
-        env = sandbox_env(workspace=WORKSPACE_INSIDE, guest_dir=GUEST_DIR_INSIDE)
+        env = sandbox_env(ipc_dir=IPC_INSIDE, guest_dir=GUEST_DIR_INSIDE)
         argv = [self.bwrap, *_system_binds(interpreter)]
-        argv += ["--bind", source, WORKSPACE_INSIDE]
+        for index, mount in enumerate(mounts):
+            source = staged_path(index) if owner else sources[index]
+            argv += ["--bind" if mount.writable else "--ro-bind", source, mount.inside]
         options = _options(self.bwrap)
         if "--size" in options:
             argv += ["--size", str(limits.tmp_mb << 20)]
@@ -139,7 +143,7 @@ class BwrapBackend:
             argv=argv,
             env={"PATH": "/usr/bin:/bin"},
             pass_fds=tuple(fd for fd, _ in guest),
-            preexec=staged_launch(workspace, *owner) if owner else None,
+            preexec=staged_launch(sources, *owner) if owner else None,
         )
 
     def status(self) -> BackendStatus:

@@ -1,7 +1,8 @@
 """The docker backend: one throw-away container per run.
 
 ``--network none``, memory/cpu/pids limits, a read-only root, a tmpfs /tmp, the group's
-directory as the only read-write volume (the guest helper is bound read-only beside it), no
+scratch folder and IPC requests/heartbeat folders as the only read-write volumes (IPC
+responses, personality, memory and the guest helper are bound read-only beside them), no
 capabilities, no-new-privileges, a non-root user. The container outlives a killed `docker run`
 client, so a timeout also runs `docker kill`.
 """
@@ -17,6 +18,7 @@ from claw.config import Settings
 from claw.sandbox.base import (
     GUEST_DIR,
     GUEST_DIR_INSIDE,
+    IPC_INSIDE,
     WORKSPACE_INSIDE,
     BackendStatus,
     RunSpec,
@@ -50,7 +52,7 @@ class DockerBackend:
         if not self.docker:
             raise SandboxConfigError("the docker client is not installed")
         limits = spec.limits
-        env = sandbox_env(workspace=WORKSPACE_INSIDE, guest_dir=GUEST_DIR_INSIDE)
+        env = sandbox_env(ipc_dir=IPC_INSIDE, guest_dir=GUEST_DIR_INSIDE)
         argv = [
             self.docker, "run", "--rm", "--init", "--name", name,
             "--network", "none",
@@ -63,10 +65,10 @@ class DockerBackend:
             "--read-only", "--tmpfs", f"/tmp:rw,nosuid,nodev,size={limits.tmp_mb}m",
             "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
             "--user", self.user(), "--hostname", "sandbox",
-            "--volume", f"{spec.workspace.resolve()}:{WORKSPACE_INSIDE}:rw",
-            "--volume", f"{GUEST_DIR}:{GUEST_DIR_INSIDE}:ro",
-            "--workdir", WORKSPACE_INSIDE,
         ]
+        for mount in spec.mounts():
+            argv += ["--volume", f"{mount.source.resolve()}:{mount.inside}:{'rw' if mount.writable else 'ro'}"]
+        argv += ["--volume", f"{GUEST_DIR}:{GUEST_DIR_INSIDE}:ro", "--workdir", WORKSPACE_INSIDE]
         for key, value in env.items():
             argv += ["--env", f"{key}={value}"]
         argv.append(self.settings.sandbox_docker_image)

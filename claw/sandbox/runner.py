@@ -10,21 +10,25 @@ process and is stopped, then drained, after the process is gone.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from claw.config import Settings
 from claw.pipeline.journal import JournalSlot
-from claw.sandbox.base import RunSpec, hand_over, sandbox_owner
+from claw.sandbox.base import GROUP_INSIDE, Mount, RunSpec, hand_over, sandbox_owner
 from claw.sandbox.errors import SandboxConfigError, SandboxUnavailable
 from claw.sandbox.ipc import ALLOWED_ACTIONS, Identity, IpcHost, IpcStats, Policy
+from claw.sandbox.layout import ensure_group_layout
 from claw.sandbox.limits import Limits, limits_for
 from claw.sandbox.process import Execution
 from claw.sandbox.select import select_backend
 from claw.sandbox.sweep import remove_escapes
-from claw.workspace import group_dir
+from claw.workspace import IPC_DIR, SCRATCH_DIR
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,20 @@ def group_sandbox_settings(group_id: str) -> dict[str, Any]:
     return document
 
 
+def shown_to_code(group: Path) -> tuple[Mount, ...]:
+    """The group's personality and memory, read-only at /group: code may read, never change
+    them (tools and IPC do). Only what exists is shown: bwrap cannot bind a missing path."""
+    shown = []
+    for name, wanted in (("CLAUDE.md", stat.S_ISREG), ("memory", stat.S_ISDIR)):
+        try:
+            mode = os.lstat(group / name).st_mode
+        except OSError:
+            continue
+        if wanted(mode):
+            shown.append(Mount(group / name, f"{GROUP_INSIDE}/{name}", False))
+    return tuple(shown)
+
+
 def run_code(
     settings: Settings,
     identity: Identity,
@@ -82,15 +100,19 @@ def run_code(
     limits = limits_for(settings, overrides)
     policy = Policy.for_group(overrides, ALLOWED_ACTIONS)
     backend, status = select_backend(settings)
-    workspace = group_dir(settings.workspace, identity.group_id)
-    workspace.mkdir(parents=True, exist_ok=True)
     owner = sandbox_owner(settings) if backend.name != "subprocess" else None
+    group = ensure_group_layout(settings.workspace, identity.group_id, owner)
+    workspace = group / SCRATCH_DIR
+    workspace.mkdir(exist_ok=True)
+    if not stat.S_ISDIR(os.lstat(workspace).st_mode):  # a link here would bind its target
+        raise SandboxUnavailable(f"{workspace} is not a folder (a symlink?); move it away and run again")
     hand_over(workspace, owner)
-    host = IpcHost(identity, workspace, settings=settings, limits=limits, policy=policy, owner=owner,
+    host = IpcHost(identity, group, settings=settings, limits=limits, policy=policy, owner=owner,
                    journal=journal)
     host.open()
     try:
-        execution = Execution(backend.plan(RunSpec(workspace, language, code, limits)), limits)
+        spec = RunSpec(workspace, language, code, limits, ipc=group / IPC_DIR, shown=shown_to_code(group))
+        execution = Execution(backend.plan(spec), limits)
         stop = threading.Event()
         watcher = threading.Thread(
             target=host.serve, args=(stop, execution.kill), name=f"ipc-{identity.group_id}", daemon=True

@@ -1,6 +1,6 @@
 """The subprocess backend: limits without isolation, for machines with neither bwrap nor Docker.
 
-The code runs as claw's own user, in the group's directory, with a clean environment (no keys
+The code runs as claw's own user, in the group's scratch folder, with a clean environment (no keys
 or tokens), rlimits and the wall-clock timeout. It can still read whatever that user can read,
 reach the network, and see other processes: `claw doctor` and the workers say so loudly.
 RLIMIT_NPROC is not set: it would count all of the user's processes (and root is exempt).
@@ -51,7 +51,8 @@ class SubprocessBackend:
 
     def plan(self, spec: RunSpec) -> LaunchPlan:
         workspace = str(spec.workspace.resolve())
-        env = sandbox_env(workspace=workspace, guest_dir=str(GUEST_DIR), home=workspace)
+        ipc = str(spec.ipc.resolve()) if spec.ipc is not None else f"{workspace}/.ipc"
+        env = sandbox_env(ipc_dir=ipc, guest_dir=str(GUEST_DIR), home=workspace)
         env["TMPDIR"] = workspace
         return LaunchPlan(
             argv=inner_command(spec.language, spec.code, python=self._python(), bash=sandbox_bash()),

@@ -1,13 +1,12 @@
-"""After a run: remove what sandboxed code may have planted for host code to trip over.
+"""After a run: tidy what sandboxed code left in its scratch folder. Hygiene, not a guarantee.
 
-Host code reads and writes the group's directory as claw's user (root, often): the personality
-(CLAUDE.md, .personality/), memory files, the file tools. Sandboxed code owns that directory and
-could leave a symlink there (CLAUDE.md -> CLAW_HOME/api_token, memory -> /etc) that the host
-would follow on the next turn, reading a secret into the prompt or writing outside. So when a
-run ends (and nothing in the sandbox is alive to race us), every symlink whose target, as the
-host resolves it, lies outside the group's directory is removed, and so are FIFOs and sockets
-(a FIFO makes a reader wait forever). Links that stay inside are kept; absolute links are judged
-by where they point on the host, so inside the sandbox prefer relative links.
+No guarantee rests on this: the host never reads the scratch folder except through
+claw/safe_fs.py (no link followed, no FIFO opened, sizes capped), and the personality, memory
+and IPC answers live outside it (claw/workspace.py). A chain of links longer than PATH_MAX, an
+entry that cannot be stat'ed or a folder deeper than the budget can all outlive this sweep, and
+that is fine. It removes FIFOs, sockets and devices and symlinks that are absolute or climb
+with '..' (judged by their text, never resolved), so the group's files stay understandable to a person; it stops
+after MAX_ENTRIES entries or MAX_SECONDS, so a folder of 300,000 files costs a turn nothing.
 """
 
 from __future__ import annotations
@@ -15,41 +14,58 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+#: entries looked at per sweep, and seconds spent at most
+MAX_ENTRIES = 5000
+MAX_SECONDS = 0.1
 
-def remove_escapes(group_dir: Path) -> int:
-    """Remove outward symlinks, FIFOs and sockets under ``group_dir``; returns how many."""
-    base = os.path.realpath(group_dir)
-    removed = 0
+
+def remove_escapes(scratch: Path, *, max_entries: int = MAX_ENTRIES, max_seconds: float = MAX_SECONDS) -> int:
+    """Remove outward symlinks, FIFOs, sockets and devices under ``scratch``; returns how many."""
+    base = os.path.realpath(scratch)
+    deadline = time.monotonic() + max_seconds
+    removed = seen = 0
     folders = [base]
-    while folders:
+    while folders and seen < max_entries:
+        if time.monotonic() > deadline:
+            break
         folder = folders.pop()
         try:
-            entries = list(os.scandir(folder))
+            with os.scandir(folder) as listing:
+                entries = [entry for _, entry in zip(range(max_entries - seen), listing)]
         except OSError:
             continue
         for entry in entries:
+            seen += 1
             try:
                 mode = entry.stat(follow_symlinks=False).st_mode
                 if stat.S_ISDIR(mode):
                     folders.append(entry.path)
                     continue
                 if stat.S_ISLNK(mode):
-                    target = os.path.realpath(entry.path)
-                    if target == base or target.startswith(base + os.sep):
+                    if _stays_inside(os.readlink(entry.path)):
                         continue
                 elif stat.S_ISREG(mode):
                     continue
                 os.unlink(entry.path)
                 removed += 1
-                log.warning("sandbox_planted_removed path=%s kind=%s",
-                            os.path.relpath(entry.path, base), _kind(mode))
+                log.info("sandbox_planted_removed path=%r kind=%s",
+                         os.path.relpath(entry.path, base)[:200], _kind(mode))
             except OSError:
                 continue
+    if folders or seen >= max_entries:
+        log.info("sandbox_tidy_stopped entries=%d removed=%d reason=budget", seen, removed)
     return removed
+
+
+def _stays_inside(target: str) -> bool:
+    """Judged by the link's text alone (no resolving, so no chain can make it slow or wrong):
+    a relative link without '..' can only lead down, into the folder."""
+    return not target.startswith("/") and ".." not in target.split("/")
 
 
 def _kind(mode: int) -> str:

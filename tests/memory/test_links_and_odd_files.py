@@ -76,3 +76,46 @@ def test_a_fifo_where_a_file_should_be_neither_blocks_nor_breaks_search(memory: 
     assert [h.file for h in memory.search("password", now=NOW)] == ["topics/notes.md"]
     with pytest.raises(MemoryRefused):
         memory.save("topics", "pipe", "into the pipe", now=NOW)
+
+
+def test_invalid_utf8_and_huge_memory_md_degrade_the_prompt_but_never_break_it(memory: GroupMemory) -> None:
+    # Given MEMORY.md with bytes that are not UTF-8
+    path = group_memory_root(memory.workspace, "http:team") / "MEMORY.md"
+    path.write_bytes(b"- likes tea \xff\xfe\n")
+    # Then the prompt holds it with the bad bytes replaced
+    assert "- likes tea \ufffd\ufffd" in memory_prompt(memory.workspace, "http:team")
+    # And a huge one is read only in part, and clipped
+    path.write_bytes(b"y" * (64 << 20))
+    prompt = memory_prompt(memory.workspace, "http:team", max_chars=1000)
+    assert 1000 <= len(prompt) < 1200
+    # And a memory file with bad bytes is still indexed and found
+    (memory.root / "topics" / "odd.md").write_bytes(b"# odd\n\nthe kettle \xff is broken\n")
+    assert [h.file for h in memory.search("kettle", now=NOW)] == ["topics/odd.md"]
+
+
+def test_a_symlink_chain_longer_than_path_max_is_not_followed(memory: GroupMemory, outside: Path) -> None:
+    # Given memory/topics/chain.md -> mid/<9 long folders>/hop, mid -> <9 more>, hop -> a host file:
+    # resolved, over 4,300 characters, which realpath judges wrongly and the kernel follows
+    segment = "d" * 240
+    deep = memory.root / "topics" / ".deep"
+    fd = os.open(memory.root / "topics", os.O_RDONLY)
+    try:
+        os.mkdir(".deep", dir_fd=fd)
+        current = os.open(".deep", os.O_RDONLY, dir_fd=fd)
+        for _ in range(18):
+            os.mkdir(segment, dir_fd=current)
+            following = os.open(segment, os.O_RDONLY, dir_fd=current)
+            os.close(current)
+            current = following
+        os.symlink(str(outside), "hop", dir_fd=current)
+        os.close(current)
+    finally:
+        os.close(fd)
+    os.symlink("/".join([segment] * 9), deep / "mid")
+    (memory.root / "topics" / "chain.md").symlink_to("/".join([".deep", "mid", *[segment] * 9, "hop"]))
+    assert "swordfish" in (memory.root / "topics" / "chain.md").read_text()  # the kernel follows it
+    # Then memory never does: not in search, not when saving to it
+    assert [h.file for h in memory.search("swordfish password", now=NOW)] == ["topics/notes.md"]
+    with pytest.raises(MemoryRefused):
+        memory.save("topics", "chain", "appended through the chain?", now=NOW)
+    assert outside.read_text().endswith("swordfish\n")

@@ -30,7 +30,7 @@ from claw.personality import load_personality, previous_versions, save_personali
 from claw.pipeline import journal as journals
 from claw.pipeline.inbox import IncomingMessage, store_message
 from claw.pipeline.turns import TurnOutcome, answer_pending, commit_reply, pending_messages
-from claw.workspace import group_dir
+from claw.workspace import scratch_dir
 from tests.support.databases import as_default_database
 
 GROUP = "http:team"
@@ -287,10 +287,13 @@ def _personality(settings: Settings) -> tuple[str, list[str]]:
 
 
 def _notes_file(settings: Settings) -> Path:
-    return group_dir(settings.workspace, GROUP) / "notes.txt"
+    return scratch_dir(settings.workspace, GROUP) / "notes.txt"
 
 
 def _prepare_notes(settings: Settings) -> None:
+    from claw.sandbox.layout import ensure_group_layout
+
+    ensure_group_layout(settings.workspace, GROUP, None)
     _notes_file(settings).parent.mkdir(parents=True, exist_ok=True)
     _notes_file(settings).write_text("first\n")
 

@@ -380,13 +380,14 @@ def test_a_turn_overtaken_by_another_is_raced_and_writes_nothing(
     assert answered_by(None, message) == [outbox.id]
 
 
-def test_a_symlink_planted_in_the_group_directory_is_removed_before_the_turn_reads_it(
+def test_a_symlink_planted_in_an_old_group_directory_is_quarantined_before_the_turn_reads_it(
     default_db: str, tmp_path: Path
 ) -> None:
     from claw.personality import DEFAULT_PERSONALITY, load_personality
     from claw.workspace import group_dir
 
-    # Given code in the sandbox planted CLAUDE.md -> a secret outside the workspace
+    # Given code in the sandbox planted CLAUDE.md -> a secret outside the workspace, back when
+    # the group's folder was the sandbox's /workspace
     secret = tmp_path / "api_token"
     secret.write_text("secret-token")
     directory = group_dir(tmp_path / "workspace", GROUP)
@@ -395,9 +396,10 @@ def test_a_symlink_planted_in_the_group_directory_is_removed_before_the_turn_rea
     say(None, "alice", "hi", at=ago(10))
     # When the group's next turn runs
     result = answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
-    # Then the link is gone and the personality is not the secret
+    # Then the link is moved to the scratch folder's quarantine, and the personality is not the secret
     assert result.outcome == TurnOutcome.REPLIED
     assert not (directory / "CLAUDE.md").is_symlink()
+    assert (directory / "files" / "quarantine" / "CLAUDE.md").is_symlink()
     assert load_personality(tmp_path / "workspace", GROUP) == DEFAULT_PERSONALITY
     assert secret.read_text() == "secret-token"
 
@@ -444,3 +446,19 @@ def test_the_turn_uses_the_groups_own_timezone(db_url: str, tmp_path: Path) -> N
             pending_messages(session, GROUP),
         )
     assert turn.timezone == "Asia/Tokyo"
+
+
+def test_a_claude_md_with_invalid_utf8_never_blocks_the_group(default_db: str, tmp_path: Path) -> None:
+    from claw.workspace import group_dir
+
+    # Given the group's CLAUDE.md holds bytes that are not UTF-8
+    directory = group_dir(tmp_path / "workspace", GROUP)
+    directory.mkdir(parents=True)
+    (directory / "CLAUDE.md").write_bytes(b"Be kind \xff\xfe\n")
+    say(None, "alice", "still there?", at=ago(10))
+    # When the group's next turn runs
+    result = answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+    # Then it answers
+    assert result.outcome == TurnOutcome.REPLIED
+    [outbox] = outbox_rows(None)
+    assert outbox.text == "alice: still there?"

@@ -24,6 +24,7 @@ from claw.sandbox import (
     run_code,
     select_backend,
 )
+from claw.sandbox.base import Mount
 from claw.sandbox.docker import DockerBackend
 from claw.sandbox.output import OutputCapture
 from claw.sandbox.process import Execution
@@ -115,7 +116,7 @@ def test_subprocess_backend_has_limits_and_a_clean_env_but_says_it_is_not_isolat
     assert describe(settings)[1].startswith("WARNING subprocess (NOT isolation, CLAW_SANDBOX): rlimits")
     run_ = run_code(settings, Identity("http:team"), "python", """
 import os, resource
-print(os.getcwd().endswith("http%3Ateam"), sorted(os.environ))
+print(os.getcwd().endswith("http%3Ateam/files"), sorted(os.environ))
 print(resource.getrlimit(resource.RLIMIT_AS)[0] >> 20)
 try:
     bytearray(1 << 30)
@@ -145,8 +146,9 @@ def test_docker_command_line(tmp_path: Path) -> None:
     backend = DockerBackend(settings, docker="/usr/bin/docker")
     limits = Limits(**{**default_limits(settings).model_dump(), "memory_mb": 300, "processes": 20,
                        "cpu_seconds": 7, "tmp_mb": 16, "file_size_mb": 2, "open_files": 64})
-    workspace = tmp_path / "ws"
-    argv = backend.argv(RunSpec(workspace, "python", "print(1)", limits), "claw-sandbox-x")
+    workspace, ipc = tmp_path / "ws", tmp_path / ".ipc"
+    shown = (Mount(tmp_path / "memory", "/group/memory", True),)  # shown read-only whatever it says
+    argv = backend.argv(RunSpec(workspace, "python", "print(1)", limits, ipc=ipc, shown=shown), "claw-sandbox-x")
     joined = " ".join(argv)
     assert argv[:5] == ["/usr/bin/docker", "run", "--rm", "--init", "--name"]
     for expected in [
@@ -154,13 +156,18 @@ def test_docker_command_line(tmp_path: Path) -> None:
         "--tmpfs /tmp:rw,nosuid,nodev,size=16m", "--cap-drop ALL", "--security-opt no-new-privileges",
         "--ulimit cpu=7:8", f"--ulimit fsize={2 << 20}:{2 << 20}", "--ulimit nofile=64:64",
         f"--volume {workspace.resolve()}:/workspace:rw", "--workdir /workspace",
-        "--env CLAW_IPC_DIR=/workspace/.ipc", "--env PYTHONPATH=/opt/claw",
+        "--env CLAW_IPC_DIR=/ipc", "--env PYTHONPATH=/opt/claw",
     ]:
         assert expected in joined, expected
     assert argv[-4:] == [settings.sandbox_docker_image, "python3", "-c", "print(1)"]
     volumes = [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
-    assert volumes[1].endswith("claw/sandbox/guest:/opt/claw:ro")  # the helper, read-only
-    assert len(volumes) == 2
+    # Only the scratch folder, IPC requests and the heartbeat are writable
+    assert volumes[:5] == [f"{workspace.resolve()}:/workspace:rw", f"{ipc.resolve()}/requests:/ipc/requests:rw",
+                           f"{ipc.resolve()}/responses:/ipc/responses:ro",
+                           f"{ipc.resolve()}/heartbeat:/ipc/heartbeat:rw",
+                           f"{(tmp_path / 'memory').resolve()}:/group/memory:ro"]
+    assert volumes[5].endswith("claw/sandbox/guest:/opt/claw:ro")  # the helper, read-only
+    assert len(volumes) == 6
     user = argv[argv.index("--user") + 1]
     assert not user.startswith("0:")  # never root in the container
     assert "ANTHROPIC" not in joined and "TOKEN" not in joined

@@ -14,7 +14,7 @@ import psutil
 
 from claw.config import Settings
 from claw.sandbox import Identity, run_code
-from claw.workspace import group_dir
+from claw.workspace import group_dir, scratch_dir
 from tests.support.sandbox import run
 
 
@@ -26,12 +26,15 @@ def test_python_and_bash_run_in_the_workspace(settings: Settings) -> None:
     assert python.backend == "bwrap"
 
 
-def test_files_written_stay_in_the_groups_directory_owned_by_the_sandbox_uid(settings: Settings) -> None:
+def test_files_written_stay_in_the_groups_scratch_folder_owned_by_the_sandbox_uid(settings: Settings) -> None:
     run(settings, "import os\nos.makedirs('out')\nopen('out/result.csv', 'w').write('a,b\\n')")
-    written = group_dir(settings.workspace, "http:team") / "out" / "result.csv"
+    written = scratch_dir(settings.workspace, "http:team") / "out" / "result.csv"
     assert written.read_text() == "a,b\n"
+    group = group_dir(settings.workspace, "http:team")
+    assert sorted(p.name for p in group.iterdir()) == [".ipc", "files"]
     if os.geteuid() == 0:  # as root, code runs as CLAW_SANDBOX_UID on the host, not as root
         assert written.stat().st_uid == settings.sandbox_uid
+        assert group.stat().st_uid == 0 and group.stat().st_mode & 0o777 == 0o755  # the host's
 
 
 def test_each_group_sees_only_its_own_files(settings: Settings) -> None:

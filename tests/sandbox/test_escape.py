@@ -22,7 +22,7 @@ import pytest
 import redis
 
 from claw.config import Settings
-from claw.workspace import group_dir
+from claw.workspace import group_dir, scratch_dir
 from tests.support.redis_server import LocalRedis
 from tests.support.sandbox import run
 
@@ -179,7 +179,7 @@ def test_cannot_write_outside_the_workspace(settings: Settings) -> None:
 
 
 def test_a_symlink_planted_in_the_workspace_leads_nowhere(settings: Settings) -> None:
-    workspace = group_dir(settings.workspace, "http:team")
+    workspace = scratch_dir(settings.workspace, "http:team")
     workspace.mkdir(parents=True)
     (workspace / "etc").symlink_to("/etc")
     (workspace / "home").symlink_to(settings.home)
@@ -190,25 +190,33 @@ def test_a_symlink_planted_in_the_workspace_leads_nowhere(settings: Settings) ->
         assert f"TRIED {what}: FileNotFoundError" in run_.output, run_.output
 
 
-def test_links_planted_for_the_host_to_follow_are_removed_after_the_run(settings: Settings) -> None:
-    from claw.personality import load_personality
+def test_code_cannot_plant_anything_where_the_host_reads_and_its_litter_is_tidied(settings: Settings) -> None:
+    from claw.personality import load_personality, save_personality
 
-    # Given secrets on the host, and sandboxed code that links to them where host code looks
+    # Given secrets on the host, a personality and memory, and code that links to the secrets
+    # where host code looks (the personality and memory are read-only at /group inside)
     settings.home.mkdir(parents=True)
     settings.token_file.write_text(SECRET)
-    run_ = run(settings, f"""
+    save_personality(settings.workspace, "http:team", "Be kind.\n")
+    (group_dir(settings.workspace, "http:team") / "memory").mkdir(parents=True)
+    run_ = run(settings, "import os\n" + attempt("personality", "result = os.unlink('/group/CLAUDE.md')")
+               + attempt("replace", "result = os.rename('/group/CLAUDE.md', '/group/old.md')")
+               + attempt("memory", f"result = os.symlink({str(settings.home)!r}, '/group/memory/topics')")
+               + attempt("read", "result = open('/group/CLAUDE.md').read().strip()") + f"""
 import os
 os.symlink({str(settings.token_file)!r}, "/workspace/CLAUDE.md")
-os.symlink({str(settings.home)!r}, "/workspace/memory")
 os.symlink("notes.txt", "/workspace/alias.txt")
 os.mkfifo("/workspace/pipe")
 print("TRIED planting:", sorted(os.listdir("/workspace")))
 """)
-    assert "TRIED planting: ['.ipc', 'CLAUDE.md', 'alias.txt', 'memory', 'pipe']" in run_.output, run_.output
-    # Then what leads out of the workspace (or would block a reader) is gone; the rest stays
-    workspace = group_dir(settings.workspace, "http:team")
-    assert sorted(p.name for p in workspace.iterdir()) == [".ipc", "alias.txt"]
-    assert SECRET not in load_personality(settings.workspace, "http:team")
+    for what in ("personality", "replace", "memory"):
+        assert f"TRIED {what}: OSError [Errno 30] Read-only file system" in run_.output, run_.output
+    assert "TRIED read: ESCAPED 'Be kind.'" in run_.output  # code may read its personality
+    assert "TRIED planting: ['CLAUDE.md', 'alias.txt', 'pipe']" in run_.output, run_.output
+    # Then the personality is untouched, and after the run the scratch folder's outward link and
+    # FIFO are tidied away (hygiene only: the host reads nothing there through a link anyway)
+    assert load_personality(settings.workspace, "http:team") == "Be kind.\n"
+    assert sorted(p.name for p in scratch_dir(settings.workspace, "http:team").iterdir()) == ["alias.txt"]
 
 
 # ---- processes ------------------------------------------------------------------------------

@@ -21,13 +21,13 @@ from tests.support.sandbox import run
 RAW_REQUEST = """
 import json, os, time
 def raw(name, data, wait=True):
-    tmp = "/workspace/.ipc/requests/.tmp-" + name
+    tmp = "/ipc/requests/.tmp-" + name
     with open(tmp, "wb") as f:
         f.write(data if isinstance(data, bytes) else json.dumps(data).encode())
-    os.rename(tmp, "/workspace/.ipc/requests/" + name + ".json")
+    os.rename(tmp, "/ipc/requests/" + name + ".json")
     if not wait:
         return None
-    answer = "/workspace/.ipc/responses/" + name + ".json"
+    answer = "/ipc/responses/" + name + ".json"
     for _ in range(400):
         if os.path.exists(answer):
             return json.load(open(answer))
@@ -85,14 +85,14 @@ print("TRIED malformed:", raw("malformed", b"{this is not json"))
 print("TRIED not object:", raw("list", b"[1, 2]"))
 print("TRIED bad args:", raw("badargs", {"action": "send_message", "args": {"text": "", "colour": "red"}}))
 print("TRIED huge:", raw("huge", {"action": "send_message", "args": {"text": "x" * 100000}}))
-os.symlink("/etc/passwd", "/workspace/.ipc/requests/link.json")
+os.symlink("/etc/passwd", "/ipc/requests/link.json")
 print("TRIED symlink: planted")
-os.mkfifo("/workspace/.ipc/requests/fifo.json")
+os.mkfifo("/ipc/requests/fifo.json")
 print("TRIED fifo: planted")
 time.sleep(0.3)
-print("ANSWERS", sorted(os.listdir("/workspace/.ipc/responses")))
-print("LINK:", open("/workspace/.ipc/responses/link.json").read())
-print("FIFO:", open("/workspace/.ipc/responses/fifo.json").read())
+print("ANSWERS", sorted(os.listdir("/ipc/responses")))
+print("LINK:", open("/ipc/responses/link.json").read())
+print("FIFO:", open("/ipc/responses/fifo.json").read())
 """)
     out = run_.output
     assert "TRIED unknown: {'id': 'unknown', 'ok': False, 'error': \"unknown action 'run_shell_on_host'; allowed:" in out, out
@@ -100,8 +100,8 @@ print("FIFO:", open("/workspace/.ipc/responses/fifo.json").read())
     assert "TRIED not object: {'id': 'list', 'ok': False, 'error': 'malformed request: want a JSON object" in out
     assert "invalid args for send_message: text: String should have at least 1 character; colour: Extra inputs" in out
     assert "TRIED huge: {'id': 'huge', 'ok': False, 'error': 'request is 100" in out
-    assert '"error": "a request must be a regular file (not a symlink or directory)"' in out.split("LINK:")[1]
-    assert '"error": "a request must be a regular file"' in out.split("FIFO:")[1]
+    assert '"error": "a request must be a regular file (not a symlink, FIFO or directory)"' in out.split("LINK:")[1]
+    assert '"error": "a request must be a regular file (not a symlink, FIFO or directory)"' in out.split("FIFO:")[1]
     assert messages("http:team") == []
     assert run_.ipc.refused == 7 and run_.ipc.done == 0
 
@@ -115,17 +115,27 @@ def test_path_traversal_through_ids_and_symlinks_writes_nothing_outside(
     run_ = run(settings, RAW_REQUEST + f"""
 print("TRIED id:", raw("trav", {{"id": "../../../{outside.name}/x", "action": "send_message", "args": {{"text": "a"}}}}))
 print("TRIED target:", raw("trav2", {{"action": "send_message", "args": {{"text": "a", "to": "../../etc/passwd"}}}}))
-# swap the responses directory for a symlink to the host directory
-os.rename("/workspace/.ipc/responses", "/workspace/.ipc/old-responses")
-os.symlink({str(outside)!r}, "/workspace/.ipc/responses")
-raw("trav3", {{"action": "send_message", "args": {{"text": "through the symlink"}}}}, wait=False)
+import errno
+# swap the responses directory for a symlink to the host directory, or write into it
+for what, step in (("swap", lambda: os.rename("/ipc/responses", "/ipc/old-responses")),
+                   ("link", lambda: os.symlink({str(outside)!r}, "/ipc/responses/trav3.json")),
+                   ("write", lambda: open("/ipc/responses/trav3.json", "w").write("forged"))):
+    try:
+        step()
+        print("TRIED", what, "responses: ESCAPED")
+    except OSError as exc:
+        print("TRIED", what, "responses:", errno.errorcode[exc.errno])
+raw("trav3", {{"action": "send_message", "args": {{"text": "after the tries"}}}}, wait=False)
 time.sleep(0.5)
-print("TRIED symlinked responses: answer went to", sorted(os.listdir("/workspace/.ipc/old-responses")))
+print("TRIED responses: answers are", sorted(os.listdir("/ipc/responses")))
 """)
     out = run_.output
     assert "TRIED id: {'id': 'trav', 'ok': False, 'error': \"the id in the request ('../../../outside/x') is not its file name ('trav')\"}" in out, out
     assert "TRIED target: {'id': 'trav2', 'ok': False, 'error': 'group http:team may only message itself" in out
-    assert "TRIED symlinked responses: answer went to ['trav.json', 'trav2.json', 'trav3.json']" in out
+    # responses/ is read-only inside: it cannot be swapped, linked from or forged
+    for what in ("swap", "link", "write"):
+        assert f"TRIED {what} responses: E" in out and f"TRIED {what} responses: ESCAPED" not in out
+    assert "TRIED responses: answers are ['trav.json', 'trav2.json', 'trav3.json']" in out
     assert list(outside.iterdir()) == []  # nothing reached the host directory
 
 
@@ -152,12 +162,12 @@ except claw_ipc.IpcError as exc:
 
 
 def test_leftover_requests_are_discarded_at_the_next_run(settings: Settings, default_db: str) -> None:
-    # Given a request written while no sandbox ran (a crashed run, or a file tool)
+    # Given a request written while no sandbox ran (a crashed run)
+    run(settings, "pass")
     requests = settings.workspace / "groups" / "http%3Ateam" / ".ipc" / "requests"
-    requests.mkdir(parents=True)
     (requests / "stale.json").write_text(json.dumps({"action": "send_message", "args": {"text": "old"}}))
     # When the group's code runs next
-    run_ = run(settings, "import os\nprint('TRIED leftover:', os.listdir('/workspace/.ipc/requests'))")
+    run_ = run(settings, "import os\nprint('TRIED leftover:', os.listdir('/ipc/requests'))")
     # Then the stale request was discarded unanswered, never acted on
     assert "TRIED leftover: []" in run_.output
     assert messages("http:team") == []

@@ -166,12 +166,16 @@ def test_open_replaces_planted_symlinks_and_discards_leftovers(tmp_path: Path) -
 
 def test_a_stale_heartbeat_is_noticed(tmp_path: Path) -> None:
     host = make_host(tmp_path)
-    beat = tmp_path / "group" / ".ipc" / "heartbeat"
+    beat = tmp_path / "group" / ".ipc" / "heartbeat" / "beat"
     assert not host.heartbeat_stale()  # no heartbeat yet: nothing to watch
     beat.write_text("1")
     assert not host.heartbeat_stale()
     os.utime(beat, (time.time() - 5, time.time() - 5))
     assert host.heartbeat_stale()
+    # a planted link or FIFO is no heartbeat (and never opened)
+    beat.unlink()
+    os.mkfifo(beat)
+    assert not host.heartbeat_stale()
 
 
 def test_the_message_target_policy() -> None:

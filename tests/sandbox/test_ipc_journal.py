@@ -14,7 +14,7 @@ from claw.db.models import Schedule
 from claw.memory import group_memory_root
 from claw.pipeline.journal import TurnJournal
 from claw.sandbox import Identity, run_code
-from claw.workspace import group_dir
+from claw.workspace import scratch_dir
 
 CODE = """
 import claw_ipc
@@ -43,7 +43,7 @@ def test_code_run_again_in_a_redone_turn_makes_each_request_once(settings: Setti
     again = run_code(settings, identity, "python", CODE, overrides={}, journal=call)
     # Then the code ran twice, but its message, schedule and memory entry exist once
     assert first.exit_code == again.exit_code == 0, (first.output, again.output)
-    assert (group_dir(settings.workspace, "http:team") / "runs.txt").read_text() == "ran\nran\n"
+    assert (scratch_dir(settings.workspace, "http:team") / "runs.txt").read_text() == "ran\nran\n"
     assert (count(Outbox), count(Schedule)) == (1, 1)
     notes = group_memory_root(settings.workspace, "http:team") / "topics" / "reports.md"
     assert notes.read_text().count("the report is done") == 1

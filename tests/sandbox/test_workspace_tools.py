@@ -13,7 +13,8 @@ from claw.agent.loop import run_agent
 from claw.agent.offline import OfflineProvider
 from claw.agent.tools import ToolContext, ToolResult, default_registry
 from claw.config import Settings
-from claw.workspace import group_dir
+from claw.sandbox.layout import ensure_group_layout
+from claw.workspace import scratch_dir
 
 
 @pytest.fixture
@@ -23,9 +24,8 @@ def ctx(settings: Settings) -> ToolContext:
 
 @pytest.fixture
 def root(ctx: ToolContext) -> Path:
-    path = group_dir(ctx.workspace, ctx.group_id)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    ensure_group_layout(ctx.workspace, ctx.group_id, None)
+    return scratch_dir(ctx.workspace, ctx.group_id)
 
 
 def call(ctx: ToolContext, name: str, **arguments: object) -> ToolResult:
@@ -56,28 +56,30 @@ def test_paths_that_leave_the_workspace_are_refused(ctx: ToolContext, root: Path
         assert result.is_error and complaint in result.content, (name, result.content)
 
 
-def test_symlinks_that_lead_out_are_refused_and_inside_ones_followed(ctx: ToolContext, root: Path) -> None:
+def test_symlinks_are_never_followed_out_or_in(ctx: ToolContext, root: Path) -> None:
     # Given links planted in the workspace (as sandboxed code can)
     (root / "etc").symlink_to("/etc")
     (root / "passwd").symlink_to("/etc/passwd")
     (root / "real.txt").write_text("inside")
     (root / "alias.txt").symlink_to("real.txt")
-    # Then the tools refuse the ones that lead out, for reading and writing alike
-    for path in ("etc/passwd", "passwd"):
+    # Then the tools refuse them all, for reading and writing alike: the host follows no link
+    for path in ("etc/passwd", "passwd", "alias.txt"):
         read = call(ctx, "read_file", path=path)
-        assert read.is_error and "leads outside the workspace" in read.content
+        assert read.is_error and "symlink" in read.content, read.content
     write = call(ctx, "write_file", path="passwd", content="root::0:0::/:/bin/sh")
-    assert write.is_error and "leads outside the workspace" in write.content
+    assert write.is_error and "symlink" in write.content
+    assert call(ctx, "write_file", path="etc/passwd", content="x").is_error
     assert call(ctx, "list_files", path="etc").is_error
-    # And follow the one that stays inside
-    assert call(ctx, "read_file", path="alias.txt").content == "inside"
+    # And list_files shows them for what they are
+    assert "alias.txt -> real.txt (symlink)" in call(ctx, "list_files").content
+    assert Path("/etc/passwd").read_text().startswith("root:")
 
 
 def test_a_planted_fifo_is_refused_instead_of_waited_on(ctx: ToolContext, root: Path) -> None:
     os.mkfifo(root / "pipe")
     for result in (call(ctx, "read_file", path="pipe"), call(ctx, "write_file", path="pipe", content="x")):
         assert result.is_error
-        assert "not a regular file" in result.content or "No such device" in result.content
+        assert "pipe is a FIFO, not a file" in result.content, result.content
 
 
 def test_size_limits_on_reads_and_writes(ctx: ToolContext, root: Path) -> None:

@@ -28,7 +28,8 @@ def run_code(
 ) -> str:
     """Run a short Python or bash program in an isolated sandbox without network access.
     Its working directory /workspace holds this group's files (the same files read_file and
-    write_file see); anything else it writes is thrown away. Time, memory and output are
+    write_file see); anything else it writes is thrown away. Your personality and memory are
+    readable at /group/CLAUDE.md and /group/memory (change them with the tools, not from code). Time, memory and output are
     limited. Python code can `import claw_ipc` and call `claw_ipc.send_message(text)` to post
     a message to this group while it runs."""
     if len(code.encode("utf-8")) > MAX_CODE_BYTES:

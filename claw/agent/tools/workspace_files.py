@@ -1,11 +1,14 @@
-"""read_file, write_file, list_files: the group's workspace, the same files run_code sees.
+"""read_file, write_file, list_files: the group's scratch folder, the same files run_code sees.
 
-Paths are relative to the group's directory (what sandboxed code sees as /workspace); '..',
-other absolute paths and symlinks that lead out are refused (claw/sandbox/paths.py).
+Paths are relative to the scratch folder (what sandboxed code sees as /workspace); '..' and
+other absolute paths are refused (claw/sandbox/paths.py). Sandboxed code writes this folder,
+so every access goes through claw/safe_fs.py: no symlink is followed, no FIFO, socket or device
+is opened, and sizes are capped.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -14,46 +17,77 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from claw.agent.tools.registry import ToolContext, ToolError, tool
-from claw.sandbox.base import hand_over, sandbox_owner
-from claw.sandbox.errors import WorkspacePathError
-from claw.sandbox.paths import open_regular, relative, resolve
-from claw.workspace import group_dir
+from claw.safe_fs import (
+    UnsafePath,
+    make_dirs,
+    open_beneath,
+    open_for_writing,
+    open_regular,
+    open_root,
+    opened,
+)
+from claw.sandbox.base import sandbox_owner
+from claw.sandbox.errors import SandboxConfigError, WorkspacePathError
+from claw.sandbox.layout import ensure_group_layout
+from claw.sandbox.paths import workspace_parts
+from claw.workspace import SCRATCH_DIR
 
 MAX_READ_BYTES = 64 * 1024
 MAX_WRITE_BYTES = 256 * 1024
 MAX_LIST_ENTRIES = 500
+MAX_LIST_DEPTH = 16
+MAX_NAME_SHOWN = 200
 
 PathArg = Annotated[str, Field(description="path relative to the workspace, e.g. 'notes/todo.txt'")]
 
 
-def _root(ctx: ToolContext) -> Path:
-    root = group_dir(ctx.workspace, ctx.group_id)
-    root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
-def _resolve(root: Path, path: str) -> Path:
+def _owner(ctx: ToolContext) -> tuple[int, int] | None:
+    if ctx.settings.sandbox == "subprocess":
+        return None
     try:
-        return resolve(root, path)
+        return sandbox_owner(ctx.settings)
+    except SandboxConfigError:
+        return None
+
+
+def _root(ctx: ToolContext) -> Path:
+    owner = _owner(ctx)
+    scratch = ensure_group_layout(ctx.workspace, ctx.group_id, owner) / SCRATCH_DIR
+    if not scratch.is_dir():
+        scratch.mkdir()
+        if owner is not None:
+            os.chown(scratch, *owner)
+    return scratch
+
+
+def _parts(path: str) -> list[str]:
+    try:
+        return workspace_parts(path)
     except WorkspacePathError as exc:
         raise ToolError(str(exc)) from None
+
+
+def _why(exc: OSError) -> str:
+    if isinstance(exc, UnsafePath):
+        return str(exc.strerror or exc)
+    if exc.errno == errno.ENOTDIR:
+        return "a folder on the way is not a folder"
+    return exc.strerror or str(exc)
 
 
 @tool
 def read_file(ctx: ToolContext, path: PathArg) -> str:
     """Read a text file from this group's workspace (at most 64 KiB)."""
-    root = _root(ctx)
-    real = _resolve(root, path)
+    parts = _parts(path)
     try:
-        fd = open_regular(real, os.O_RDONLY)
+        with opened(open_root(_root(ctx))) as root, opened(open_regular(root, "/".join(parts) or ".")) as fd:
+            size = os.fstat(fd).st_size
+            data = os.read(fd, MAX_READ_BYTES + 1)
     except FileNotFoundError:
         raise ToolError(f"no file {path!r} in the workspace; list_files shows what is there") from None
-    except (WorkspacePathError, OSError) as exc:
-        raise ToolError(f"cannot read {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(MAX_READ_BYTES + 1)
+    except OSError as exc:
+        raise ToolError(f"cannot read {path!r}: {_why(exc)}") from None
     if len(data) > MAX_READ_BYTES:
-        size = os.stat(real).st_size
         raise ToolError(
             f"{path!r} is {size:,} bytes; read_file reads at most {MAX_READ_BYTES:,}. "
             "Use run_code to look at parts of it."
@@ -74,55 +108,43 @@ def write_file(
 ) -> str:
     """Write a text file in this group's workspace (at most 256 KiB); folders are created."""
     data = content.encode("utf-8")
-    root = _root(ctx)
-    real = _resolve(root, path)
-    if real == Path(os.path.realpath(root)):
+    parts = _parts(path)
+    if not parts:
         raise ToolError("give a file name, not the workspace itself")
-    owner = sandbox_owner(ctx.settings)
-    existing = real.stat().st_size if mode == "append" and real.is_file() else 0
-    if existing + len(data) > MAX_WRITE_BYTES:
-        raise ToolError(f"the file would be {existing + len(data):,} bytes; the limit is {MAX_WRITE_BYTES:,}")
-    _make_parents(root, real, owner)
-    real = _resolve(root, path)  # again: a parent might have been a symlink planted meanwhile
+    if len(data) > MAX_WRITE_BYTES:
+        raise ToolError(f"the file would be {len(data):,} bytes; the limit is {MAX_WRITE_BYTES:,}")
+    owner = _owner(ctx)
+    try:
+        with opened(open_root(_root(ctx))) as root, opened(make_dirs(root, parts[:-1], owner)) as folder:
+            with opened(open_for_writing(folder, parts[-1], append=mode == "append")) as fd:
+                info = os.fstat(fd)
+                if mode == "append" and info.st_size + len(data) > MAX_WRITE_BYTES:
+                    raise ToolError(f"the file would be {info.st_size + len(data):,} bytes; "
+                                    f"the limit is {MAX_WRITE_BYTES:,}")
+                if owner is not None and (info.st_uid, info.st_gid) != owner:
+                    os.fchown(fd, *owner)
+                if mode == "append" and ctx.journal is not None:
+                    # A redone call finds where its first run meant to append: if the data is
+                    # there, the first run wrote it and only its journal entry was lost.
+                    # (Overwriting is idempotent.)
+                    start = int(ctx.journal.intent({"append_at": info.st_size})["append_at"])
+                    if _holds_at(folder, parts[-1], start, data):
+                        return f"appended {len(data):,} bytes to {'/'.join(parts)}"
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+    except OSError as exc:
+        raise ToolError(f"cannot write {path!r}: {_why(exc)}") from None
     verb = "appended" if mode == "append" else "wrote"
-    done = f"{verb} {len(data):,} bytes to {relative(root, real)}"
-    if mode == "append" and ctx.journal is not None:
-        # A redone call finds where its first run meant to append: if the data is there, the
-        # first run wrote it and only its journal entry was lost. (Overwriting is idempotent.)
-        start = int(ctx.journal.intent({"append_at": existing})["append_at"])
-        if _holds_at(real, start, data):
-            return done
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "append" else os.O_TRUNC)
-    try:
-        fd = open_regular(real, flags)
-    except (WorkspacePathError, OSError) as exc:
-        raise ToolError(f"cannot write {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    hand_over(real, owner)
-    return done
+    return f"{verb} {len(data):,} bytes to {'/'.join(parts)}"
 
 
-def _holds_at(real: Path, start: int, data: bytes) -> bool:
+def _holds_at(folder: int, name: str, start: int, data: bytes) -> bool:
     try:
-        fd = open_regular(real, os.O_RDONLY)
-    except (WorkspacePathError, OSError):
+        with opened(open_regular(folder, name)) as fd:
+            return os.pread(fd, len(data) + 1, start) == data
+    except OSError:
         return False
-    with os.fdopen(fd, "rb") as handle:
-        handle.seek(start)
-        return handle.read(len(data) + 1) == data
-
-
-def _make_parents(root: Path, real: Path, owner: tuple[int, int] | None) -> None:
-    base = Path(os.path.realpath(root))
-    missing = []
-    for parent in real.parents:
-        if parent == base or parent.exists():
-            break
-        missing.append(parent)
-    for parent in reversed(missing):
-        parent.mkdir(exist_ok=True)
-        hand_over(parent, owner)
 
 
 @tool
@@ -132,31 +154,61 @@ def list_files(
     recursive: Annotated[bool, Field(description="include the contents of sub-folders")] = False,
 ) -> str:
     """List files in this group's workspace, with sizes."""
-    root = _root(ctx)
-    real = _resolve(root, path)
-    if not real.is_dir():
-        raise ToolError(f"{path!r} is not a folder in the workspace")
+    parts = _parts(path)
     lines: list[str] = []
-    _walk(real, real, recursive, lines)
+    try:
+        with opened(open_root(_root(ctx))) as root, \
+                opened(open_beneath(root, "/".join(parts) or ".", os.O_RDONLY | os.O_DIRECTORY)) as folder:
+            _walk(folder, "", recursive, lines, 0)
+    except FileNotFoundError:
+        raise ToolError(f"{path!r} is not a folder in the workspace") from None
+    except OSError as exc:
+        raise ToolError(f"{path!r} is not a folder in the workspace ({_why(exc)})") from None
     if not lines:
-        return f"{relative(root, real)}: empty"
+        return f"{'/'.join(parts) or '.'}: empty"
     if len(lines) > MAX_LIST_ENTRIES:
         lines = lines[:MAX_LIST_ENTRIES] + [f"[… more than {MAX_LIST_ENTRIES} entries; list a sub-folder]"]
     return "\n".join(lines)
 
 
-def _walk(top: Path, folder: Path, recursive: bool, lines: list[str]) -> None:
-    with os.scandir(folder) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            if len(lines) > MAX_LIST_ENTRIES:
-                return
-            name = os.path.relpath(entry.path, top)
-            info = entry.stat(follow_symlinks=False)
-            if stat.S_ISLNK(info.st_mode):
-                lines.append(f"{name} -> {os.readlink(entry.path)} (symlink)")
-            elif stat.S_ISDIR(info.st_mode):
-                lines.append(f"{name}/")
-                if recursive:
-                    _walk(top, Path(entry.path), recursive, lines)
-            else:
-                lines.append(f"{name} ({info.st_size:,} bytes)")
+def _shown(name: str) -> str:
+    """A name as the model may see it: valid UTF-8, no control characters, not too long."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= MAX_NAME_SHOWN else text[:MAX_NAME_SHOWN] + "…"
+
+
+def _walk(folder: int, prefix: str, recursive: bool, lines: list[str], depth: int) -> None:
+    with os.scandir(folder) as listing:
+        names = []
+        for entry in listing:
+            names.append(entry.name)
+            if len(names) > 4 * MAX_LIST_ENTRIES:  # a huge folder: list a part of it, quickly
+                break
+    for name in sorted(names):
+        if len(lines) > MAX_LIST_ENTRIES:
+            return
+        shown = prefix + _shown(name)
+        try:
+            info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            try:
+                target = _shown(os.readlink(name, dir_fd=folder))
+            except OSError:
+                target = "?"
+            lines.append(f"{shown} -> {target} (symlink)")
+        elif stat.S_ISDIR(info.st_mode):
+            lines.append(f"{shown}/")
+            if recursive and depth < MAX_LIST_DEPTH:
+                try:
+                    child = open_beneath(folder, name, os.O_RDONLY | os.O_DIRECTORY)
+                except OSError:
+                    continue
+                with opened(child):
+                    _walk(child, f"{shown}/", recursive, lines, depth + 1)
+        elif stat.S_ISREG(info.st_mode):
+            lines.append(f"{shown} ({info.st_size:,} bytes)")
+        else:
+            lines.append(f"{shown} ({'FIFO' if stat.S_ISFIFO(info.st_mode) else 'special file'})")

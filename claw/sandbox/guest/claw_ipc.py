@@ -7,7 +7,7 @@
 
 A request is a JSON file written to $CLAW_IPC_DIR/requests under a temporary name and renamed
 into place, so the host never reads half a request; the host answers the same way in
-$CLAW_IPC_DIR/responses/<id>.json. The host decides who you are from where the file was found:
+$CLAW_IPC_DIR/responses/<id>.json (read-only here: the host clears it). The host decides who you are from where the file was found:
 a request cannot name its group. Errors come back as IpcError with the host's reason.
 
 Imported automatically into every Python process of the sandbox (sitecustomize), it also
@@ -21,7 +21,7 @@ import atexit
 import os
 import time
 
-IPC_DIR = os.environ.get("CLAW_IPC_DIR", "/workspace/.ipc")
+IPC_DIR = os.environ.get("CLAW_IPC_DIR", "/ipc")
 HEARTBEAT_INTERVAL = float(os.environ.get("CLAW_HEARTBEAT_INTERVAL", "1.0"))
 DEFAULT_TIMEOUT = 30.0
 
@@ -123,9 +123,10 @@ def _stop_heartbeat(path, pid):
 
 def _start_heartbeat():
     global _heartbeat_started
-    if _heartbeat_started or not os.path.isdir(IPC_DIR):
+    folder = os.path.join(IPC_DIR, "heartbeat")
+    if _heartbeat_started or not os.path.isdir(folder):
         return
     _heartbeat_started = True
-    path = os.path.join(IPC_DIR, "heartbeat")
+    path = os.path.join(folder, "beat")
     _thread.start_new_thread(_heartbeat_loop, (path,))
     atexit.register(_stop_heartbeat, path, os.getpid())

@@ -1,11 +1,15 @@
 """The host's side of the IPC directories, touched only through directory descriptors.
 
-The sandbox owns everything under its workspace, including .ipc: it can plant symlinks,
-FIFOs, directories or junk where the host expects files. So the host opens .ipc, requests and
-responses once per run (O_NOFOLLOW, replacing anything that is not a real directory) and then
-works relative to those descriptors only: a symlink swapped in later is never followed, a
-request must be a regular file, and responses are created O_EXCL|O_NOFOLLOW and renamed into
-place within the same directory.
+    workspace/groups/<group>/.ipc/      host-owned; seen as /ipc in the sandbox
+        requests/                       sandbox-writable: code writes its requests here
+        responses/                      host-owned, read-only inside: the host's answers
+        heartbeat/                      sandbox-writable: the guest's heartbeat file, "beat"
+
+The sandbox can still plant symlinks, FIFOs, folders or junk in requests/ and heartbeat/. So
+the host opens each folder once per run (O_NOFOLLOW, replacing anything that is not a real
+directory) and then works relative to those descriptors only: a request is opened O_PATH and
+checked to be a regular file before it is opened for reading (claw/safe_fs.py), the heartbeat
+is only ever lstat'ed, and responses are created O_EXCL|O_NOFOLLOW and renamed into place.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from claw.safe_fs import UnsafePath, open_regular
+
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 IPC_DIR = ".ipc"
-HEARTBEAT = "heartbeat"
+HEARTBEAT_DIR = "heartbeat"
+HEARTBEAT = "beat"
 
 
 class RequestFileError(Exception):
@@ -36,7 +43,8 @@ def _remove(name: str, parent: int) -> None:
 
 
 def _ensure_dir(parent: int, name: str, owner: tuple[int, int] | None) -> int:
-    """Open parent/name as a real directory, replacing a symlink or file planted there."""
+    """Open parent/name as a real directory, replacing a symlink or file planted there, and
+    give it to ``owner`` (with mode 0755, so only that owner writes it)."""
     try:
         fd = os.open(name, DIR_FLAGS, dir_fd=parent)
     except FileNotFoundError:
@@ -48,6 +56,7 @@ def _ensure_dir(parent: int, name: str, owner: tuple[int, int] | None) -> int:
         fd = os.open(name, DIR_FLAGS, dir_fd=parent)
     if owner is not None:
         os.fchown(fd, *owner)
+    os.fchmod(fd, 0o755)
     return fd
 
 
@@ -57,15 +66,20 @@ class IpcDirs:
     ipc: int
     requests: int
     responses: int
+    heartbeat: int
 
     @classmethod
     def open(cls, group_dir: Path, owner: tuple[int, int] | None) -> IpcDirs:
+        """``owner`` is the sandbox's uid:gid (None when claw is not root): it gets requests/
+        and heartbeat/; .ipc and responses/ stay claw's own."""
+        host = (os.geteuid(), os.getegid()) if owner is not None else None
         group = os.open(group_dir, DIR_FLAGS)
-        ipc = _ensure_dir(group, IPC_DIR, owner)
-        return cls(group, ipc, _ensure_dir(ipc, "requests", owner), _ensure_dir(ipc, "responses", owner))
+        ipc = _ensure_dir(group, IPC_DIR, host)
+        return cls(group, ipc, _ensure_dir(ipc, "requests", owner), _ensure_dir(ipc, "responses", host),
+                   _ensure_dir(ipc, HEARTBEAT_DIR, owner))
 
     def close(self) -> None:
-        for fd in (self.requests, self.responses, self.ipc, self.group):
+        for fd in (self.requests, self.responses, self.heartbeat, self.ipc, self.group):
             os.close(fd)
 
     # ---- requests ---------------------------------------------------------------------
@@ -85,11 +99,11 @@ class IpcDirs:
 
         RequestFileError if it is not a regular file within ``max_bytes``.
         """
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self.requests)
-        except OSError as exc:
+        try:  # O_PATH and fstat first: a FIFO, socket or device is never opened
+            fd = open_regular(self.requests, name)
+        except (UnsafePath, OSError) as exc:
             _remove(name, self.requests)
-            raise RequestFileError("a request must be a regular file (not a symlink or directory)") from exc
+            raise RequestFileError("a request must be a regular file (not a symlink, FIFO or directory)") from exc
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
@@ -136,13 +150,11 @@ class IpcDirs:
 
     def heartbeat_mtime(self) -> float | None:
         try:
-            info = os.stat(HEARTBEAT, dir_fd=self.ipc, follow_symlinks=False)
+            info = os.stat(HEARTBEAT, dir_fd=self.heartbeat, follow_symlinks=False)
         except FileNotFoundError:
             return None
         return info.st_mtime if stat.S_ISREG(info.st_mode) else None
 
     def clear_heartbeat(self) -> None:
-        """Remove the heartbeat and any half-written one a killed process left."""
-        for name in os.listdir(self.ipc):
-            if name == HEARTBEAT or (name.startswith(HEARTBEAT + ".") and name.endswith(".tmp")):
-                _remove(name, self.ipc)
+        """Remove the heartbeat and whatever else was left in its folder (half-written ones)."""
+        self.clear(self.heartbeat)
