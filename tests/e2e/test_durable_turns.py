@@ -18,7 +18,7 @@ import pytest
 
 from claw.memory import group_memory_root, memory_history
 from claw.personality import load_personality, previous_versions
-from claw.workspace import group_dir
+from claw.workspace import scratch_dir
 from tests.support.fake_anthropic import FakeAnthropic, FakeResponse, reply_error, reply_text, reply_tool_use
 from tests.support.redis_server import LocalRedis
 from tests.support.stack import ClawStack
@@ -87,7 +87,7 @@ class Case:
             return load_personality(workspace, group_id).count(PIRATE), len(previous_versions(workspace, group_id))
         if self.arguments["code"].startswith("import claw_ipc"):
             return [m["text"] for m in stack.messages(group_id) if m["text"] == "hello from code"]
-        return (group_dir(workspace, group_id) / "out.txt").read_text()
+        return (scratch_dir(workspace, group_id) / "out.txt").read_text()
 
 
 CASES = {
