@@ -5,18 +5,25 @@
 The group's limits and IPC policy come from its ``settings["sandbox"]`` in the database unless
 given. The IPC host thread lives exactly as long as the sandbox: it starts right after the
 process and is stopped, then drained, after the process is gone.
+
+Limits for the run as a whole come from here: the turn's budget caps the wall clock (budget.py),
+the group's directory is put under its disk quota (quota.py), and bwrap and subprocess runs get
+a cgroup of their own for memory and processes where the machine allows one (cgroup.py).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from claw.config import Settings
+from claw.sandbox import cgroup, quota
 from claw.sandbox.base import RunSpec, hand_over, sandbox_owner
+from claw.sandbox.budget import TurnBudget
 from claw.sandbox.errors import SandboxConfigError, SandboxUnavailable
 from claw.sandbox.ipc import ALLOWED_ACTIONS, Identity, IpcHost, IpcStats, Policy
 from claw.sandbox.limits import Limits, limits_for
@@ -26,6 +33,9 @@ from claw.sandbox.sweep import remove_escapes
 from claw.workspace import group_dir
 
 log = logging.getLogger(__name__)
+
+#: processes of bwrap itself (the launcher and the namespace's init) inside the run's cgroup
+BWRAP_PROCESSES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +49,8 @@ class SandboxRun:
     killed: str | None  #: "timeout" | "heartbeat" | None
     ipc: IpcStats
     limits: Limits
+    oom_kills: int = 0  #: processes killed for the run's memory limit (cgroup only)
+    disk: quota.Usage | None = None  #: the group's workspace after the run
 
 
 def group_sandbox_settings(group_id: str) -> dict[str, Any]:
@@ -70,21 +82,35 @@ def run_code(
     code: str,
     *,
     overrides: Mapping[str, Any] | None = None,
+    budget: TurnBudget | None = None,
 ) -> SandboxRun:
-    """Run ``code`` in the group's sandbox; ``overrides`` stands in for the database's."""
+    """Run ``code`` in the group's sandbox; ``overrides`` stands in for the database's.
+
+    With a ``budget`` (the turn's), BudgetExhausted is raised before anything starts once the
+    turn's sandbox time is spent, and the run's wall clock is capped by what is left."""
     if overrides is None:
         overrides = group_sandbox_settings(identity.group_id)
     limits = limits_for(settings, overrides)
+    if budget is not None:
+        limits = budget.allow(limits)
     policy = Policy.for_group(overrides, ALLOWED_ACTIONS)
     backend, status = select_backend(settings)
     workspace = group_dir(settings.workspace, identity.group_id)
-    workspace.mkdir(parents=True, exist_ok=True)
+    quota.prepare(settings, identity.group_id, limits)
     owner = sandbox_owner(settings) if backend.name != "subprocess" else None
     hand_over(workspace, owner)
     host = IpcHost(identity, workspace, settings=settings, limits=limits, policy=policy, owner=owner)
     host.open()
+    began = time.monotonic()
     try:
-        execution = Execution(backend.plan(RunSpec(workspace, language, code, limits)), limits)
+        run_cgroup = _cgroup(settings, backend.name, limits)
+        try:
+            plan = backend.plan(RunSpec(workspace, language, code, limits))
+        except BaseException:
+            if run_cgroup is not None:
+                run_cgroup.close()
+            raise
+        execution = Execution(plan, limits, cgroup=run_cgroup)
         stop = threading.Event()
         watcher = threading.Thread(
             target=host.serve, args=(stop, execution.kill), name=f"ipc-{identity.group_id}", daemon=True
@@ -94,6 +120,7 @@ def run_code(
             result = execution.wait()
         except BaseException:  # e.g. Celery's soft time limit: the sandbox must not outlive us
             execution.kill("interrupted")
+            execution.release()
             raise
         finally:
             stop.set()
@@ -101,11 +128,15 @@ def run_code(
     finally:
         host.finish()
         remove_escapes(workspace)
+        if budget is not None:
+            budget.spend(time.monotonic() - began)
+    disk = quota.usage(settings, identity.group_id, limits)
     log.info(
         "sandbox_run group=%s backend=%s language=%s exit=%s killed=%s seconds=%.3f output_bytes=%d "
-        "ipc_done=%d ipc_refused=%d",
+        "ipc_done=%d ipc_refused=%d oom_kills=%d disk_bytes=%d files=%d",
         identity.group_id, status.name, language, result.exit_code, result.killed, result.seconds,
-        result.output_bytes, host.stats.done, host.stats.refused,
+        result.output_bytes, host.stats.done, host.stats.refused, result.oom_kills,
+        disk.used_bytes, disk.files,
     )
     return SandboxRun(
         backend=status.name,
@@ -117,4 +148,23 @@ def run_code(
         killed=result.killed,
         ipc=host.stats,
         limits=limits,
+        oom_kills=result.oom_kills,
+        disk=disk,
     )
+
+
+def _cgroup(settings: Settings, backend: str, limits: Limits) -> cgroup.RunCgroup | None:
+    """The run's own cgroup, or None where the machine offers none (the documented fallback).
+
+    Docker gives its containers their own; bwrap and subprocess runs get one here."""
+    if backend == "docker":
+        return None
+    where = cgroup.support(settings.sandbox_cgroup)
+    if where.kind == "none":
+        return None
+    try:
+        # bwrap itself (its parent and its pid 1) counts too: room for them beside the code
+        return cgroup.RunCgroup.create(where, memory_bytes=limits.memory_bytes,
+                                       processes=limits.processes + BWRAP_PROCESSES)
+    except OSError as exc:  # it worked at the probe: fail closed rather than run unbounded
+        raise SandboxUnavailable(f"could not create the run's cgroup: {exc}") from None

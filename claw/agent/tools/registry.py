@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from claw.agent.base import ToolCall, ToolSpec
 from claw.config import Settings
+from claw.sandbox.budget import TurnBudget
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ class ToolContext:
     workspace: Path
     settings: Settings
     is_main: bool = False
+    #: sandbox time this turn's run_code calls have spent (one context per turn, so per turn)
+    sandbox_budget: TurnBudget = field(default_factory=TurnBudget)
 
 
 @dataclass(frozen=True, slots=True)
