@@ -53,8 +53,15 @@ FS_IMMUTABLE_FL = 0x10
 COMMAND_TIMEOUT = 60
 #: inodes a fresh ext4 uses itself (reserved ones, root, lost+found): not the group's files
 EXT4_OWN_INODES = 11
-#: mke2fs rounds the inode count down to whole inode-table blocks; ask for one block more
-INODES_PER_BLOCK = 16
+BLOCK = 4096
+INODE_BYTES = 256
+
+
+def image_bytes(limits: Limits) -> int:
+    """The image's size: the group's ``disk_mb`` for its data, plus the filesystem's own
+    tables (inodes, bitmaps), so many files do not eat the room meant for bytes. Sparse."""
+    tables = (limits.files + EXT4_OWN_INODES) * INODE_BYTES + limits.disk_bytes // 64 + (1 << 20)
+    return (limits.disk_bytes + tables + BLOCK - 1) // BLOCK * BLOCK
 
 
 class QuotaExceeded(SandboxError):
@@ -208,8 +215,9 @@ def _mount(settings: Settings, group_id: str, directory: Path, limits: Limits) -
         return
     partial = image.with_suffix(".new")
     with open(partial, "wb") as handle:
-        handle.truncate(limits.disk_bytes)
-    _run("mkfs.ext4", "-q", "-F", "-N", str(limits.files + EXT4_OWN_INODES + INODES_PER_BLOCK), "-m", ROOT_RESERVE_PERCENT,
+        handle.truncate(image_bytes(limits))
+    _run("mkfs.ext4", "-q", "-F", "-b", str(BLOCK), "-I", str(INODE_BYTES),
+         "-N", str(limits.files + EXT4_OWN_INODES), "-m", ROOT_RESERVE_PERCENT,
          "-O", "^has_journal", "-E", "nodiscard", str(partial))
     if directory.is_dir() and any(directory.iterdir()):
         _move_in(directory, partial)
