@@ -27,6 +27,7 @@ from claw.db.models import utcnow
 from claw.memory import memory_prompt, record_turn
 from claw.personality import load_personality
 from claw.pipeline.outbox import write_reply
+from claw.sandbox import quota
 from claw.sandbox.sweep import remove_escapes
 from claw.workspace import group_dir
 
@@ -204,6 +205,7 @@ def answer_pending(
         # Sandboxed code owns the group's directory: a worker killed mid-run may have left a
         # planted symlink (CLAUDE.md -> the API token) that this turn must not read through.
         directory = group_dir(settings.workspace, group_id)
+        quota.remount(settings, group_id)  # after a reboot: the group's files are in its image
         if directory.is_dir():
             remove_escapes(directory)
         turn = build_turn_input(session, settings, group, pending)

@@ -159,8 +159,14 @@ def remount(settings: Settings, group_id: str) -> None:
     directory = group_dir(settings.workspace, group_id)
     if image_path(settings, group_id).exists() and not os.path.ismount(directory):
         with _locked(settings, group_id):
-            if not os.path.ismount(directory):
+            if os.path.ismount(directory):
+                return
+            try:
                 _mount_existing(settings, group_id, directory)
+            except (SandboxError, OSError) as exc:  # the next run tries again, and fails loudly
+                log.error("sandbox_quota_remount_failed group=%s error=%s", group_id, exc)
+                return
+            log.info("sandbox_quota_remounted group=%s", group_id)
 
 
 def usage(settings: Settings, group_id: str, limits: Limits) -> Usage:
