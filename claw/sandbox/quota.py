@@ -51,8 +51,8 @@ FS_IOC_GETFLAGS = 0x80086601
 FS_IOC_SETFLAGS = 0x40086602
 FS_IMMUTABLE_FL = 0x10
 COMMAND_TIMEOUT = 60
-#: inodes a fresh ext4 uses itself (reserved ones, root, lost+found): not the group's files
-EXT4_OWN_INODES = 11
+#: inodes ext4 keeps for itself (the reserved ones, root among them): not the group's files
+EXT4_OWN_INODES = 10
 BLOCK = 4096
 INODE_BYTES = 256
 
@@ -225,8 +225,7 @@ def _mount(settings: Settings, group_id: str, directory: Path, limits: Limits) -
     _run("mkfs.ext4", "-q", "-F", "-b", str(BLOCK), "-I", str(INODE_BYTES),
          "-N", str(limits.files + EXT4_OWN_INODES), "-m", ROOT_RESERVE_PERCENT,
          "-O", "^has_journal", "-E", "nodiscard", str(partial))
-    if directory.is_dir() and any(directory.iterdir()):
-        _move_in(directory, partial)
+    _move_in(directory, partial)
     os.replace(partial, image)
     log.info("sandbox_quota_created group=%s disk_mb=%d files=%d", group_id, limits.disk_mb, limits.files)
     _mount_existing(settings, group_id, directory)
@@ -240,13 +239,15 @@ def _mount_existing(settings: Settings, group_id: str, directory: Path) -> None:
 
 
 def _move_in(directory: Path, image: Path) -> None:
-    """Copy the group's existing files into the new image, then empty the directory."""
+    """Ready the new image: no lost+found (the group's code would see it), and the group's
+    existing files copied in; then empty the directory it will cover."""
     stage = image.with_suffix(".mnt")
     stage.mkdir(exist_ok=True)
     _run("mount", "-o", "loop,nosuid,nodev", str(image), str(stage))
     try:
-        shutil.rmtree(stage / "lost+found", ignore_errors=True)
-        _run("cp", "-a", f"{directory}/.", str(stage))
+        (stage / "lost+found").rmdir()
+        if directory.is_dir():
+            _run("cp", "-a", f"{directory}/.", str(stage))
     except SandboxError:
         raise SandboxError(
             f"the group's existing files do not fit its disk quota ({_measure(directory)[0] >> 20} MB); "
@@ -255,7 +256,7 @@ def _move_in(directory: Path, image: Path) -> None:
     finally:
         _run("umount", str(stage))
         stage.rmdir()
-    for entry in list(directory.iterdir()):
+    for entry in list(directory.iterdir()) if directory.is_dir() else []:
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
