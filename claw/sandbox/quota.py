@@ -60,7 +60,7 @@ INODE_BYTES = 256
 def image_bytes(limits: Limits) -> int:
     """The image's size: the group's ``disk_mb`` for its data, plus the filesystem's own
     tables (inodes, bitmaps), so many files do not eat the room meant for bytes. Sparse."""
-    tables = (limits.files + EXT4_OWN_INODES) * INODE_BYTES + limits.disk_bytes // 64 + (1 << 20)
+    tables = (limits.files + EXT4_OWN_INODES) * INODE_BYTES + limits.disk_bytes // 512 + (256 << 10)
     return (limits.disk_bytes + tables + BLOCK - 1) // BLOCK * BLOCK
 
 
@@ -214,6 +214,7 @@ def release_under(root: Path) -> int:
 
 def _mount(settings: Settings, group_id: str, directory: Path, limits: Limits) -> None:
     if os.path.ismount(directory):
+        _grow(image_path(settings, group_id), directory, limits)
         return
     image = image_path(settings, group_id)
     if image.exists():
@@ -229,6 +230,36 @@ def _mount(settings: Settings, group_id: str, directory: Path, limits: Limits) -
     os.replace(partial, image)
     log.info("sandbox_quota_created group=%s disk_mb=%d files=%d", group_id, limits.disk_mb, limits.files)
     _mount_existing(settings, group_id, directory)
+
+
+def _grow(image: Path, directory: Path, limits: Limits) -> None:
+    """A raised ``disk_mb`` grows the image, offline: online resizing needs CAP_SYS_RESOURCE,
+    which root may lack (it does in claw's CI). A lower limit, or a new ``files`` (ext4's inode
+    count grows only with its size), applies to a new image only."""
+    try:
+        size = image.stat().st_size
+        if size >= image_bytes(limits):
+            return
+        # ext4 adds inodes in proportion as it grows: keep that share out of the data's room
+        tables = os.statvfs(directory).f_files * INODE_BYTES / size
+        wanted = int((image_bytes(limits) - (limits.files + EXT4_OWN_INODES) * INODE_BYTES) / (1 - tables))
+        wanted = (wanted + BLOCK - 1) // BLOCK * BLOCK
+        _run("umount", str(directory))  # busy (a host tool has a file open): next run tries again
+    except (SandboxError, OSError) as exc:
+        log.warning("sandbox_quota_grow_later image=%s error=%s", image.name, exc)
+        return
+    try:
+        with open(image, "r+b") as handle:
+            handle.truncate(wanted)
+        _run("e2fsck", "-f", "-p", str(image), ok=(0, 1))  # 1: it fixed something (lost+found)
+        _run("resize2fs", str(image))
+        log.info("sandbox_quota_grown image=%s disk_mb=%d", image.name, limits.disk_mb)
+    except (SandboxError, OSError) as exc:  # the old size still holds: runs go on
+        log.error("sandbox_quota_grow_failed image=%s error=%s", image.name, exc)
+    finally:
+        _run("mount", "-o", "loop,nosuid,nodev", str(image), str(directory))
+        with contextlib.suppress(OSError):
+            (directory / "lost+found").rmdir()
 
 
 def _mount_existing(settings: Settings, group_id: str, directory: Path) -> None:
@@ -315,11 +346,11 @@ def _immutable(path: Path, on: bool) -> None:
         os.close(fd)
 
 
-def _run(*argv: str) -> None:
+def _run(*argv: str, ok: tuple[int, ...] = (0,)) -> None:
     try:
         done = subprocess.run([_tool(argv[0]) or argv[0], *argv[1:]], capture_output=True, text=True,
                               timeout=COMMAND_TIMEOUT)
     except (OSError, subprocess.SubprocessError) as exc:
         raise SandboxError(f"{argv[0]} failed: {exc}") from None
-    if done.returncode != 0:
+    if done.returncode not in ok:
         raise SandboxError(f"{argv[0]} failed: {(done.stderr or done.stdout).strip()[-300:]}")

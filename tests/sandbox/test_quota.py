@@ -83,6 +83,16 @@ def test_creating_past_the_file_count_quota_fails_inside(loop_quota: Settings) -
     assert run(loop_quota, "open('one', 'w').write('1'); print('ok')", files=300).output == "ok\n"
 
 
+def test_a_raised_disk_quota_grows_the_groups_filesystem(loop_quota: Settings) -> None:
+    # Given a group that filled its 16 MB
+    assert "No space left" in run(loop_quota, FILL, disk_mb=16, files=1000, file_size_mb=8).output
+    # When its quota is raised to 48 MB
+    grown = run(loop_quota, FILL.replace("junk", "more"), disk_mb=48, files=1000, file_size_mb=8)
+    # Then its code can write about 32 MB more
+    assert grown.disk is not None and 46 << 20 <= grown.disk.limit_bytes <= 50 << 20
+    assert "stopped after" in grown.output and int(grown.output.split("stopped after ")[1].split()[0]) >= 28
+
+
 def test_files_already_there_are_kept_when_the_quota_starts(loop_quota: Settings) -> None:
     # Given a group that has files from before quotas
     directory = group_dir(loop_quota.workspace, "http:team")
