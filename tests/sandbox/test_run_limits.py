@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from claw.agent.tools.code import render
 from claw.config import Settings
 from claw.sandbox import cgroup
 from claw.sandbox.select import run_limits
@@ -78,6 +79,8 @@ def test_children_together_cannot_exceed_the_runs_memory(settings: Settings, run
     assert "children that kept 100 MB to the end:" in run_.output, run_.output
     held = int(run_.output.rsplit(":", 1)[1])
     assert held <= 2, run_.output
+    # And the agent is told why
+    assert "the run's memory limit (256 MB, /tmp included) was hit" in render(run_)
 
 
 def test_tmp_counts_against_the_runs_memory(settings: Settings, run_cgroups: cgroup.Support) -> None:
@@ -142,3 +145,15 @@ def test_without_a_cgroup_the_fallback_is_named(tmp_path: Path) -> None:
     where = cgroup.support(str(tmp_path))  # a folder that delegates nothing
     assert where.kind == "none"
     assert "per process only (RLIMIT_AS, RLIMIT_NPROC)" in where.describe
+
+
+def test_runs_go_on_with_per_process_limits_where_no_cgroup_can_be_made(
+    tmp_path: Path, settings: Settings
+) -> None:
+    # Given a machine where claw may not create cgroups (a "delegated" folder that is not one)
+    fallback = settings.model_copy(update={"sandbox_cgroup": str(tmp_path)})
+    # Then code still runs, under its per-process limits, and the status says so
+    run_ = run(fallback, "import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0] >> 20)",
+               memory_mb=300)
+    assert run_.output == "300\n" and run_.oom_kills == 0
+    assert "NOT per run" in run_limits(fallback, "bwrap")
