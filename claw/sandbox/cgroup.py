@@ -191,13 +191,6 @@ class RunCgroup:
             pass
         return 0
 
-    def memory_peak(self) -> int:
-        name = "memory.peak" if self.kind == "v2" else "memory.max_usage_in_bytes"
-        try:
-            return int((self.dirs[0] / name).read_text())
-        except (OSError, IndexError, ValueError):
-            return 0
-
     def kill(self) -> None:
         """SIGKILL everything in the run (v2: cgroup.kill; v1: pid by pid until none is left)."""
         if self.kind == "v2" and self.dirs:

@@ -87,10 +87,10 @@ class Execution:
                 preexec_fn=self._preexec(),
                 start_new_session=True,
             )
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise SandboxUnavailable(f"could not start the sandbox ({self.plan.argv[0]}): {exc}") from exc
-        except BaseException:
+        except BaseException as exc:
             self.release()
+            if isinstance(exc, (OSError, subprocess.SubprocessError)):
+                raise SandboxUnavailable(f"could not start the sandbox ({self.plan.argv[0]}): {exc}") from exc
             raise
         finally:
             for fd in self.plan.pass_fds:
