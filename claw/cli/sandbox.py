@@ -78,10 +78,12 @@ def limits(
     try:
         quota.remount(settings, group)
         used = quota.usage(settings, group, effective)
+        kind, _ = quota.mechanism(settings)
     except (SandboxError, OSError) as exc:
         raise fail(f"cannot measure the group's workspace: {exc}") from None
     usage = {
-        "mechanism": used.mechanism,
+        "mechanism": used.mechanism if used.mechanism == "loop" or kind == "measure" else
+        "loop (the image is made at the group's next run)",
         "disk_mb_used": round(used.used_bytes / (1 << 20), 1),
         "disk_mb_limit": round(used.limit_bytes / (1 << 20), 1),  # a loop image's own size
         "files": used.files,

@@ -66,6 +66,8 @@ def test_writing_past_the_disk_quota_fails_inside_and_deleting_frees_room(loop_q
     assert "stopped after" in full.output and "No space left on device" in full.output, full.output
     assert int(full.output.split("stopped after ")[1].split()[0]) <= 24
     assert full.disk is not None and full.disk.used_bytes <= 24 << 20
+    # And the host (root) can still save the group's memory: ext4 keeps it a small reserve
+    (group_dir(loop_quota.workspace, "http:team") / "memory.md").write_bytes(b"m" * (100 << 10))
     # And after deleting, a later run writes again
     run(loop_quota, "import shutil; shutil.rmtree('junk')", disk_mb=24)
     again = run(loop_quota, "open('small', 'wb').write(b'y' * (4 << 20)); print('ok')", disk_mb=24)
