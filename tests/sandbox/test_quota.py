@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from claw.config import Settings
-from claw.sandbox import quota
+from claw.sandbox import quota, quota_image
 from claw.workspace import group_dir
 from tests.support.sandbox import run
 
@@ -114,7 +114,7 @@ def test_an_unmounted_directory_takes_no_writes_and_is_mounted_again(loop_quota:
     run(loop_quota, "open('kept.txt', 'w').write('still here')")
     directory = group_dir(loop_quota.workspace, "http:team")
     subprocess.run(["umount", str(directory)], check=True)
-    quota._immutable(directory, True)
+    quota_image.set_immutable(directory, True)
     # Then nothing, not even root, writes to the host disk underneath
     with pytest.raises(PermissionError):
         (directory / "lost.txt").write_text("would be hidden by the mount")
