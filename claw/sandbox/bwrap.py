@@ -4,9 +4,8 @@ Inside: new user, network, pid, ipc, uts (and cgroup) namespaces; a read-only ro
 read-only /usr (and the
 /bin, /lib... links or directories beside it); no /etc but the loader cache and the
 alternatives links; the group's directory read-write at /workspace; a private size-limited
-/tmp; a private /proc and a small fixed, read-only /dev (null, zero, full, random, urandom,
-tty, pts: the devices work, but nothing can be stored there); uid 65534; an environment of
-PATH, LANG and the IPC location only. Nothing else of the host exists there: no /home, /root, CLAW_HOME, database,
+/tmp; a private /proc and a read-only /dev; uid 65534; an environment of PATH, LANG and the IPC
+location only. Nothing else of the host exists there: no /home, /root, CLAW_HOME, database,
 token file or other group. rlimits are set by prlimit inside the new user namespace, so
 RLIMIT_NPROC counts the sandbox's own processes, not everyone's.
 """
@@ -113,6 +112,7 @@ class BwrapBackend:
             argv += ["--size", str(limits.tmp_mb << 20)]
         argv += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
         # --dev is a tmpfs sized only by the host's RAM: read-only, it holds just its devices
+        # (null, zero, full, random, urandom, tty, pts still work; nothing can be stored there)
         argv += ["--remount-ro", "/dev"]
         for fd, inside in guest:
             argv += ["--ro-bind-data", str(fd), inside]
