@@ -73,9 +73,9 @@ class Settings(BaseSettings):
     tz: str = "UTC"
     sandbox: Literal["bwrap", "docker", "subprocess"] | None = None
     # Sandbox limits; a group's settings["sandbox"] may override each (see claw/sandbox/limits.py).
-    sandbox_memory_mb: int = 1024  #: address space per process (RLIMIT_AS; docker --memory)
+    sandbox_memory_mb: int = 1024  #: memory of the whole run (cgroup, /tmp included) and per process
     sandbox_cpu_seconds: int = 30  #: CPU time per process (RLIMIT_CPU)
-    sandbox_processes: int = 64  #: processes and threads inside one sandbox (RLIMIT_NPROC)
+    sandbox_processes: int = 64  #: processes and threads of the whole run (cgroup pids; RLIMIT_NPROC)
     sandbox_file_size_mb: int = 64  #: largest file the code may write (RLIMIT_FSIZE)
     sandbox_open_files: int = 256  #: RLIMIT_NOFILE
     sandbox_wall_seconds: float = 60.0  #: wall clock per run; then the whole sandbox is killed
@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     sandbox_output_kb: int = 16  #: output kept per run; the rest is cut with a visible marker
     sandbox_heartbeat_timeout: float = 10.0  #: a sandbox whose heartbeat is older is killed
     sandbox_ipc_rate: int = 30  #: file-IPC requests per minute per group
+    sandbox_turn_seconds: float = 120.0  #: sandbox time of all run_code calls of one turn
+    sandbox_disk_mb: int = 1024  #: a group's workspace size (claw/sandbox/quota.py)
+    sandbox_files: int = 100_000  #: files and folders in a group's workspace
+    #: how the disk quota is kept: auto (loop image where root can mount one, else measure),
+    #: loop (a per-group ext4 image; writes stop at the limit), measure (checked after each run)
+    sandbox_quota: Literal["auto", "loop", "measure"] = "auto"
+    sandbox_cgroup: str | None = None  #: a delegated cgroup v2 directory for per-run cgroups
     sandbox_python: str | None = None  #: interpreter inside the sandbox; default /usr/bin/python3
     sandbox_uid: int = 65534  #: host uid sandboxed code runs as when claw runs as root
     sandbox_gid: int = 65534

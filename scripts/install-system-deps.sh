@@ -11,6 +11,8 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/
   || missing+=(postgresql)
 # The sandbox runs the system's Python (one outside /root and /home), not the venv's
 [ -x /usr/bin/python3 ] || missing+=(python3-minimal)
+# Each group's disk quota is an ext4 image (claw/sandbox/quota.py): mkfs.ext4, e2fsck, resize2fs
+PATH="$PATH:/usr/sbin:/sbin" command -v mkfs.ext4 >/dev/null 2>&1 || missing+=(e2fsprogs)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "claw needs: ${missing[*]}. Install them with your package manager, then run make again." >&2

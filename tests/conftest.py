@@ -19,6 +19,16 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("redis-server is missing: run the tests through `make test`")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def group_quota_images_unmounted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Runs as root loop-mount each group's quota image (claw/sandbox/quota.py) under the
+    test's folders: unmount them all at the end, so no mount outlives the run."""
+    yield
+    from claw.sandbox.quota import release_under
+
+    release_under(tmp_path_factory.getbasetemp())
+
+
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedis]:
     server = LocalRedis(tmp_path_factory.mktemp("redis"))

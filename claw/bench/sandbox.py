@@ -21,7 +21,7 @@ from pathlib import Path
 
 from claw.bench.report import percentile
 from claw.config import get_settings
-from claw.sandbox import Identity, RunSpec, default_limits, run_code, select_backend
+from claw.sandbox import Identity, RunSpec, default_limits, quota, run_code, select_backend
 from claw.sandbox.base import SAFE_PATH, hand_over, sandbox_owner
 from claw.sandbox.interpreter import sandbox_python
 from claw.sandbox.process import Execution
@@ -65,11 +65,14 @@ def run_sandbox_bench(samples: int = 200) -> str:
 
         sides = {"bare subprocess": bare, "sandbox launch": launch, "run_code path": full}
         timings: dict[str, list[float]] = {name: [] for name in sides}
-        for n in range(WARM_UP + samples):
-            for name, action in sides.items():
-                elapsed = _timed(action)
-                if n >= WARM_UP:
-                    timings[name].append(elapsed)
+        try:
+            for n in range(WARM_UP + samples):
+                for name, action in sides.items():
+                    elapsed = _timed(action)
+                    if n >= WARM_UP:
+                        timings[name].append(elapsed)
+        finally:
+            quota.release_under(root)  # the group's quota image, mounted by run_code as root
     return _render(status.name, str(status.strength), python, samples, timings)
 
 

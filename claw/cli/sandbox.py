@@ -48,9 +48,10 @@ def limits(
     set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE, e.g. memory_mb=2048")] = None,
     clear: Annotated[bool, typer.Option("--clear", help="drop the group's overrides")] = False,
 ) -> None:
-    """Show (or change) a group's sandbox limits: groups.settings["sandbox"] over the defaults."""
+    """Show (or change) a group's sandbox limits: groups.settings["sandbox"] over the defaults,
+    and what its workspace uses of its disk and file quota."""
     from claw.db import Group, write_session
-    from claw.sandbox import ALLOWED_ACTIONS, SandboxConfigError, limits_for
+    from claw.sandbox import ALLOWED_ACTIONS, SandboxConfigError, SandboxError, limits_for, quota
     from claw.sandbox.ipc import Policy
 
     settings = get_settings()
@@ -74,7 +75,22 @@ def limits(
         # stored as validated values: "2048" becomes 2048
         document = {k: getattr(effective, k) if k in effective.model_fields else v for k, v in document.items()}
         row.settings = {**(row.settings or {}), "sandbox": document}
-    typer.echo(json.dumps({"overrides": document, "effective": effective.model_dump()}, indent=2))
+    try:
+        quota.remount(settings, group)
+        used = quota.usage(settings, group, effective)
+        kind, _ = quota.mechanism(settings)
+    except (SandboxError, OSError) as exc:
+        raise fail(f"cannot measure the group's workspace: {exc}") from None
+    usage = {
+        "mechanism": used.mechanism if used.mechanism == "loop" or kind == "measure" else
+        "loop (the image is made at the group's next run)",
+        "disk_mb_used": round(used.used_bytes / (1 << 20), 1),
+        "disk_mb_limit": round(used.limit_bytes / (1 << 20), 1),  # a loop image's own size
+        "files": used.files,
+        "files_limit": used.limit_files,
+    }
+    typer.echo(json.dumps({"overrides": document, "effective": effective.model_dump(), "usage": usage},
+                          indent=2))
 
 
 def _value(text: str) -> object:

@@ -33,6 +33,7 @@ from claw.memory import memory_prompt, record_turn
 from claw.personality import load_personality
 from claw.pipeline.journal import TurnJournal, discard_journal, open_journal
 from claw.pipeline.outbox import write_reply
+from claw.sandbox import quota
 from claw.sandbox.layout import ensure_group_layout
 
 log = logging.getLogger(__name__)
@@ -236,6 +237,7 @@ def answer_pending(
         # A group folder from before the scratch split is moved over before anything in it is
         # read (one stat when it already was); reads are safe either way (claw/safe_fs.py).
         _ensure_layout(settings, group_id)
+        quota.remount(settings, group_id)  # after a reboot: the group's files are in its image
         turn = build_turn_input(session, settings, group, pending)
         ctx = ToolContext(group_id, settings.workspace, settings, is_main=group.is_main)
     if journal is not None and batch is None:  # stale: its batch was answered or set aside

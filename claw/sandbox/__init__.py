@@ -9,9 +9,12 @@ container per run), subprocess (limits only, NOT isolation). Errors:
     SandboxError
     ├── SandboxUnavailable     no backend can run code here
     ├── SandboxConfigError     invalid settings or group overrides
-    └── WorkspacePathError     a file tool's path leaves the workspace
+    ├── WorkspacePathError     a file tool's path leaves the workspace
+    ├── QuotaExceeded          the group's workspace is over its quota (measured fallback)
+    └── BudgetExhausted        the turn's sandbox time is spent: no more code runs this turn
 """
 
+from claw.sandbox import quota
 from claw.sandbox.base import BackendStatus, RunSpec, Strength
 from claw.sandbox.errors import SandboxConfigError, SandboxError, SandboxUnavailable, WorkspacePathError
 from claw.sandbox.ipc import ALLOWED_ACTIONS, Identity, register
@@ -33,6 +36,7 @@ __all__ = [
     "WorkspacePathError",
     "backend_status",
     "default_limits",
+    "quota",
     "describe",
     "limits_for",
     "register",

@@ -5,7 +5,7 @@ read-only /usr (and the
 /bin, /lib... links or directories beside it); no /etc but the loader cache and the
 alternatives links; the group's scratch folder read-write at /workspace, its IPC folders at
 /ipc (responses/ read-only), its personality and memory read-only under /group; a private size-limited
-/tmp; a private /proc and a minimal /dev; uid 65534; an environment of PATH, LANG and the IPC
+/tmp; a private /proc and a read-only /dev; uid 65534; an environment of PATH, LANG and the IPC
 location only. Nothing else of the host exists there: no /home, /root, CLAW_HOME, database,
 token file or other group. rlimits are set by prlimit inside the new user namespace, so
 RLIMIT_NPROC counts the sandbox's own processes, not everyone's.
@@ -115,6 +115,9 @@ class BwrapBackend:
         if "--size" in options:
             argv += ["--size", str(limits.tmp_mb << 20)]
         argv += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
+        # --dev is a tmpfs sized only by the host's RAM: read-only, it holds just its devices
+        # (null, zero, full, random, urandom, tty, pts still work; nothing can be stored there)
+        argv += ["--remount-ro", "/dev"]
         for fd, inside in guest:
             argv += ["--ro-bind-data", str(fd), inside]
         argv += ["--remount-ro", "/"]  # last mount step: the root itself read-only too

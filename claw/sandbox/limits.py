@@ -24,9 +24,9 @@ POLICY_KEYS = frozenset({"ipc_actions"})
 class Limits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    memory_mb: int = Field(ge=32, le=1 << 20)  #: address space per process (RLIMIT_AS)
+    memory_mb: int = Field(ge=32, le=1 << 20)  #: the whole run's memory (cgroup) and RLIMIT_AS
     cpu_seconds: int = Field(ge=1, le=86_400)  #: CPU time per process (RLIMIT_CPU)
-    processes: int = Field(ge=4, le=65_536)  #: processes and threads (RLIMIT_NPROC)
+    processes: int = Field(ge=4, le=65_536)  #: processes and threads of the run (cgroup pids, RLIMIT_NPROC)
     file_size_mb: int = Field(ge=1, le=1 << 20)  #: largest file written (RLIMIT_FSIZE)
     open_files: int = Field(ge=16, le=1 << 20)  #: RLIMIT_NOFILE
     wall_seconds: float = Field(gt=0, le=86_400)  #: then the whole sandbox is killed
@@ -34,6 +34,9 @@ class Limits(BaseModel):
     output_kb: int = Field(ge=1, le=1 << 14)  #: output kept; the rest is cut with a marker
     heartbeat_timeout: float = Field(gt=0, le=86_400)  #: a stale heartbeat kills the sandbox
     ipc_rate: int = Field(ge=0, le=100_000)  #: IPC requests per minute per group
+    turn_seconds: float = Field(gt=0, le=86_400)  #: sandbox time of all runs of one turn
+    disk_mb: int = Field(ge=8, le=1 << 22)  #: the group's workspace size (claw/sandbox/quota.py)
+    files: int = Field(ge=100, le=1 << 26)  #: files and folders in the group's workspace
 
     @property
     def memory_bytes(self) -> int:
@@ -42,6 +45,10 @@ class Limits(BaseModel):
     @property
     def file_size_bytes(self) -> int:
         return self.file_size_mb << 20
+
+    @property
+    def disk_bytes(self) -> int:
+        return self.disk_mb << 20
 
     @property
     def output_bytes(self) -> int:

@@ -3,7 +3,9 @@
 Every backend turns a run into a :class:`LaunchPlan` (an argv plus how to start it); this module
 is the one place that starts it and watches it, so limits behave the same on every backend.
 The process is started in a new session, so killing its process group reaches everything it
-forked that did not leave the group itself; bwrap's pid namespace reaches the rest.
+forked that did not leave the group itself; bwrap's pid namespace reaches the rest, and the
+run's cgroup (claw/sandbox/cgroup.py), when there is one, is entered before exec and emptied
+at the end.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from claw.sandbox.cgroup import RunCgroup
 from claw.sandbox.errors import SandboxUnavailable
 from claw.sandbox.limits import Limits
 from claw.sandbox.output import OutputCapture
@@ -52,6 +55,7 @@ class ProcessResult:
     truncated: bool
     seconds: float
     killed: str | None = None  #: why the run was killed ("timeout", "heartbeat", ...), if it was
+    oom_kills: int = 0  #: processes the kernel killed for the run's memory limit (cgroup only)
 
 
 @dataclass
@@ -60,10 +64,13 @@ class Execution:
 
     plan: LaunchPlan
     limits: Limits
+    #: the run's cgroup: the child enters it before exec; it is emptied and removed after wait
+    cgroup: RunCgroup | None = None
     popen: subprocess.Popen[bytes] = field(init=False)
     started: float = field(init=False)
     killed: str | None = field(default=None, init=False)
     _killed_at: float = field(default=0.0, init=False)
+    oom_kills: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
@@ -77,14 +84,36 @@ class Execution:
                 env=self.plan.env,
                 cwd=self.plan.cwd,
                 pass_fds=self.plan.pass_fds,
-                preexec_fn=self.plan.preexec,
+                preexec_fn=self._preexec(),
                 start_new_session=True,
             )
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise SandboxUnavailable(f"could not start the sandbox ({self.plan.argv[0]}): {exc}") from exc
+        except BaseException as exc:
+            self.release()
+            if isinstance(exc, (OSError, subprocess.SubprocessError)):
+                raise SandboxUnavailable(f"could not start the sandbox ({self.plan.argv[0]}): {exc}") from exc
+            raise
         finally:
             for fd in self.plan.pass_fds:
                 os.close(fd)
+            if self.cgroup is not None:
+                self.cgroup.started()
+
+    def _preexec(self) -> Callable[[], None] | None:
+        cgroup, preexec = self.cgroup, self.plan.preexec
+        if cgroup is None:
+            return preexec
+
+        def enter_then_prepare() -> None:
+            cgroup.join()  # first, while still root: everything the run forks is inside
+            if preexec is not None:
+                preexec()
+
+        return enter_then_prepare
+
+    def release(self) -> None:
+        """Empty and remove the run's cgroup (done by wait; call it if wait was cut short)."""
+        if self.cgroup is not None:
+            self.cgroup.close()
 
     def kill(self, reason: str) -> None:
         with self._lock:
@@ -93,6 +122,8 @@ class Execution:
                 self._killed_at = time.monotonic()
                 log.warning("sandbox_killed pid=%s reason=%s", self.popen.pid, reason)
         self._kill_group()
+        if self.cgroup is not None:
+            self.cgroup.kill()
         if self.plan.kill_argv:
             try:
                 subprocess.run(self.plan.kill_argv, capture_output=True, timeout=15)
@@ -134,6 +165,8 @@ class Execution:
             code = self.popen.wait(timeout=KILL_GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             code = None
+        self.oom_kills = self.cgroup.oom_kills() if self.cgroup is not None else 0
+        self.release()  # nothing of the run outlives it, even what left the process group
         return ProcessResult(
             exit_code=code,
             output=capture.render(),
@@ -141,6 +174,7 @@ class Execution:
             truncated=capture.truncated,
             seconds=time.monotonic() - self.started,
             killed=self.killed,
+            oom_kills=self.oom_kills,
         )
 
     @staticmethod

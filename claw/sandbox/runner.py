@@ -5,6 +5,10 @@
 The group's limits and IPC policy come from its ``settings["sandbox"]`` in the database unless
 given. The IPC host thread lives exactly as long as the sandbox: it starts right after the
 process and is stopped, then drained, after the process is gone.
+
+Limits for the run as a whole come from here: the turn's budget caps the wall clock (budget.py),
+the group's directory is put under its disk quota (quota.py), and bwrap and subprocess runs get
+a cgroup of their own for memory and processes where the machine allows one (cgroup.py).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +25,9 @@ from typing import Any
 
 from claw.config import Settings
 from claw.pipeline.journal import JournalSlot
+from claw.sandbox import cgroup, quota
 from claw.sandbox.base import GROUP_INSIDE, Mount, RunSpec, hand_over, sandbox_owner
+from claw.sandbox.budget import TurnBudget
 from claw.sandbox.errors import SandboxConfigError, SandboxUnavailable
 from claw.sandbox.ipc import ALLOWED_ACTIONS, Identity, IpcHost, IpcStats, Policy
 from claw.sandbox.layout import ensure_group_layout
@@ -31,6 +38,9 @@ from claw.sandbox.sweep import remove_escapes
 from claw.workspace import IPC_DIR, SCRATCH_DIR
 
 log = logging.getLogger(__name__)
+
+#: processes of bwrap itself (the launcher and the namespace's init) inside the run's cgroup
+BWRAP_PROCESSES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,8 @@ class SandboxRun:
     killed: str | None  #: "timeout" | "heartbeat" | None
     ipc: IpcStats
     limits: Limits
+    oom_kills: int = 0  #: processes killed for the run's memory limit (cgroup only)
+    disk: quota.Usage | None = None  #: the group's workspace after the run
 
 
 def group_sandbox_settings(group_id: str) -> dict[str, Any]:
@@ -90,14 +102,19 @@ def run_code(
     *,
     overrides: Mapping[str, Any] | None = None,
     journal: JournalSlot | None = None,
+    budget: TurnBudget | None = None,
 ) -> SandboxRun:
     """Run ``code`` in the group's sandbox; ``overrides`` stands in for the database's.
 
     ``journal`` is the turn's entry for this run: its host requests are journaled under it.
+    With a ``budget`` (the turn's), BudgetExhausted is raised before anything starts once the
+    turn's sandbox time is spent, and the run's wall clock is capped by what is left.
     """
     if overrides is None:
         overrides = group_sandbox_settings(identity.group_id)
     limits = limits_for(settings, overrides)
+    if budget is not None:
+        limits = budget.allow(limits)
     policy = Policy.for_group(overrides, ALLOWED_ACTIONS)
     backend, status = select_backend(settings)
     owner = sandbox_owner(settings) if backend.name != "subprocess" else None
@@ -106,13 +123,22 @@ def run_code(
     workspace.mkdir(exist_ok=True)
     if not stat.S_ISDIR(os.lstat(workspace).st_mode):  # a link here would bind its target
         raise SandboxUnavailable(f"{workspace} is not a folder (a symlink?); move it away and run again")
+    quota.prepare(settings, identity.group_id, limits)  # the scratch folder is its own filesystem
     hand_over(workspace, owner)
     host = IpcHost(identity, group, settings=settings, limits=limits, policy=policy, owner=owner,
                    journal=journal)
     host.open()
+    began = time.monotonic()
     try:
-        spec = RunSpec(workspace, language, code, limits, ipc=group / IPC_DIR, shown=shown_to_code(group))
-        execution = Execution(backend.plan(spec), limits)
+        run_cgroup = _cgroup(settings, backend.name, limits)
+        try:
+            spec = RunSpec(workspace, language, code, limits, ipc=group / IPC_DIR, shown=shown_to_code(group))
+            plan = backend.plan(spec)
+        except BaseException:
+            if run_cgroup is not None:
+                run_cgroup.close()
+            raise
+        execution = Execution(plan, limits, cgroup=run_cgroup)
         stop = threading.Event()
         watcher = threading.Thread(
             target=host.serve, args=(stop, execution.kill), name=f"ipc-{identity.group_id}", daemon=True
@@ -122,6 +148,7 @@ def run_code(
             result = execution.wait()
         except BaseException:  # e.g. Celery's soft time limit: the sandbox must not outlive us
             execution.kill("interrupted")
+            execution.release()
             raise
         finally:
             stop.set()
@@ -129,11 +156,15 @@ def run_code(
     finally:
         host.finish()
         remove_escapes(workspace)
+        if budget is not None:
+            budget.spend(time.monotonic() - began)
+    disk = quota.usage(settings, identity.group_id, limits)
     log.info(
         "sandbox_run group=%s backend=%s language=%s exit=%s killed=%s seconds=%.3f output_bytes=%d "
-        "ipc_done=%d ipc_refused=%d",
+        "ipc_done=%d ipc_refused=%d oom_kills=%d disk_bytes=%d files=%d",
         identity.group_id, status.name, language, result.exit_code, result.killed, result.seconds,
-        result.output_bytes, host.stats.done, host.stats.refused,
+        result.output_bytes, host.stats.done, host.stats.refused, result.oom_kills,
+        disk.used_bytes, disk.files,
     )
     return SandboxRun(
         backend=status.name,
@@ -145,4 +176,23 @@ def run_code(
         killed=result.killed,
         ipc=host.stats,
         limits=limits,
+        oom_kills=result.oom_kills,
+        disk=disk,
     )
+
+
+def _cgroup(settings: Settings, backend: str, limits: Limits) -> cgroup.RunCgroup | None:
+    """The run's own cgroup, or None where the machine offers none (the documented fallback).
+
+    Docker gives its containers their own; bwrap and subprocess runs get one here."""
+    if backend == "docker":
+        return None
+    where = cgroup.support(settings.sandbox_cgroup)
+    if where.kind == "none":
+        return None
+    try:
+        # bwrap itself (its parent and its pid 1) counts too: room for them beside the code
+        return cgroup.RunCgroup.create(where, memory_bytes=limits.memory_bytes,
+                                       processes=limits.processes + BWRAP_PROCESSES)
+    except OSError as exc:  # it worked at the probe: fail closed rather than run unbounded
+        raise SandboxUnavailable(f"could not create the run's cgroup: {exc}") from None

@@ -83,7 +83,18 @@ def describe(settings: Settings) -> tuple[bool, str]:
     except SandboxUnavailable as exc:
         return False, str(exc)
     chosen = "CLAW_SANDBOX" if settings.sandbox else "auto-detected"
-    detail = f"{status.name} ({status.strength}, {chosen}): {status.detail}"
+    detail = f"{status.name} ({status.strength}, {chosen}): {status.detail}; {run_limits(settings, status.name)}"
     if status.strength is Strength.NONE:
         detail = "WARNING " + detail
     return True, detail
+
+
+def run_limits(settings: Settings, backend: str) -> str:
+    """How the run as a whole is limited here: its cgroup (or the fallback) and the disk quota."""
+    from claw.sandbox import cgroup, quota
+
+    if backend == "docker":
+        whole = "memory and pids per run: the container's"
+    else:
+        whole = cgroup.support(settings.sandbox_cgroup).describe
+    return f"{whole}; {quota.describe(settings)}"

@@ -18,6 +18,7 @@ from claw.db import Group, write_session
 from claw.pipeline.inbox import ensure_group
 from claw.sandbox import backend_status
 from claw.sandbox.ipc import RATE_LIMITER
+from claw.sandbox.quota import release_under
 from tests.support.databases import as_default_database
 from tests.support.sandbox import make_settings
 
@@ -35,6 +36,13 @@ def bwrap_works(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture
 def settings(tmp_path: Path, bwrap_works: None) -> Settings:
     return make_settings(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def quota_images_unmounted(tmp_path: Path) -> Iterator[None]:
+    """Each test's group images (loop mounts, as root) are unmounted when it ends."""
+    yield
+    release_under(tmp_path)
 
 
 @pytest.fixture

@@ -163,8 +163,8 @@ def test_personality_and_memory_stay_the_groups_own(attacked: ToolContext) -> No
     found = call(attacked, "search_memory", query="basil diary secret")
     assert "water the basil" in found.content and OTHER_SECRET not in found.content
     assert not call(attacked, "save_memory", category="topics", topic="plants", content="and the mint").is_error
-    # And nothing was written into CLAW_HOME
-    assert sorted(p.name for p in settings.home.iterdir() if p.name != "memory-index") == []
+    # And nothing was written into CLAW_HOME (but claw's own index and quota images)
+    assert sorted(p.name for p in settings.home.iterdir() if p.name not in ("memory-index", "quota")) == []
 
 
 def test_the_next_run_is_not_hung_by_what_the_last_one_left(attacked: ToolContext) -> None:

@@ -29,14 +29,15 @@ def run_code(
     """Run a short Python or bash program in an isolated sandbox without network access.
     Its working directory /workspace holds this group's files (the same files read_file and
     write_file see); anything else it writes is thrown away. Your personality and memory are
-    readable at /group/CLAUDE.md and /group/memory (change them with the tools, not from code). Time, memory and output are
-    limited. Python code can `import claw_ipc` and call `claw_ipc.send_message(text)` to post
+    readable at /group/CLAUDE.md and /group/memory (change them with the tools, not from code).
+    Time, memory and output are limited, and so is the sandbox time of one turn. Python code can
+    `import claw_ipc` and call `claw_ipc.send_message(text)` to post
     a message to this group while it runs."""
     if len(code.encode("utf-8")) > MAX_CODE_BYTES:
         raise ToolError(f"the code is over {MAX_CODE_BYTES:,} bytes; write it to a file with write_file first")
     try:
         run = run_in_sandbox(ctx.settings, Identity(ctx.group_id, ctx.is_main), language, code,
-                             journal=ctx.journal)
+                             journal=ctx.journal, budget=ctx.sandbox_budget)
     except SandboxError as exc:
         raise ToolError(str(exc)) from None
     content = render(run)
@@ -53,6 +54,11 @@ def render(run: SandboxRun) -> str:
                   f"{run.limits.heartbeat_timeout:g} s (a process hung)")
     else:
         status = f"exit code {run.exit_code} ({run.seconds:.2f} s)"
+    if run.oom_kills:
+        status += (f"; the run's memory limit ({run.limits.memory_mb} MB, /tmp included) was hit: "
+                   f"{run.oom_kills} process(es) killed")
+    if run.disk is not None and run.disk.over:
+        status += f"; the workspace is over its quota: {run.disk.describe()}"
     ipc = run.ipc
     if ipc.answered or ipc.dropped:
         status += f"; host requests: {ipc.done} done, {ipc.refused} refused"

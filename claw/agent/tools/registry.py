@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from claw.agent.base import ToolCall, ToolSpec
 from claw.config import Settings
 from claw.pipeline.journal import JournalSlot
+from claw.sandbox.budget import TurnBudget
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class ToolContext:
     #: the database journals its result in the same transaction (``journal_result``); one with
     #: a file effect makes it idempotent by ``journal.marker``
     journal: JournalSlot | None = None
+    #: sandbox time this turn's run_code calls have spent (one context per turn, so per turn)
+    sandbox_budget: TurnBudget = field(default_factory=TurnBudget)
 
 
 @dataclass(frozen=True, slots=True)
