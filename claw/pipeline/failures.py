@@ -80,9 +80,10 @@ def describe_failure(exc: BaseException, *, soft_time_limit: float) -> Failure:
     if isinstance(exc, SoftTimeLimitExceeded):
         return Failure(FailureKind.TIMEOUT, f"over the {soft_time_limit:g} s time limit of a turn")
     text = " ".join(str(exc).split())
-    if len(text) > DETAIL_CHARS:
-        text = text[: DETAIL_CHARS - 1] + "…"
-    return Failure(FailureKind.ERROR, f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if len(detail) > DETAIL_CHARS:
+        detail = detail[: DETAIL_CHARS - 1] + "…"
+    return Failure(FailureKind.ERROR, detail)
 
 
 def interrupted_failure() -> Failure:
