@@ -25,8 +25,8 @@ from claw.pipeline.failures import (
     in_backoff,
     interrupted_attempt,
     interrupted_failure,
-    notice_text,
     note_failure,
+    notice_text,
 )
 from claw.redis_client import get_redis
 from tests.support.redis_server import LocalRedis
