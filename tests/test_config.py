@@ -265,3 +265,17 @@ def test_time_limits_that_do_not_fit_are_refused_with_what_to_change(
 
 def test_the_offline_model_has_no_model_call_budget_to_fit() -> None:
     assert Settings(llm="offline", turn_time_limit=10, sandbox_wall_seconds=5, llm_timeout=120)
+
+
+def test_the_claw_command_refuses_settings_that_do_not_fit_with_one_clear_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ["PATH"], "CLAW_HOME": str(tmp_path), "CLAW_TURN_TIME_LIMIT": "20"}
+    done = subprocess.run([sys.executable, "-m", "claw.cli", "doctor"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "claw: bad settings: CLAW_SANDBOX_WALL_SECONDS (60) must be below the turn's soft time "
+        "limit of 16 s: lower it or raise CLAW_TURN_TIME_LIMIT")
