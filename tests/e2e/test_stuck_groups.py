@@ -146,9 +146,9 @@ def test_a_model_outage_gives_one_notice_and_one_retry_chain(
         # came one backoff apart (1 s, 2 s, 4 s …), not once per message
         [notice] = notices(stack, group)
         assert notice.startswith("Sorry, I can't reach the model right now (")
-        assert 2 <= len(failed_at) <= 4, failed_at
         gaps = [b - a for a, b in zip(failed_at, failed_at[1:])]
-        assert all(gap > 0.8 for gap in gaps), gaps
+        assert len(failed_at) >= 2, failed_at
+        assert all(gap >= 0.9 * 2**i for i, gap in enumerate(gaps)), gaps
         assert log_count(stack, r"turn_failed group=http:outage kind=outage") == len(failed_at)
 
 
