@@ -200,6 +200,7 @@ def test_a_batch_that_keeps_failing_is_set_aside_listed_and_put_back(stack: Claw
     [failed] = stack.http.get(f"/v1/groups/{group}/failed").json()["messages"]
     assert (failed["text"], failed["sender"]) == ("poison pill", "eve")
     assert failed["set_aside_reason"] == "error: FaultInjected: turn.before_agent@http:poison"
+    assert "claw_messages_set_aside 1.0" in stack.http.get("/metrics").text
     listed = claw_cli(stack, "groups", "failed", group)
     assert "eve: poison pill" in listed and "FaultInjected" in listed
     # When it is retried
@@ -210,6 +211,9 @@ def test_a_batch_that_keeps_failing_is_set_aside_listed_and_put_back(stack: Claw
     assert chat_replies(stack, group) == ["eve: anyone there?", "eve: poison pill"]
     assert stack.http.get(f"/v1/groups/{group}/failed").json()["messages"] == []
     assert "no set-aside messages" in claw_cli(stack, "groups", "failed", group)
+    # And an unknown group is a clear 404
+    assert stack.http.get("/v1/groups/http:nobody/failed").status_code == 404
+    assert stack.http.post("/v1/groups/http:nobody/failed/retry").status_code == 404
 
 
 # ---- time limits and kills ------------------------------------------------------------------
