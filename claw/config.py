@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,9 +34,18 @@ class Settings(BaseSettings):
     openai_base_url: str = "http://127.0.0.1:11434/v1"  #: any OpenAI-compatible server (Ollama)
     openai_api_key: SecretStr | None = None
     llm_max_retries: int = 4  #: the SDKs' own retries with backoff on 429/529/5xx/timeouts
-    llm_timeout: float = 120.0  #: seconds per model request
+    #: seconds per model request; with the retries it must fit in the turn's soft time limit
+    llm_timeout: float = 90.0
     max_iterations: int = 10  #: model calls per turn before the loop gives up
-    llm_retry_delay: float = 30.0  #: first wait before retrying a turn the model failed
+    llm_retry_delay: float = 30.0  #: first wait before retrying a failed turn; doubles each time
+    #: a batch whose turn failed this many times (a model outage aside) is set aside
+    turn_max_attempts: int = Field(default=5, ge=1)
+    #: … or that has kept failing this many seconds since its first failure
+    turn_give_up_after: float = Field(default=3600.0, gt=0)
+    #: most pending messages one turn shows the model; older ones are trimmed with a marker
+    pending_max_messages: int = Field(default=100, ge=1)
+    #: characters of pending messages one turn shows the model; the longest are cut first
+    pending_char_budget: int = Field(default=40_000, ge=1_000)
     history_messages: int = 40
     history_token_budget: int = 8000  #: rough (chars / 4) cap on history sent to the model
     prices: str | None = None  #: JSON {"model": [in, out, cache_read, cache_write]} USD per MTok
@@ -59,7 +68,9 @@ class Settings(BaseSettings):
     cooldown: float = 1.5  #: seconds of quiet after a group's latest message before its turn
     stale_after: float = 300.0  #: a turn whose oldest message waited longer apologises
     lease_seconds: float = 15.0  #: per-group lease; renewed while a turn runs
-    turn_time_limit: int = 600
+    #: hard limit of a turn in seconds (the worker process is killed); the soft limit, at which
+    #: the turn stops and apologises, is `turn_soft_time_limit`, a little earlier
+    turn_time_limit: int = Field(default=600, ge=5)
     visibility_timeout: int = 3600  #: must stay well above turn_time_limit
     fault_points: str | None = None  #: tests only: "name:action,..." (claw/faults.py)
     send_max_attempts: int = 8
@@ -96,6 +107,43 @@ class Settings(BaseSettings):
     sandbox_docker_image: str = "python:3.11-slim"
 
     # ---- derived values -------------------------------------------------------------------
+
+    @property
+    def turn_soft_time_limit(self) -> int:
+        """When a turn is interrupted (SoftTimeLimitExceeded) to apologise: early enough before
+        the hard kill to write the apology, late enough to leave the turn most of its time."""
+        return self.turn_time_limit - min(30, max(2, self.turn_time_limit // 5))
+
+    @property
+    def llm_call_budget(self) -> float:
+        """Longest one model call can take with the SDK's retries: every attempt timing out,
+        plus the SDK's backoff between them (0.5 s doubling, at most 8 s)."""
+        backoff = sum(min(0.5 * 2**attempt, 8.0) for attempt in range(self.llm_max_retries))
+        return self.llm_timeout * (self.llm_max_retries + 1) + backoff
+
+    @model_validator(mode="after")
+    def _time_limits_fit(self) -> Settings:
+        """A model call's retries and a sandbox run must end on their own before the turn's
+        soft limit; otherwise the limit, not the real failure, is what the user hears about."""
+        soft = self.turn_soft_time_limit
+        if self.resolved_llm != "offline" and self.llm_call_budget > soft:
+            raise ValueError(
+                f"one model call may take {self.llm_call_budget:g} s (CLAW_LLM_TIMEOUT "
+                f"{self.llm_timeout:g} x (1 + CLAW_LLM_MAX_RETRIES {self.llm_max_retries}) plus "
+                f"backoff), more than the turn's soft time limit of {soft} s: lower them or raise "
+                "CLAW_TURN_TIME_LIMIT"
+            )
+        if self.sandbox_wall_seconds >= soft:
+            raise ValueError(
+                f"CLAW_SANDBOX_WALL_SECONDS ({self.sandbox_wall_seconds:g}) must be below the "
+                f"turn's soft time limit of {soft} s: lower it or raise CLAW_TURN_TIME_LIMIT"
+            )
+        if self.visibility_timeout <= self.turn_time_limit:
+            raise ValueError(
+                f"CLAW_VISIBILITY_TIMEOUT ({self.visibility_timeout}) must be above "
+                f"CLAW_TURN_TIME_LIMIT ({self.turn_time_limit}), or running turns are redelivered"
+            )
+        return self
 
     @property
     def resolved_llm(self) -> str:

@@ -10,9 +10,12 @@ Actions (``name:action``, comma-separated):
 - ``raise`` / ``raise-once``: raise :class:`FaultInjected` (every time / the first time only)
 - ``kill`` / ``kill-once``: SIGKILL this process, as the OOM killer or an operator would
 - ``sleep-SECONDS``: pause, so a test can act while the step is in progress
+- any action with ``-first-N`` (``raise-first-3``, ``sleep-5-first-2``): the first N times only
 
-"once" is per CLAW_HOME, across processes and restarts: a marker file under
-``$CLAW_HOME/faults/`` records that the point has fired.
+"once" and "first N" are per CLAW_HOME, across processes and restarts: marker files under
+``$CLAW_HOME/faults/`` record how often the point has fired. A name may itself contain ``:``
+(``turn.before_agent@http:team``, a point scoped to one group): the action is what follows the
+last ``:``.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def _configured() -> tuple[dict[str, str], Path]:
     settings = get_settings()
     points: dict[str, str] = {}
     for item in (settings.fault_points or "").split(","):
-        name, _, action = item.strip().partition(":")
+        name, _, action = item.strip().rpartition(":")
         if name and action:
             points[name] = action
     return points, settings.home / "faults"
@@ -53,6 +56,10 @@ def _first_time(markers: Path, name: str) -> bool:
     return True
 
 
+def _within_first(markers: Path, name: str, times: int) -> bool:
+    return any(_first_time(markers, f"{name}.{n}") for n in range(1, times + 1))
+
+
 def fault_point(name: str) -> None:
     """Act on the fault configured for ``name``, if any."""
     points, markers = _configured()
@@ -63,6 +70,9 @@ def fault_point(name: str) -> None:
         if not _first_time(markers, name):
             return
         action = action.removesuffix("-once")
+    action, _, times = action.partition("-first-")
+    if times and not _within_first(markers, name, int(times)):
+        return
     log.warning("fault_point name=%s action=%s pid=%d", name, action, os.getpid())
     if action == "raise":
         raise FaultInjected(name)

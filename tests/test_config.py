@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,3 +207,75 @@ def test_an_empty_token_file_never_yields_an_empty_token(monkeypatch: pytest.Mon
 
     # When `claw up` asks for the token, it gets a real one (not the empty string)
     assert Settings().api_token_value(create=True).strip() != ""
+
+
+# ---- time limits fit together --------------------------------------------------------------
+
+
+def test_the_default_time_limits_fit_inside_each_other() -> None:
+    # A model call with all its retries and a sandbox run end before the turn's soft limit,
+    # which comes before the hard limit, which is well inside the broker's visibility timeout.
+    settings = Settings(llm="anthropic")
+
+    assert settings.turn_soft_time_limit == 570
+    assert settings.llm_call_budget <= settings.turn_soft_time_limit
+    assert settings.sandbox_wall_seconds < settings.turn_soft_time_limit
+    assert settings.turn_soft_time_limit < settings.turn_time_limit < settings.visibility_timeout
+
+
+def test_the_soft_limit_leaves_time_to_apologise_even_for_short_turns() -> None:
+    assert Settings(turn_time_limit=10, sandbox_wall_seconds=5).turn_soft_time_limit == 8
+    assert Settings(turn_time_limit=100).turn_soft_time_limit == 80
+    assert Settings(turn_time_limit=3000, visibility_timeout=7200).turn_soft_time_limit == 2970
+
+
+def test_celery_takes_its_time_limits_from_the_settings() -> None:
+    import importlib
+
+    import celeryconfig
+
+    os.environ["CLAW_TURN_TIME_LIMIT"] = "100"
+    try:
+        get_settings.cache_clear()
+        config = importlib.reload(celeryconfig)
+        assert (config.task_soft_time_limit, config.task_time_limit) == (80, 100)
+    finally:
+        del os.environ["CLAW_TURN_TIME_LIMIT"]
+        get_settings.cache_clear()
+        importlib.reload(celeryconfig)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"llm": "anthropic", "llm_timeout": 120, "llm_max_retries": 4},
+         "one model call may take 607.5 s"),
+        ({"llm": "openai", "turn_time_limit": 60, "sandbox_wall_seconds": 10},
+         "more than the turn's soft time limit of 48 s"),
+        ({"turn_time_limit": 60}, "CLAW_SANDBOX_WALL_SECONDS (60) must be below"),
+        ({"turn_time_limit": 4000}, "CLAW_VISIBILITY_TIMEOUT (3600) must be above"),
+    ],
+)
+def test_time_limits_that_do_not_fit_are_refused_with_what_to_change(
+    values: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Settings(**values)  # type: ignore[arg-type]
+
+
+def test_the_offline_model_has_no_model_call_budget_to_fit() -> None:
+    assert Settings(llm="offline", turn_time_limit=10, sandbox_wall_seconds=5, llm_timeout=120)
+
+
+def test_the_claw_command_refuses_settings_that_do_not_fit_with_one_clear_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ["PATH"], "CLAW_HOME": str(tmp_path), "CLAW_TURN_TIME_LIMIT": "20"}
+    done = subprocess.run([sys.executable, "-m", "claw.cli", "doctor"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "claw: bad settings: CLAW_SANDBOX_WALL_SECONDS (60) must be below the turn's soft time "
+        "limit of 16 s: lower it or raise CLAW_TURN_TIME_LIMIT")

@@ -53,3 +53,24 @@ def test_kill_once_kills_the_process_at_the_point(tmp_path: Path) -> None:
     assert first.returncode == -9 and "after" not in first.stdout
     second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert second.returncode == 0 and second.stdout.strip() == "after"
+
+
+def test_first_n_fires_the_first_n_times_only_across_restarts(faults) -> None:
+    faults("turn.before_agent:raise-first-2")
+    with pytest.raises(FaultInjected):
+        fault_point("turn.before_agent")
+    reset_fault_points()  # as a restarted process would
+    with pytest.raises(FaultInjected):
+        fault_point("turn.before_agent")
+    fault_point("turn.before_agent")
+    fault_point("turn.before_agent")
+
+
+def test_a_point_named_for_one_group_fires_for_that_group_only(faults) -> None:
+    # group ids contain ":", so the action is what follows the last one
+    faults("turn.before_agent@http:team:raise,turn.before_agent@whatsapp:1@g.us:sleep-0-first-1")
+    with pytest.raises(FaultInjected, match="turn.before_agent@http:team"):
+        fault_point("turn.before_agent@http:team")
+    fault_point("turn.before_agent@http:other")
+    fault_point("turn.before_agent@whatsapp:1@g.us")
+    fault_point("turn.before_agent")

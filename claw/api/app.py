@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from claw.api import agent_routes, events, metrics, schedule_routes, task_routes
+from claw.api import agent_routes, events, failed_routes, metrics, schedule_routes, task_routes
 from claw.api.routes import api, public
 from claw.config import get_settings
 
@@ -41,6 +41,7 @@ def create_app() -> FastAPI:
     app.include_router(events.router)
     app.include_router(schedule_routes.router)
     app.include_router(task_routes.router)
+    app.include_router(failed_routes.router)
     app.include_router(metrics.router)
 
     @app.middleware("http")

@@ -36,9 +36,12 @@ class ClawCollector(Collector):
         with read_session() as session:
             groups = session.scalar(select(func.count(Group.id))) or 0
             by_role = dict(session.execute(select(Message.role, func.count()).group_by(Message.role)).all())
-            pending = session.scalar(
-                select(func.count()).where(Message.role == "user", Message.answered_by.is_(None))
-            ) or 0
+            unanswered = dict(session.execute(
+                select(Message.set_aside_at.is_not(None), func.count())
+                .where(Message.role == "user", Message.answered_by.is_(None))
+                .group_by(Message.set_aside_at.is_not(None))
+            ).all())
+            pending, set_aside = unanswered.get(False, 0), unanswered.get(True, 0)
             outbox = dict(session.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
             tokens_in, tokens_out, cost = session.execute(
                 select(func.coalesce(func.sum(Usage.input_tokens), 0),
@@ -51,6 +54,8 @@ class ClawCollector(Collector):
             messages.add_metric([role], by_role.get(role, 0))
         yield messages
         yield GaugeMetricFamily("claw_messages_pending", "User messages not answered yet", value=pending)
+        yield GaugeMetricFamily("claw_messages_set_aside",
+                                "User messages set aside after their turn kept failing", value=set_aside)
         replies = GaugeMetricFamily("claw_outbox", "Replies by delivery status", labels=["status"])
         for status in OutboxStatus:
             replies.add_metric([status.value], outbox.get(status.value, 0))

@@ -64,3 +64,32 @@ def usage(group_id: Annotated[Optional[str], typer.Argument(help="one group; all
             f"{row['group_id']:<32} {row['turns']:>6} {row['input_tokens']:>10} "
             f"{row['output_tokens']:>10} {cache:>15} {row['cost_usd']:>10.4f}"
         )
+
+
+@groups_cli.command("failed")
+def groups_failed(group_id: str) -> None:
+    """Messages set aside because their turn kept failing, and why."""
+    with api_client(client_settings()) as client:
+        rows = checked(client.get(f"/v1/groups/{group_id}/failed"))["messages"]
+    if not rows:
+        typer.echo(f"no set-aside messages in {group_id}")
+        return
+    for row in rows:
+        text = " ".join(row["text"].split())
+        text = text if len(text) <= 70 else text[:69] + "…"
+        typer.echo(f"#{row['id']}  {row['created_at']}  {row['sender']}: {text}")
+        typer.echo(f"    set aside {row['set_aside_at']}: {row['set_aside_reason']}")
+    typer.echo(f"{len(rows)} message(s); `claw groups retry {group_id}` puts them back")
+
+
+@groups_cli.command("retry")
+def groups_retry(
+    group_id: str,
+    message_ids: Annotated[Optional[list[int]], typer.Option("--id", help="only this message (repeatable)")] = None,
+) -> None:
+    """Put set-aside messages back, to be answered by the group's next turn."""
+    body = {"message_ids": message_ids} if message_ids else {}
+    with api_client(client_settings()) as client:
+        result = checked(client.post(f"/v1/groups/{group_id}/failed/retry", json=body))
+    count = len(result["retried"])
+    typer.echo(f"{count} message(s) put back in {group_id}" if count else f"nothing set aside in {group_id}")

@@ -80,6 +80,12 @@ class Message(Base):
     #: the outbox row whose reply answered this user message; NULL while it is pending.
     #: A flag per message (not a high-water mark) because PostgreSQL ids can commit out of order.
     answered_by: Mapped[int | None] = mapped_column(BigInteger)
+    #: when claw gave up on this user message after its turn kept failing (NULL otherwise).
+    #: A set-aside message is not pending: later messages are answered past it, and
+    #: `claw groups retry` puts it back by clearing this.
+    set_aside_at: Mapped[datetime | None]
+    #: why it was set aside, as the group was told ("FaultInjected: …", "interrupted")
+    set_aside_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class OutboxStatus(StrEnum):

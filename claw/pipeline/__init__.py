@@ -1,2 +1,3 @@
 """The message pipeline: store (inbox), queue (dispatch, routing), guard (lease), answer (turns,
-failures, progress), deliver (outbox, delivery), and the beat-driven loops (polling, sweeper)."""
+backlog, attempts, failures, setaside, progress), deliver (outbox, delivery), and the
+beat-driven loops (polling, sweeper)."""

@@ -10,6 +10,7 @@ import logging
 
 from claw.celery_app import app
 from claw.config import get_settings
+from claw.pipeline.failures import in_backoff
 from claw.pipeline.routing import IO_QUEUE, shard_queue
 from claw.redis_client import get_redis
 
@@ -29,20 +30,31 @@ def turn_queued_key(group_id: str) -> str:
 
 
 def enqueue_turn(
-    group_id: str, *, priority: bool = False, countdown: float | None = None, force: bool = False
+    group_id: str,
+    *,
+    priority: bool = False,
+    countdown: float | None = None,
+    force: bool = False,
+    retry: str | None = None,
 ) -> bool:
     """Queue a turn for the group unless one is already queued; returns whether one was sent.
 
     The "queued" marker keeps a burst of messages from queueing a burst of turns; the turn
     clears it before reading pending messages, so a message stored after that read queues anew.
+    While the group backs off after a failure only its retry chain queues turns (``retry`` is
+    the chain's token, claw.pipeline.failures): messages arriving meanwhile wait for it.
     """
     try:
-        if not force:
-            if not get_redis().set(turn_queued_key(group_id), 1, nx=True, ex=TURN_QUEUED_TTL):
+        if retry is None:
+            client = get_redis()
+            if in_backoff(client, group_id):
+                return False
+            if not force and not client.set(turn_queued_key(group_id), 1, nx=True, ex=TURN_QUEUED_TTL):
                 return False
         app.send_task(
             "claw.turn",
             args=[group_id],
+            kwargs={"retry": retry} if retry else None,
             queue=shard_queue(group_id, get_settings().shards),
             priority=PRIORITY_GROUP if priority else PRIORITY_NORMAL,
             countdown=countdown,

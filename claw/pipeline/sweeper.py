@@ -14,13 +14,15 @@ from claw.db.models import utcnow
 def groups_waiting(session: Session, *, quiet_for: float) -> list[tuple[str, bool]]:
     """(group id, priority) of groups with unanswered messages, the newest older than quiet_for.
 
-    Groups still inside their cooldown are left to the turn already scheduled for them.
+    Groups still inside their cooldown are left to the turn already scheduled for them, and
+    set-aside messages wait for `claw groups retry`.
     """
     cutoff = utcnow() - timedelta(seconds=quiet_for)
     rows = session.execute(
         select(Message.group_id, Group.priority)
         .join(Group, Group.id == Message.group_id)
-        .where(Message.role == "user", Message.answered_by.is_(None))
+        .where(Message.role == "user", Message.answered_by.is_(None),
+               Message.set_aside_at.is_(None))
         .group_by(Message.group_id, Group.priority)
         .having(func.max(Message.created_at) < cutoff)
     )

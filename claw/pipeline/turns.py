@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from claw.agent import AgentReply, ChatLine, Provider, ProviderError, TurnInput
@@ -31,6 +31,8 @@ from claw.db.models import utcnow
 from claw.faults import fault_point
 from claw.memory import memory_prompt, record_turn
 from claw.personality import load_personality
+from claw.pipeline.backlog import trim_pending
+from claw.pipeline.failures import Failure
 from claw.pipeline.journal import TurnJournal, discard_journal, open_journal
 from claw.pipeline.outbox import write_reply
 from claw.sandbox import quota
@@ -47,7 +49,8 @@ class TurnOutcome(StrEnum):
     BUSY = "busy"  #: another turn holds the group's lease
     REPLIED = "replied"
     RACED = "raced"  #: someone else answered these messages first; nothing written
-    FAILED = "failed"  #: the model could not answer; the messages stay pending
+    FAILED = "failed"  #: the turn failed (claw.pipeline.failures); the messages stay pending
+    BACKOFF = "backoff"  #: the group backs off after failures; its retry chain will answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class TurnResult:
     retry_in: float | None = None
     error: ProviderError | None = None
     newest_pending_id: int = 0
+    failure: Failure | None = None  #: any failure, described for the group (set by attempts)
 
 
 def _as_aware(moment: datetime) -> datetime:
@@ -77,6 +81,7 @@ def pending_messages(session: Session, group_id: str) -> list[Message]:
                 Message.group_id == group_id,
                 Message.role == "user",
                 Message.answered_by.is_(None),
+                Message.set_aside_at.is_(None),
             )
             .order_by(Message.id)
         )
@@ -91,6 +96,19 @@ def journaled_batch(session: Session, journal: TurnJournal) -> list[Message] | N
     return rows if len(rows) == len(batch) else None
 
 
+def pending_span(session: Session, group_id: str) -> tuple[int, int] | None:
+    """(oldest, newest) id of the group's pending messages, or None when nothing is pending."""
+    oldest, newest = session.execute(
+        select(func.min(Message.id), func.max(Message.id)).where(
+            Message.group_id == group_id,
+            Message.role == "user",
+            Message.answered_by.is_(None),
+            Message.set_aside_at.is_(None),
+        )
+    ).one()
+    return None if newest is None else (oldest, newest)
+
+
 def cooldown_left(pending: list[Message], cooldown: float, now: datetime) -> float:
     """Seconds until the group has been quiet for ``cooldown`` since its latest message."""
     latest = max(_as_aware(m.created_at) for m in pending)
@@ -103,10 +121,12 @@ def is_stale(pending: list[Message], stale_after: float, now: datetime) -> bool:
 
 
 def recent_history(session: Session, group_id: str, before_id: int, limit: int) -> list[Message]:
-    """The conversation before the pending messages; notices about claw itself left out."""
+    """The conversation before the pending messages; notices about claw itself, and messages
+    set aside because turns kept failing on them, left out."""
     rows = session.scalars(
         select(Message)
-        .where(Message.group_id == group_id, Message.id < before_id, Message.kind == "chat")
+        .where(Message.group_id == group_id, Message.id < before_id, Message.kind == "chat",
+               Message.set_aside_at.is_(None))
         .order_by(Message.id.desc())
         .limit(limit)
     )
@@ -122,7 +142,11 @@ def build_turn_input(
         system_prompt=load_personality(settings.workspace, group.id)
         + memory_prompt(settings.workspace, group.id, max_chars=settings.memory_prompt_chars),
         history=[_line(m) for m in history],
-        new_messages=[_line(m) for m in pending],
+        new_messages=trim_pending(
+            [_line(m) for m in pending],
+            max_messages=settings.pending_max_messages,
+            char_budget=settings.pending_char_budget,
+        ),
         timezone=str((group.settings or {}).get("timezone") or settings.tz),
     )
 
@@ -250,6 +274,8 @@ def answer_pending(
         log.info("turn_resumed group=%s journal=%s messages=%d", group_id, journal.journal_id, len(pending))
     if on_start is not None:
         on_start()  # the model is about to be asked: "typing…"
+    fault_point("turn.before_agent")
+    fault_point(f"turn.before_agent@{group_id}")  # one group only, so tests share a stack
     try:
         reply = run_agent(
             provider,

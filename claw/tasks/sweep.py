@@ -30,7 +30,8 @@ def sweep() -> dict[str, int]:
         waiting = groups_waiting(session, quiet_for=settings.cooldown + GRACE_SECONDS)
     turns = 0
     for group_id, priority in waiting:
-        # A group whose model failed waits out its backoff; its retry turn is already queued.
+        # A group whose turn failed waits out its backoff: its retry chain is queued, and the
+        # backoff key outlives the planned retry, so only a lost chain falls back to us.
         if not lease_held(redis, group_id) and not in_backoff(redis, group_id):
             turns += enqueue_turn(group_id, priority=priority, force=True)
     with write_session() as session:

@@ -1,4 +1,8 @@
-"""``claw.turn(group_id)``: answer all of a group's pending messages, on its shard queue."""
+"""``claw.turn(group_id)``: answer all of a group's pending messages, on its shard queue.
+
+A failed turn (of any kind, claw.pipeline.attempts) backs off and is retried by one chain of
+turns carrying the chain's token (``retry``); a batch that keeps failing is set aside.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,14 @@ from claw.celery_app import app
 from claw.channels import channel_for
 from claw.channels.base import show_typing
 from claw.config import get_settings
-from claw.db import Group, read_session
+from claw.db import Group, read_session, write_session
+from claw.pipeline.attempts import attempt_turn
 from claw.pipeline.delivery import delivers_inline, send_reply
 from claw.pipeline.dispatch import enqueue_turn, turn_queued_key
-from claw.pipeline.failures import clear_failures, note_failure, notice_text
+from claw.pipeline.failures import backoff_blocks, clear_failures, note_failure, notice_text
 from claw.pipeline.lease import LeaseBusy, group_lease, lease_key
 from claw.pipeline.progress import announce_typing, progress_publisher
+from claw.pipeline.setaside import set_aside
 from claw.pipeline.turns import TurnOutcome, TurnResult, answer_pending, notify_failure
 from claw.redis_client import get_redis
 
@@ -56,27 +62,36 @@ def _show_typing(channel: str, chat_id: str) -> None:
 
 
 @app.task(name="claw.turn")
-def turn(group_id: str) -> str:
+def turn(group_id: str, retry: str | None = None) -> str:
+    """``retry``: the token of the retry chain this turn belongs to, if any."""
     settings = get_settings()
     redis = get_redis()
     # Cleared before reading pending messages: anything stored after this point queues anew.
     redis.delete(turn_queued_key(group_id))
+    if backoff_blocks(redis, group_id, retry):
+        log.info("turn_skipped group=%s reason=backoff", group_id)
+        return TurnOutcome.BACKOFF
     priority, channel, chat_id = _group_flags(group_id)
     try:
         with group_lease(redis, group_id, settings.lease_seconds):
-            result = answer_pending(
+            result = attempt_turn(
                 settings,
-                _provider(),
+                redis,
                 group_id,
-                on_text=progress_publisher(redis, group_id),
-                on_start=_typing_starter(group_id, channel, chat_id),
+                lambda: answer_pending(
+                    settings,
+                    _provider(),
+                    group_id,
+                    on_text=progress_publisher(redis, group_id),
+                    on_start=_typing_starter(group_id, channel, chat_id),
+                ),
             )
     except LeaseBusy:
         wait = max(0.5, (redis.pttl(lease_key(group_id)) or 0) / 1000)
-        enqueue_turn(group_id, priority=priority, countdown=wait)
+        enqueue_turn(group_id, priority=priority, countdown=wait, retry=retry)
         return TurnOutcome.BUSY
     if result.outcome == TurnOutcome.COOLING:
-        enqueue_turn(group_id, priority=priority, countdown=result.retry_in)
+        enqueue_turn(group_id, priority=priority, countdown=result.retry_in, retry=retry)
     elif result.outcome == TurnOutcome.FAILED:
         _after_failure(group_id, priority, channel, result)
     elif result.outcome == TurnOutcome.REPLIED and result.outbox_id is not None:
@@ -86,13 +101,31 @@ def turn(group_id: str) -> str:
 
 
 def _after_failure(group_id: str, priority: bool, channel: str, result: TurnResult) -> None:
-    assert result.error is not None
-    notify, retry_in = note_failure(
-        get_redis(), group_id, result.newest_pending_id, base_delay=get_settings().llm_retry_delay
+    """Count the failure; tell the group once; retry after a backoff, or set the batch aside."""
+    assert result.failure is not None
+    settings, redis = get_settings(), get_redis()
+    failure = result.failure
+    verdict = note_failure(
+        redis, group_id, failure,
+        base_delay=settings.llm_retry_delay,
+        max_attempts=settings.turn_max_attempts,
+        give_up_after=settings.turn_give_up_after,
     )
-    if notify:
-        outbox_id = notify_failure(group_id, notice_text(str(result.error), retryable=result.error.retryable))
+    log.warning("turn_failed group=%s kind=%s attempts=%d retry_in=%.1f give_up=%s",
+                group_id, failure.kind, verdict.attempts, verdict.retry_in, verdict.give_up)
+    if verdict.give_up:
+        reason = f"{failure.kind}: {failure.detail}"
+        with write_session() as session:
+            outbox_id = set_aside(session, group_id, upto_id=result.newest_pending_id,
+                                  reason=reason, attempts=verdict.attempts)
+        clear_failures(redis, group_id)
         if outbox_id is not None:
             send_reply(group_id, outbox_id, channel)
-    enqueue_turn(group_id, priority=priority, countdown=retry_in, force=True)
+        enqueue_turn(group_id, priority=priority, force=True)  # the messages that came later
+        return
+    if verdict.notify:
+        outbox_id = notify_failure(group_id, notice_text(failure, retry_in=verdict.retry_in))
+        if outbox_id is not None:
+            send_reply(group_id, outbox_id, channel)
+    enqueue_turn(group_id, priority=priority, countdown=verdict.retry_in, retry=verdict.token)
 

@@ -462,3 +462,61 @@ def test_a_claude_md_with_invalid_utf8_never_blocks_the_group(default_db: str, t
     assert result.outcome == TurnOutcome.REPLIED
     [outbox] = outbox_rows(None)
     assert outbox.text == "alice: still there?"
+
+
+# ---- a backlog too big for one turn -------------------------------------------------------
+
+
+def test_a_200_message_backlog_is_answered_in_one_turn_with_a_trim_marker(
+    default_db: str, tmp_path: Path
+) -> None:
+    # Given 200 messages left pending by a long outage, and room for 50 in a turn
+    with write_session() as session:
+        ids = [store_message(session, IncomingMessage("http", "team", "alice", f"msg {i}", None,
+                                                       ago(600 - i))).id for i in range(200)]
+
+    # When the group's turn runs
+    result = answer_pending(settings(tmp_path, pending_max_messages=50), OfflineProvider(), GROUP)
+
+    # Then one reply answers all 200, and it shows (the offline model echoes what it saw) that
+    # the oldest 150 were trimmed, and the newest 50 in order
+    assert result.outcome == TurnOutcome.REPLIED and result.answered == 200
+    [outbox] = outbox_rows(None)
+    lines = outbox.text.splitlines()
+    assert lines[0] == STALE_APOLOGY
+    assert lines[1].startswith("claw: [… 150 earlier messages / ")
+    assert lines[2:] == [f"alice: msg {i}" for i in range(150, 200)]
+    assert answered_by(None, *ids) == [outbox.id] * 200
+
+
+def test_one_huge_pending_message_is_cut_not_refused(default_db: str, tmp_path: Path) -> None:
+    # Given a 200 KB pending message
+    message = say(None, "alice", "A" * 100_000 + "Z" * 100_000, at=ago(10))
+
+    # When the turn runs
+    result = answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+
+    # Then the model saw its head and tail around a marker, and it is answered
+    assert result.outcome == TurnOutcome.REPLIED
+    [outbox] = outbox_rows(None)
+    assert outbox.text.startswith("alice: AAAA") and outbox.text.endswith("ZZZZ")
+    assert "characters trimmed …]" in outbox.text
+    assert len(outbox.text) < settings(tmp_path).pending_char_budget + 100
+    assert answered_by(None, message) == [outbox.id]
+
+
+def test_a_turn_does_not_answer_set_aside_messages(default_db: str, tmp_path: Path) -> None:
+    from claw.pipeline.setaside import set_aside
+
+    # Given a set-aside message and a later one
+    poison = say(None, "alice", "poison", at=ago(20))
+    with write_session() as session:
+        set_aside(session, GROUP, upto_id=poison, reason="error: boom", attempts=3)
+    later = say(None, "bob", "later", at=ago(10))
+
+    # When the turn runs, it answers the later message only
+    answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+
+    chat = [o for o in outbox_rows(None) if o.answers_upto_id]
+    assert [o.text for o in chat] == ["bob: later"]
+    assert answered_by(None, poison, later) == [None, chat[0].id]

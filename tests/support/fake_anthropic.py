@@ -3,7 +3,8 @@
 POST /v1/messages answers with scripted responses, one per request, as plain JSON or, when the
 request asks for ``"stream": true``, as the real server-sent event sequence (message_start,
 content_block_start, content_block_delta..., content_block_stop, message_delta, message_stop).
-An empty script answers "ok". A script entry is a `FakeResponse` or a callable that builds one
+An empty script answers "ok", or ``otherwise`` when set (an outage: every request fails until
+it is cleared). A script entry is a `FakeResponse` or a callable that builds one
 from the request body, so a test can echo what it was sent.
 
     fake = FakeAnthropic().start()
@@ -124,6 +125,8 @@ class FakeAnthropic(LoopbackServer):
         self.requests: list[RecordedRequest] = []
         self.lock = threading.Lock()
         self._script: deque[Script] = deque()
+        #: the answer once the script is used up; None answers "ok"
+        self.otherwise: Script | None = None
         super().__init__()
 
     def script(self, *responses: Script) -> None:
@@ -132,7 +135,7 @@ class FakeAnthropic(LoopbackServer):
 
     def _next(self, body: dict[str, Any]) -> FakeResponse:
         with self.lock:
-            entry = self._script.popleft() if self._script else reply_text("ok")
+            entry = self._script.popleft() if self._script else (self.otherwise or reply_text("ok"))
         return entry(body) if callable(entry) else entry
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -1,0 +1,194 @@
+"""claw.pipeline.failures: a failed turn is counted, told once, backed off, and given up on in
+bounded time (real Redis)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from celery.exceptions import SoftTimeLimitExceeded
+
+from claw.agent import ProviderError
+from claw.config import get_settings
+from claw.pipeline import dispatch
+from claw.pipeline.failures import (
+    BACKOFF_GRACE_SECONDS,
+    MAX_BACKOFF_SECONDS,
+    Failure,
+    FailureKind,
+    backoff_blocks,
+    begin_attempt,
+    clear_failures,
+    describe_failure,
+    end_attempt,
+    in_backoff,
+    interrupted_attempt,
+    interrupted_failure,
+    note_failure,
+    notice_text,
+)
+from claw.redis_client import get_redis
+from tests.support.redis_server import LocalRedis
+
+GROUP = "http:team"
+CRASH = Failure(FailureKind.ERROR, "UnicodeDecodeError: invalid start byte")
+OUTAGE = Failure(FailureKind.OUTAGE, "Claude is overloaded")
+
+
+@pytest.fixture
+def client(redis_server: LocalRedis) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def fail(client: redis.Redis, failure: Failure = CRASH, *, now: float = 1000.0,
+         max_attempts: int = 5, give_up_after: float = 3600.0, base_delay: float = 30.0):
+    return note_failure(client, GROUP, failure, base_delay=base_delay, max_attempts=max_attempts,
+                        give_up_after=give_up_after, now=now)
+
+
+# ---- one notice, doubling backoff, one retry chain ---------------------------------------
+
+
+def test_a_streak_is_told_once_and_backs_off_doubling_up_to_ten_minutes(client: redis.Redis) -> None:
+    # When a group's turn fails again and again (a model outage: never given up)
+    verdicts = [fail(client, OUTAGE, now=1000.0 + i) for i in range(7)]
+
+    # Then only the first failure tells the group
+    assert [v.notify for v in verdicts] == [True] + [False] * 6
+    # And each failure doubles the wait, up to ten minutes
+    assert [v.retry_in for v in verdicts] == [30, 60, 120, 240, 480, 600, 600]
+    assert MAX_BACKOFF_SECONDS == 600
+    assert not any(v.give_up for v in verdicts)
+    # And the backoff key outlives the planned retry, so the sweeper leaves the group alone
+    assert in_backoff(client, GROUP)
+    assert 600 < client.ttl(f"claw:turn-backoff:{GROUP}") <= 600 + BACKOFF_GRACE_SECONDS
+
+
+def test_only_the_latest_retry_chain_may_run_during_a_backoff(client: redis.Redis) -> None:
+    # Given no failure: every turn may run
+    assert not backoff_blocks(client, GROUP, None)
+    # When a turn fails twice (the second failure is the first chain's retry failing)
+    first = fail(client)
+    second = fail(client)
+    # Then only a turn carrying the newest chain's token may run
+    assert first.token != second.token
+    assert not backoff_blocks(client, GROUP, second.token)
+    assert backoff_blocks(client, GROUP, first.token)
+    assert backoff_blocks(client, GROUP, None)  # a turn queued by a new message
+    # And another group is not affected
+    assert not backoff_blocks(client, "http:other", None)
+
+
+def test_a_new_message_during_a_backoff_does_not_queue_a_turn(
+    client: redis.Redis, redis_server: LocalRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLAW_REDIS_URL", redis_server.url)
+    get_settings.cache_clear()
+    get_redis.cache_clear()
+    try:
+        # Given a group backing off after a failure
+        fail(client)
+        # When a message arrives and asks for a turn (as the API and ingest do)
+        sent = dispatch.enqueue_turn(GROUP)
+        forced = dispatch.enqueue_turn(GROUP, force=True)
+        # Then no turn is queued: the retry chain will answer it
+        assert (sent, forced) == (False, False)
+        assert client.keys("claw.shard*") == []
+        assert not client.exists(dispatch.turn_queued_key(GROUP))
+    finally:
+        get_redis.cache_clear()
+        get_settings.cache_clear()
+
+
+def test_a_success_ends_the_streak_and_the_next_failure_is_told_again(client: redis.Redis) -> None:
+    fail(client)
+    fail(client)
+    clear_failures(client, GROUP)
+
+    assert not in_backoff(client, GROUP)
+    verdict = fail(client)
+    assert (verdict.notify, verdict.retry_in, verdict.attempts) == (True, 30, 1)
+
+
+# ---- giving up on a batch -----------------------------------------------------------------
+
+
+def test_a_batch_that_keeps_failing_is_given_up_after_max_attempts(client: redis.Redis) -> None:
+    verdicts = [fail(client, max_attempts=3, now=1000.0 + i) for i in range(3)]
+
+    assert [v.give_up for v in verdicts] == [False, False, True]
+    assert [v.attempts for v in verdicts] == [1, 2, 3]
+    # A batch given up on is not retried: no backoff is left behind for it
+    assert verdicts[-1].token == ""
+
+
+def test_a_batch_is_given_up_after_give_up_after_seconds_of_failures(client: redis.Redis) -> None:
+    first = fail(client, now=1000.0, give_up_after=600)
+    later = fail(client, now=1599.0, give_up_after=600)
+    last = fail(client, now=1600.0, give_up_after=600)
+
+    assert (first.give_up, later.give_up, last.give_up) == (False, False, True)
+
+
+def test_a_model_outage_never_gives_the_batch_up_and_does_not_count_against_it(
+    client: redis.Redis,
+) -> None:
+    # Given a long outage: many failures over two hours
+    for i in range(10):
+        assert not fail(client, OUTAGE, now=1000.0 + i * 900, max_attempts=3, give_up_after=600).give_up
+    # When the batch itself then fails (the outage is over, the turn crashes)
+    verdict = fail(client, CRASH, now=10_000.0, max_attempts=3, give_up_after=600)
+    # Then that is its first attempt, not its eleventh, and the group is not told again
+    assert (verdict.attempts, verdict.give_up, verdict.notify) == (1, False, False)
+
+
+# ---- the attempt marker -------------------------------------------------------------------
+
+
+def test_an_attempt_that_ended_leaves_no_marker_and_one_that_died_does(client: redis.Redis) -> None:
+    assert interrupted_attempt(client, GROUP) is None
+
+    begin_attempt(client, GROUP, 41)
+    end_attempt(client, GROUP)
+    assert interrupted_attempt(client, GROUP) is None
+
+    begin_attempt(client, GROUP, 42)  # … and the process is killed here
+    assert interrupted_attempt(client, GROUP) == 42
+
+
+# ---- what the failure is and what the group is told ----------------------------------------
+
+
+def test_failures_are_described_by_what_went_wrong() -> None:
+    def describe(exc: BaseException) -> Failure:
+        return describe_failure(exc, soft_time_limit=570)
+
+    assert describe(ProviderError("overloaded")) == Failure(FailureKind.OUTAGE, "overloaded")
+    assert describe(ProviderError("bad key", retryable=False)).kind is FailureKind.MODEL
+    assert describe(SoftTimeLimitExceeded()) == Failure(
+        FailureKind.TIMEOUT, "over the 570 s time limit of a turn")
+    crash = describe(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"))
+    assert crash.kind is FailureKind.ERROR and crash.counts_against_batch
+    assert crash.detail.startswith("UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff")
+    assert describe(RuntimeError()) == Failure(FailureKind.ERROR, "RuntimeError")
+    # a long error is cut: the group gets a hint, not a traceback
+    assert len(describe(ValueError("x" * 5000)).detail) <= 200
+    assert not describe(ProviderError("overloaded")).counts_against_batch
+    assert interrupted_failure().counts_against_batch
+
+
+def test_the_notice_says_what_happened_that_nothing_is_lost_and_when_claw_tries_again() -> None:
+    crash = notice_text(CRASH, retry_in=30)
+    assert crash == ("Sorry, something went wrong while answering (UnicodeDecodeError: invalid "
+                     "start byte). Your message is kept and I'll try again in 30 s.")
+    timeout = notice_text(Failure(FailureKind.TIMEOUT, "over the 570 s time limit of a turn"),
+                          retry_in=120)
+    assert timeout.startswith("Sorry, that took too long and I had to stop (over the 570 s")
+    assert timeout.endswith("try again in 2 min.")
+    assert "interrupted" in notice_text(interrupted_failure(), retry_in=1)
+    assert "can't reach the model" in notice_text(OUTAGE, retry_in=30)
+    assert "the model refused" in notice_text(Failure(FailureKind.MODEL, "401"), retry_in=30)
