@@ -9,6 +9,8 @@ Errors are in errors.py: SchedulerError > SpecError | ScheduleNotFound | Schedul
 
 from claw.scheduler.errors import ScheduleNotFound, ScheduleRefused, SchedulerError, SpecError
 from claw.scheduler.service import (
+    SchedulePlan,
+    add_schedule,
     cancel_schedule,
     create_schedule,
     describe_schedule,
@@ -16,6 +18,7 @@ from claw.scheduler.service import (
     group_timezone,
     list_schedules,
     local_when,
+    plan_schedule,
     update_schedule,
 )
 from claw.scheduler.specs import ACCEPTED_FORMS, Spec, parse_spec
@@ -25,10 +28,12 @@ __all__ = [
     "ACCEPTED_FORMS",
     "FiredRun",
     "ScheduleNotFound",
+    "SchedulePlan",
     "ScheduleRefused",
     "SchedulerError",
     "Spec",
     "SpecError",
+    "add_schedule",
     "cancel_schedule",
     "claim_run",
     "create_schedule",
@@ -41,5 +46,6 @@ __all__ = [
     "list_schedules",
     "local_when",
     "parse_spec",
+    "plan_schedule",
     "update_schedule",
 ]
