@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     sandbox_output_kb: int = 16  #: output kept per run; the rest is cut with a visible marker
     sandbox_heartbeat_timeout: float = 10.0  #: a sandbox whose heartbeat is older is killed
     sandbox_ipc_rate: int = 30  #: file-IPC requests per minute per group
+    #: schedules made by sandboxed code repeat at most this often (and a turn it schedules once
+    #: is at least this far ahead); a group's settings["sandbox"]["schedule_min_minutes"] overrides
+    sandbox_schedule_min_minutes: int = 60
     sandbox_python: str | None = None  #: interpreter inside the sandbox; default /usr/bin/python3
     sandbox_uid: int = 65534  #: host uid sandboxed code runs as when claw runs as root
     sandbox_gid: int = 65534

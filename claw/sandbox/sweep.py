@@ -17,6 +17,8 @@ import os
 import stat
 from pathlib import Path
 
+from claw.sandbox.logsafe import escaped
+
 log = logging.getLogger(__name__)
 
 
@@ -46,7 +48,7 @@ def remove_escapes(group_dir: Path) -> int:
                 os.unlink(entry.path)
                 removed += 1
                 log.warning("sandbox_planted_removed path=%s kind=%s",
-                            os.path.relpath(entry.path, base), _kind(mode))
+                            escaped(os.path.relpath(entry.path, base)), _kind(mode))
             except OSError:
                 continue
     return removed

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from claw.config import Settings
-from claw.sandbox.ipc.policy import Identity
+from claw.sandbox.ipc.policy import Identity, Policy
 
 
 class ActionError(Exception):
@@ -34,6 +34,7 @@ class ActionContext:
     identity: Identity
     settings: Settings
     group_dir: Path
+    policy: Policy = Policy()  #: the group's policy, for actions with rules of their own
 
 
 Handler = Callable[[ActionContext, Any], dict[str, Any]]
