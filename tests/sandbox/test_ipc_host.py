@@ -204,8 +204,8 @@ def test_a_request_nested_30000_deep_gets_an_error_and_its_neighbour_its_answer(
 @pytest.mark.parametrize(
     ("body", "complaint"),
     [(b'{"action": "urgent", "args": {"text": "x", "n": ' + b"9" * 5000 + b"}}", "malformed request: ValueError"),
-     (b'{"action": "urgent", "args": {"text": "\xff"}}', "malformed request: not UTF-8"),
-     (b'{"action": "urgent", "args": {"text": "[[[[" }', "malformed request: not JSON"),
+     (b'{"action": "urgent", "args": {"text": "\xff"}}', "malformed request: not UTF-8 JSON ("),
+     (b'{"action": "urgent", "args": {"text": "[[[[" }', "malformed request: not UTF-8 JSON (Expecting"),
      (b'{"action": "urgent", "args": {"text": "' + b"[" * 40 + b'"}}', None)],  # brackets in a string count for nothing
 )
 def test_every_malformed_request_gets_an_error_answer(tmp_path: Path, body: bytes, complaint: str | None) -> None:

@@ -77,13 +77,13 @@ def parse_request(request_id: str, data: bytes) -> Envelope:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ProtocolError(f"malformed request: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise ProtocolError(f"malformed request: not UTF-8 JSON ({exc.reason} at byte {exc.start})") from None
     if nesting_depth(text) > MAX_DEPTH:
         raise ProtocolError(f"malformed request: nested more than {MAX_DEPTH} levels deep")
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ProtocolError(f"malformed request: not JSON ({exc})") from None
+        raise ProtocolError(f"malformed request: not UTF-8 JSON ({exc})") from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer past int_max_str_digits
         raise ProtocolError(f"malformed request: {type(exc).__name__}: {str(exc)[:120]}") from None
     if not isinstance(body, dict):

@@ -53,8 +53,8 @@ def schedule_task(ctx: ActionContext, args: ScheduleTaskArgs) -> dict[str, Any]:
         # one-offs that each schedule the next would loop as fast as a repeating schedule
         if plan.kind in TURN_KINDS and plan.first_run - now < min_interval:
             raise ActionError(
-                f"a {plan.kind.value} made by {WHO} runs at least {in_words(min_interval)} from now; "
-                "choose a later time"
+                f"{WHO} may schedule a {plan.kind.value} no sooner than {in_words(min_interval)} "
+                "from now: choose a later time"
             )
         with write_session() as session:
             schedule = add_schedule(session, plan, group_id=group_id, created_by="sandbox", now=now,
