@@ -20,6 +20,7 @@ from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from claw.db.models import Group, Schedule, ScheduleKind
+from claw.faults import fault_point
 from claw.scheduler.errors import ScheduleNotFound, ScheduleRefused, SpecError
 from claw.scheduler.specs import Spec, parse_spec, zone
 
@@ -96,6 +97,7 @@ def plan_schedule(
     schedule_kind = _kind(kind)
     body = _text(schedule_kind, text)
     tz = zone(timezone_name)
+    fault_point("scheduler.parse")  # tests: a slow parse, to show it holds no lock
     parsed = parse_spec(spec, now=now, tz=tz)
     first = parsed.first_run(now, tz)
     check_min_interval(parsed, min_interval, who=who)
@@ -266,6 +268,7 @@ class _Timing:
 
 def _retime(spec: str, timezone_name: str, now: datetime) -> _Timing:
     tz = zone(timezone_name)
+    fault_point("scheduler.parse")
     parsed = parse_spec(spec, now=now, tz=tz)
     return _Timing(spec, timezone_name, parsed, parsed.first_run(now, tz))
 
