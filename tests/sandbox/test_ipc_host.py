@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
 
 from claw.config import Settings
 from claw.sandbox import limits_for
 from claw.sandbox.ipc import Action, ActionContext, ActionError, Identity, IpcHost, Policy, RateLimiter
 from claw.sandbox.ipc.policy import ActionDenied
+from claw.sandbox.ipc.protocol import ProtocolError, parse_request
 
 
 class NoteArgs(BaseModel):
@@ -264,3 +267,24 @@ def test_names_from_the_sandbox_are_escaped_in_the_log(tmp_path: Path, caplog: p
     assert "request='\\x1b[2J\\x1b[31mred.json'" in text
     assert "request='\\u202egnp.json'" in text
     assert "action='urgent\\nipc_decision forged=1'" in text
+
+
+JSON_MARKS = st.sampled_from(['[', ']', '{', '}', '"', '\\', ':', ',', '"action"', '"args"', '"urgent"',
+                              '"text"', '1', '9' * 5000, '-', 'e9999', 'NaN', 'null', 'true', ' ', '\ud800'])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.one_of(
+    st.lists(JSON_MARKS, max_size=400).map("".join).map(lambda text: text.encode("utf-8", "surrogatepass")),
+    st.binary(max_size=2000),
+    st.integers(1, 40_000).map(lambda n: b'{"action": "urgent", "args": ' + b"[" * n + b"]" * n + b"}"),
+))
+def test_any_request_body_is_an_envelope_or_a_protocol_error(body: bytes) -> None:
+    started = time.perf_counter()
+    try:
+        envelope = parse_request("r", body)
+    except ProtocolError as error:
+        assert str(error)
+    else:
+        assert envelope.action
+    assert time.perf_counter() - started < 1.0

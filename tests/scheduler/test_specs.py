@@ -319,3 +319,13 @@ def test_a_timezone_that_is_not_an_iana_name_is_a_clear_error(name: str) -> None
 )
 def test_the_shortest_gap_between_runs(text: str, gap: timedelta | None) -> None:
     assert parse_spec(text, now=utc(2026, 3, 1), tz=BERLIN).shortest_gap() == gap
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.one_of(st.text(max_size=300), st.sampled_from(["UTC", "Europe/Berlin", "Etc/GMT+5", "../UTC",
+                                                              "America/Argentina/Buenos_Aires", "a" * 300])))
+def test_any_timezone_name_is_a_zone_or_a_clear_error(name: str) -> None:
+    try:
+        assert str(zone(name)) == name
+    except SpecError as error:
+        assert "IANA name like 'Europe/Berlin'" in str(error)
