@@ -18,6 +18,7 @@ from claw.pipeline.delivery import send_reply
 from claw.pipeline.outbox import write_reply
 from claw.sandbox.ipc.actions import ActionContext, ActionError, register
 from claw.sandbox.ipc.policy import check_message_target
+from claw.sandbox.logsafe import escaped
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def send_message(ctx: ActionContext, args: SendMessageArgs) -> dict[str, Any]:
                              chat_id=group.chat_id, text=args.text)
         outbox_id, channel = outbox.id, group.channel
     send_reply(target, outbox_id, channel)
-    log.info("ipc_message_sent group=%s target=%s outbox=%d", ctx.identity.group_id, target, outbox_id)
+    log.info("ipc_message_sent group=%s target=%s outbox=%d", ctx.identity.group_id, escaped(target), outbox_id)
     return {"group_id": target, "outbox_id": outbox_id}
 
 
