@@ -1,7 +1,8 @@
 """The task scheduler: schedules a group asks for, and the tick that fires them when due.
 
     specs.py     what a spec may say, and when each run falls due (DST-correct, pure)
-    service.py   create / list / update / cancel, scoped to a group
+    service.py   create / list / update / cancel, scoped to a group; a request is planned
+                 (parsed, timed, checked against the minimum interval) before any transaction
     tick.py      find due runs, claim each with a compare-and-set, fire, dispatch
 
 Errors are in errors.py: SchedulerError > SpecError | ScheduleNotFound | ScheduleRefused.
