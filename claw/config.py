@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     #: loop (a per-group ext4 image; writes stop at the limit), measure (checked after each run)
     sandbox_quota: Literal["auto", "loop", "measure"] = "auto"
     sandbox_cgroup: str | None = None  #: a delegated cgroup v2 directory for per-run cgroups
+    #: schedules made by sandboxed code repeat at most this often (and a turn it schedules once
+    #: is at least this far ahead); a group's settings["sandbox"]["schedule_min_minutes"] overrides
+    sandbox_schedule_min_minutes: int = 60
     sandbox_python: str | None = None  #: interpreter inside the sandbox; default /usr/bin/python3
     sandbox_uid: int = 65534  #: host uid sandboxed code runs as when claw runs as root
     sandbox_gid: int = 65534

@@ -21,12 +21,13 @@ from claw.scheduler import (
     ACCEPTED_FORMS,
     ScheduleNotFound,
     SchedulerError,
+    add_schedule,
     cancel_schedule,
-    create_schedule,
     describe_schedule,
     get_schedule,
     group_timezone,
     list_schedules,
+    plan_schedule,
     update_schedule,
 )
 
@@ -102,15 +103,17 @@ def get_schedules(
 @router.post("/schedules", status_code=status.HTTP_201_CREATED, response_model=ScheduleOut)
 def post_schedule(body: ScheduleIn) -> ScheduleOut | JSONResponse:
     settings = get_settings()
+    now = utcnow()
     try:
-        with write_session() as session:
+        # read and parse first: the write lock is taken only to store what is already understood
+        with read_session() as session:
             if session.get(Group, body.group_id) is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown group {body.group_id!r}")
-            schedule = create_schedule(
-                session, group_id=body.group_id, kind=body.kind, spec=body.spec, text=body.text,
-                timezone_name=body.timezone or group_timezone(session, body.group_id, settings.tz),
-                created_by="api", now=utcnow(), max_per_group=settings.max_schedules_per_group,
-            )
+            tz_name = body.timezone or group_timezone(session, body.group_id, settings.tz)
+        plan = plan_schedule(kind=body.kind, spec=body.spec, text=body.text, timezone_name=tz_name, now=now)
+        with write_session() as session:
+            schedule = add_schedule(session, plan, group_id=body.group_id, created_by="api", now=now,
+                                    max_per_group=settings.max_schedules_per_group)
             return ScheduleOut.of(schedule)
     except SchedulerError as exc:
         return _unprocessable(exc)

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from claw.config import Settings
 from claw.sandbox.errors import SandboxConfigError
 
-#: keys of groups.settings["sandbox"] that are not limits
-POLICY_KEYS = frozenset({"ipc_actions"})
+#: keys of groups.settings["sandbox"] that are not limits (claw/sandbox/ipc/policy.py)
+POLICY_KEYS = frozenset({"ipc_actions", "code_agent_prompts", "schedule_min_minutes"})
 
 
 class Limits(BaseModel):

@@ -17,6 +17,8 @@ import stat
 import time
 from pathlib import Path
 
+from claw.sandbox.logsafe import escaped
+
 log = logging.getLogger(__name__)
 
 #: entries looked at per sweep, and seconds spent at most
@@ -53,8 +55,8 @@ def remove_escapes(scratch: Path, *, max_entries: int = MAX_ENTRIES, max_seconds
                     continue
                 os.unlink(entry.path)
                 removed += 1
-                log.info("sandbox_planted_removed path=%r kind=%s",
-                         os.path.relpath(entry.path, base)[:200], _kind(mode))
+                log.warning("sandbox_planted_removed path=%s kind=%s",
+                            escaped(os.path.relpath(entry.path, base)), _kind(mode))
             except OSError:
                 continue
     if folders or seen >= max_entries:

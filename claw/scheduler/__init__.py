@@ -1,7 +1,8 @@
 """The task scheduler: schedules a group asks for, and the tick that fires them when due.
 
     specs.py     what a spec may say, and when each run falls due (DST-correct, pure)
-    service.py   create / list / update / cancel, scoped to a group
+    service.py   create / list / update / cancel, scoped to a group; a request is planned
+                 (parsed, timed, checked against the minimum interval) before any transaction
     tick.py      find due runs, claim each with a compare-and-set, fire, dispatch
 
 Errors are in errors.py: SchedulerError > SpecError | ScheduleNotFound | ScheduleRefused.
@@ -9,6 +10,8 @@ Errors are in errors.py: SchedulerError > SpecError | ScheduleNotFound | Schedul
 
 from claw.scheduler.errors import ScheduleNotFound, ScheduleRefused, SchedulerError, SpecError
 from claw.scheduler.service import (
+    SchedulePlan,
+    add_schedule,
     cancel_schedule,
     create_schedule,
     describe_schedule,
@@ -16,6 +19,7 @@ from claw.scheduler.service import (
     group_timezone,
     list_schedules,
     local_when,
+    plan_schedule,
     update_schedule,
 )
 from claw.scheduler.specs import ACCEPTED_FORMS, Spec, parse_spec
@@ -25,10 +29,12 @@ __all__ = [
     "ACCEPTED_FORMS",
     "FiredRun",
     "ScheduleNotFound",
+    "SchedulePlan",
     "ScheduleRefused",
     "SchedulerError",
     "Spec",
     "SpecError",
+    "add_schedule",
     "cancel_schedule",
     "claim_run",
     "create_schedule",
@@ -41,5 +47,6 @@ __all__ = [
     "list_schedules",
     "local_when",
     "parse_spec",
+    "plan_schedule",
     "update_schedule",
 ]

@@ -3,16 +3,24 @@
 Every function takes the session and, where it matters, ``now``; given a ``group_id`` it only
 sees that group's schedules, so a group can never read or change another's (the agent's tools
 always pass the group of the turn; the admin API and CLI may pass None).
+
+What a chat member or sandboxed code wrote is parsed and timed *before* the session first
+touches the database (plan_schedule, then add_schedule): a write session on SQLite holds the
+whole database's write lock from its first statement, and nothing a user typed may run while
+every other group waits. group_timezone reads on a read-only session of its own for the same
+reason, so ``write_session() -> group_timezone -> create_schedule`` parses with no lock held.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from claw.db.models import Group, Schedule, ScheduleKind
+from claw.faults import fault_point
 from claw.scheduler.errors import ScheduleNotFound, ScheduleRefused, SpecError
 from claw.scheduler.specs import Spec, parse_spec, zone
 
@@ -30,10 +38,70 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _reader(session: Session) -> Session:
+    """A read-only session on ``session``'s database: reading through it takes no write lock."""
+    return Session(session.get_bind().execution_options(claw_readonly=True), expire_on_commit=False)
+
+
 def group_timezone(session: Session, group_id: str, default: str) -> str:
     """The group's own timezone (its settings' "timezone"), else CLAW_TZ."""
-    settings = session.scalar(select(Group.settings).where(Group.id == group_id)) or {}
+    with _reader(session) as reader:
+        settings = reader.scalar(select(Group.settings).where(Group.id == group_id)) or {}
     return str(settings.get("timezone") or default)
+
+
+def in_words(span: timedelta) -> str:
+    """A duration as people say it: "1 minute", "90 minutes", "2 hours", "3 days"."""
+    minutes = int(span.total_seconds() // 60)
+    for size, unit in ((24 * 60, "day"), (60, "hour"), (1, "minute")):
+        if minutes >= size and minutes % size == 0:
+            count = minutes // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{int(span.total_seconds())} seconds"
+
+
+def check_min_interval(spec: Spec, min_interval: timedelta | None, *, who: str = "this group") -> None:
+    """The minimum-interval rule: a repeating schedule's runs are at least ``min_interval`` apart."""
+    gap = spec.shortest_gap()
+    if min_interval is None or gap is None or gap >= min_interval:
+        return
+    raise ScheduleRefused(
+        f"{spec.describe()!r} runs as often as every {in_words(gap)}; schedules made by {who} may "
+        f"run at most every {in_words(min_interval)}: choose a longer interval"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulePlan:
+    """A request understood and timed, before any database work: what add_schedule stores."""
+
+    kind: ScheduleKind
+    text: str
+    spec: Spec
+    request: str  #: what was asked, as written (cut to 500 characters)
+    timezone: str
+    first_run: datetime
+
+
+def plan_schedule(
+    *,
+    kind: str,
+    spec: str,
+    text: str | None,
+    timezone_name: str,
+    now: datetime,
+    min_interval: timedelta | None = None,
+    who: str = "this group",
+) -> SchedulePlan:
+    """Parse and time a request (raises SpecError or ScheduleRefused); touches no database."""
+    schedule_kind = _kind(kind)
+    body = _text(schedule_kind, text)
+    tz = zone(timezone_name)
+    fault_point("scheduler.parse")  # tests: a slow parse, to show it holds no lock
+    parsed = parse_spec(spec, now=now, tz=tz)
+    first = parsed.first_run(now, tz)
+    check_min_interval(parsed, min_interval, who=who)
+    return SchedulePlan(schedule_kind, body, parsed, spec.strip()[:500], timezone_name, first)
 
 
 def _kind(kind: str) -> ScheduleKind:
@@ -65,13 +133,28 @@ def create_schedule(
     created_by: str,
     now: datetime,
     max_per_group: int = 100,
+    min_interval: timedelta | None = None,
 ) -> Schedule:
-    """Add a schedule to the group; raises SpecError or ScheduleRefused with what to fix."""
-    schedule_kind = _kind(kind)
-    body = _text(schedule_kind, text)
-    tz = zone(timezone_name)
-    parsed = parse_spec(spec, now=now, tz=tz)
-    first = parsed.first_run(now, tz)
+    """Add a schedule to the group; raises SpecError or ScheduleRefused with what to fix.
+
+    The request is planned before ``session`` is first used (see the module docstring).
+    """
+    plan = plan_schedule(kind=kind, spec=spec, text=text, timezone_name=timezone_name, now=now,
+                         min_interval=min_interval)
+    return add_schedule(session, plan, group_id=group_id, created_by=created_by, now=now,
+                        max_per_group=max_per_group)
+
+
+def add_schedule(
+    session: Session,
+    plan: SchedulePlan,
+    *,
+    group_id: str,
+    created_by: str,
+    now: datetime,
+    max_per_group: int = 100,
+) -> Schedule:
+    """Store a planned schedule, if the group exists and is under its cap of active schedules."""
     if session.get(Group, group_id) is None:
         raise ScheduleRefused(f"unknown group {group_id!r}")
     active = session.scalar(
@@ -83,15 +166,15 @@ def create_schedule(
         )
     schedule = Schedule(
         group_id=group_id,
-        kind=schedule_kind.value,
-        spec=parsed.text,
-        timezone=timezone_name,
-        next_run=first,
+        kind=plan.kind.value,
+        spec=plan.spec.text,
+        timezone=plan.timezone,
+        next_run=plan.first_run,
         enabled=True,
         created_by=created_by[:255],
         created_at=now,
         run_count=0,
-        payload={"text": body, "request": spec.strip()[:500]},
+        payload={"text": plan.text, "request": plan.request},
     )
     session.add(schedule)
     session.flush()
@@ -145,23 +228,49 @@ def update_schedule(
 ) -> Schedule:
     """Change when (spec, timezone) or what (text) an active schedule does.
 
-    A new spec or timezone restarts the cadence from ``now``; a new text alone keeps it.
+    A new spec or timezone restarts the cadence from ``now``; a new text alone keeps it. The
+    new timing is worked out before ``session`` is first used, from the row as a read-only
+    session sees it; should the row change in between, it is worked out again.
     """
+    timed: _Timing | None = None
+    if spec is not None and timezone_name is not None:
+        timed = _retime(spec, timezone_name, now)
+    elif spec is not None or timezone_name is not None:
+        with _reader(session) as reader:
+            current = reader.get(Schedule, schedule_id)
+            # another group's row is left to get_schedule, which says it does not exist
+            if current is not None and current.enabled and group_id in (None, current.group_id):
+                given = spec if spec is not None else current.spec
+                timed = _retime(given, timezone_name or current.timezone, now)
     schedule = get_schedule(session, schedule_id, group_id)
     if not schedule.enabled:
         raise ScheduleRefused(f"schedule #{schedule_id} is finished or cancelled; create a new one")
     if text is not None:
         schedule.payload = {**schedule.payload, "text": _text(ScheduleKind(schedule.kind), text)}
     if spec is not None or timezone_name is not None:
-        tz = zone(timezone_name or schedule.timezone)
-        parsed = parse_spec(spec if spec is not None else schedule.spec, now=now, tz=tz)
-        schedule.next_run = parsed.first_run(now, tz)
-        schedule.spec = parsed.text
-        schedule.timezone = timezone_name or schedule.timezone
+        wanted = (spec if spec is not None else schedule.spec, timezone_name or schedule.timezone)
+        if timed is None or (timed.request, timed.timezone) != wanted:
+            timed = _retime(*wanted, now)
+        schedule.spec, schedule.timezone, schedule.next_run = timed.spec.text, timed.timezone, timed.first_run
         if spec is not None:
             schedule.payload = {**schedule.payload, "request": spec.strip()[:500]}
     session.flush()
     return schedule
+
+
+@dataclass(frozen=True, slots=True)
+class _Timing:
+    request: str
+    timezone: str
+    spec: Spec
+    first_run: datetime
+
+
+def _retime(spec: str, timezone_name: str, now: datetime) -> _Timing:
+    tz = zone(timezone_name)
+    fault_point("scheduler.parse")
+    parsed = parse_spec(spec, now=now, tz=tz)
+    return _Timing(spec, timezone_name, parsed, parsed.first_run(now, tz))
 
 
 # ---- in words ---------------------------------------------------------------------------

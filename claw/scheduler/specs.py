@@ -16,17 +16,25 @@ Every wall-clock time is in the schedule's timezone (zoneinfo). A local time tha
 exist (the spring-forward gap) runs as many minutes after the gap as it was into it (02:30 on
 the changeover day runs at 03:30); a local time that occurs twice (fall-back) runs at the
 first one only. All functions take ``now`` explicitly, so none of this needs a patched clock.
+
+Specs come from chat members and from sandboxed code, so parsing is bounded: the text is at
+most MAX_SPEC_CHARS, no pattern can backtrack (day words are matched possessively and the
+separators between them cannot be read as part of a day), numbers are capped at HORIZON (a
+larger one would overflow date arithmetic), and whether a cron expression ever fires is decided
+by a search bounded to CRON_YEARS years, never by croniter running until it gives up.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from claw.scheduler.errors import SpecError
 
@@ -44,18 +52,37 @@ DAY_NAMES = dict(
 )
 UNITS = {"minute": "minutes", "min": "minutes", "m": "minutes", "hour": "hours", "hr": "hours",
          "h": "hours", "day": "days", "d": "days"}
-#: most runs a spec may skip over when looking for the next one (cron on Feb 30 never comes)
+UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 24 * 60}
+#: longest spec text parsed; the API and the tools refuse longer ones before they get here
+MAX_SPEC_CHARS = 200
+#: how far ahead a run may be, and the longest interval: beyond it date arithmetic overflows
+HORIZON = timedelta(days=3660)
+HORIZON_WORDS = "10 years (3660 days, 87840 hours)"
+#: most runs a spec may skip over when looking for the next one (a repeated DST hour)
 MAX_SEARCH = 1000
+#: years a cron search looks ahead before calling the expression one that never fires
+#: (29 February falls at most 8 years apart)
+CRON_YEARS = 9
+#: IANA names are ASCII words joined by '/', like America/Argentina/Buenos_Aires or Etc/GMT+5
+ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]{1,32}(?:/[A-Za-z0-9_+\-]{1,32}){0,3}")
 
 TIME = r"(?P<hh>\d{1,2})(?::(?P<mm>\d{2}))?\s*(?P<ampm>am|pm)?"
-DATE = r"(?P<date>\d{4}-\d{2}-\d{2})[ t](?P<clock>\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?P<offset>z|utc|[+-]\d{2}:?\d{2})?"
-DAY = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*"
+DATE = r"(?P<date>\d{4}-\d{2}-\d{2})[ t](?P<clock>\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)\s*(?P<offset>z|utc|[+-]\d{2}:?\d{2})?"
+# Possessive: a day word never gives letters back, so "monandmon" is one (bad) word, not
+# "mon" and "mon", and a failing match cannot try every way of splitting it.
+DAY = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*+"
+# Between days: "," or "and", or ", and"; never empty, so two words cannot run together.
+DAY_SEPARATOR = r"(?: ?,(?: and)? ?| and )"
+DAY_LIST = rf"(?>(?:{DAY}|weekdays?)(?:{DAY_SEPARATOR}{DAY})*)"
 
 
 def zone(name: str) -> ZoneInfo:
+    """The IANA timezone ``name``; anything else (a path, a long or odd name) is a SpecError."""
     try:
+        if not ZONE_NAME.fullmatch(name):
+            raise ValueError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise SpecError(
             f"unknown timezone {name!r}: use an IANA name like 'Europe/Berlin', 'America/New_York' or 'UTC'"
         ) from None
@@ -124,13 +151,32 @@ class Spec:
 
     def _cron_after(self, now: datetime, tz: ZoneInfo) -> datetime:
         start = wall_time(now, tz)
-        iterator = croniter(self.cron, start)
-        for _ in range(MAX_SEARCH):
-            candidate = localize(iterator.get_next(datetime), tz)
-            # the wall time of `now` may be the second pass through a repeated hour
-            if candidate > now:
-                return candidate
+        with _cron_errors(self.cron):
+            iterator = croniter(self.cron, start, max_years_between_matches=CRON_YEARS)
+            for _ in range(MAX_SEARCH):
+                candidate = localize(iterator.get_next(datetime), tz)
+                # the wall time of `now` may be the second pass through a repeated hour
+                if candidate > now:
+                    return candidate
         raise SpecError(f"{self.text!r} never comes")
+
+    def shortest_gap(self) -> timedelta | None:
+        """The least time between two runs (None for a one-off), for the minimum-interval rule.
+
+        For cron it is a lower bound from the minute and hour fields alone: the closest two
+        times of one day, or the last time of a day and the first of the next.
+        """
+        if self.form == "once":
+            return None
+        if self.form == "interval":
+            return timedelta(minutes=self.every * UNIT_MINUTES[self.unit])
+        with _cron_errors(self.cron):
+            minutes, hours = croniter(self.cron).expanded[:2]
+        minutes = range(60) if minutes == ["*"] else minutes
+        hours = range(24) if hours == ["*"] else hours
+        times = sorted({int(h) * 60 + int(m) for h in hours for m in minutes})
+        gaps = [b - a for a, b in zip(times, times[1:])] + [24 * 60 - times[-1] + times[0]]
+        return timedelta(minutes=min(gaps))
 
     def describe(self) -> str:
         """In words, for people: "every Monday at 09:00", "every 2 hours"."""
@@ -152,6 +198,30 @@ class Spec:
         return self.text
 
 
+@contextmanager
+def _cron_errors(cron: str) -> Iterator[None]:
+    """croniter's own complaints (and its odd ones: overflow, type errors) as a SpecError."""
+    try:
+        yield
+    except CroniterError as exc:
+        if "failed to find" in str(exc):
+            raise SpecError(
+                f"'{cron}' never runs: no date matches it (like 30 February) within {CRON_YEARS} years"
+            ) from None
+        raise SpecError(f"'{cron}' is not a valid cron expression ({exc})") from None
+    except (ValueError, OverflowError, TypeError, KeyError, IndexError):
+        raise SpecError(f"'{cron}' is not a valid cron expression (minute hour day-of-month month day-of-week)") from None
+
+
+def _amount(n: int, unit: str, *, interval: bool) -> timedelta:
+    """``n`` units as a timedelta, refused past HORIZON (a bigger one overflows dates)."""
+    if n * UNIT_MINUTES[unit] > HORIZON // timedelta(minutes=1):
+        if interval:
+            raise SpecError(f"'every {n} {unit}' is too long an interval; the longest is {HORIZON_WORDS}")
+        raise SpecError(f"'in {n} {unit}' is too far ahead; the furthest is {HORIZON_WORDS} from now")
+    return timedelta(minutes=n * UNIT_MINUTES[unit])
+
+
 def _clock(hh: str, mm: str | None, ampm: str | None) -> tuple[int, int]:
     hour, minute = int(hh), int(mm or 0)
     if ampm:
@@ -165,7 +235,7 @@ def _clock(hh: str, mm: str | None, ampm: str | None) -> tuple[int, int]:
 
 def _days(text: str) -> str:
     days = []
-    for word in re.split(r"\s*(?:,|\band\b)\s*", text.strip()):
+    for word in re.split(DAY_SEPARATOR, text.strip()):
         if word in ("weekday", "weekdays"):
             return "MON-FRI"
         prefix = word[:3].upper()
@@ -192,12 +262,17 @@ def _once(at: datetime, tz: ZoneInfo) -> Spec:
     return Spec("once", f"once {local.strftime('%Y-%m-%d ' + clock)}", at=at.replace(microsecond=0))
 
 
-def _absolute(match: re.Match[str], tz: ZoneInfo) -> datetime:
+def _absolute(match: re.Match[str], now: datetime, tz: ZoneInfo) -> datetime:
     clock = match["clock"].zfill(len(match["clock"]) + (match["clock"].index(":") == 1))
     try:
         wall = datetime.fromisoformat(f"{match['date']}T{clock}")
     except ValueError:
         raise SpecError(f"{match['date']} {match['clock']} is not a date and time") from None
+    # far from now, converting between zones overflows (year 1 east of UTC, year 9999 west)
+    if wall.year < 1970:
+        raise SpecError(f"{match['date']} is in the past; give a time that is still to come")
+    if wall > wall_time(now, tz) + HORIZON:
+        raise SpecError(f"{match['date']} is too far ahead; the furthest is {HORIZON_WORDS} from now")
     offset = (match["offset"] or "").lower()
     if not offset:
         return localize(wall, tz)
@@ -216,6 +291,8 @@ def _next_clock(hour: int, minute: int, now: datetime, tz: ZoneInfo, *, tomorrow
 
 def parse_spec(text: str, *, now: datetime, tz: ZoneInfo) -> Spec:
     """Parse what a user (or the model) wrote; raise SpecError saying what forms work."""
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError(f"a spec is at most {MAX_SPEC_CHARS} characters; accepted forms: {ACCEPTED_FORMS}")
     spec = " ".join(text.strip().lower().split())
     if not spec:
         raise SpecError(f"a schedule needs a spec; accepted forms: {ACCEPTED_FORMS}")
@@ -236,9 +313,9 @@ def _parse(spec: str, now: datetime, tz: ZoneInfo) -> Spec | None:
         n = 1 if m["n"] in ("a", "an") else int(m["n"])
         if n < 1:
             raise SpecError(f"'{spec}' is now; give at least 1 {unit[:-1]}")
-        return _once(now + timedelta(**{unit: n}), tz)
+        return _once(now + _amount(n, unit, interval=False), tz)
     if m := re.fullmatch(rf"(?:(?:at|on|once)(?: at)? )?{DATE}", spec):
-        return _once(_absolute(m, tz), tz)
+        return _once(_absolute(m, now, tz), tz)
     if m := re.fullmatch(rf"(?:at|once)(?: at)? {TIME}", spec):
         return _once(_next_clock(*_clock(m["hh"], m["mm"], m["ampm"]), now, tz, tomorrow=False), tz)
     if m := re.fullmatch(rf"tomorrow(?: at)? {TIME}", spec):
@@ -250,10 +327,11 @@ def _parse(spec: str, now: datetime, tz: ZoneInfo) -> Spec | None:
         n = int(m["n"] or 1)
         if n < 1:
             raise SpecError("an interval must be at least 1")
+        _amount(n, unit, interval=True)
         return Spec("interval", f"every {n} {unit if n != 1 else unit[:-1]}", every=n, unit=unit)
     if m := re.fullmatch(rf"(?:daily|every day)(?: at)? {TIME}", spec):
         return _daily(*_clock(m["hh"], m["mm"], m["ampm"]))
-    if m := re.fullmatch(rf"(?:weekly|every|weekly on|every week on) (?P<days>(?:{DAY}|weekdays?)(?:\s*(?:,|and)\s*{DAY})*)(?: at)? {TIME}", spec):
+    if m := re.fullmatch(rf"(?:weekly|every|weekly on|every week on) (?P<days>{DAY_LIST})(?: at)? {TIME}", spec):
         return _weekly(_days(m["days"]), *_clock(m["hh"], m["mm"], m["ampm"]))
     if m := re.fullmatch(rf"weekdays(?: at)? {TIME}", spec):
         return _weekly("MON-FRI", *_clock(m["hh"], m["mm"], m["ampm"]))
@@ -263,7 +341,11 @@ def _parse(spec: str, now: datetime, tz: ZoneInfo) -> Spec | None:
     if len(fields) == 5 and all(re.fullmatch(r"[0-9*/,\-]+", f) for f in fields[:3]) and all(
         re.fullmatch(r"[0-9A-Z*/,\-]+", f) for f in fields[3:]
     ):
-        if not croniter.is_valid(cron):
+        with _cron_errors(cron):
+            valid = croniter.is_valid(cron)
+        if not valid:
             raise SpecError(f"'{cron}' is not a valid cron expression (minute hour day-of-month month day-of-week)")
-        return Spec("cron", cron, cron=cron)
+        parsed = Spec("cron", cron, cron=cron)
+        parsed._cron_after(now, tz)  # one that never fires is refused now, not at every tick
+        return parsed
     return None

@@ -7,6 +7,10 @@ message and outbox row, or the injected user message) and its run-log row, uniqu
 the loser's UPDATE matches no row. What happens after the commit (delivering the reminder,
 queueing the turn) is best effort, like everywhere else: the sweeper re-sends unsent outbox
 rows and re-queues groups with pending messages.
+
+The run after the claimed one is worked out from the spec before the write transaction opens
+(fire_due reads each due schedule's spec and timezone first); only if the row changed in
+between is it worked out again inside.
 """
 
 from __future__ import annotations
@@ -77,32 +81,46 @@ def prompt_text(schedule: Schedule) -> str:
     return text
 
 
-def _following(schedule: Schedule, due_at: datetime, now: datetime) -> datetime | None:
+@dataclass(frozen=True, slots=True)
+class Following:
+    """The run after a due one, worked out from ``spec`` and ``timezone`` as read."""
+
+    spec: str
+    timezone: str
+    next_run: datetime | None
+
+
+def following_run(schedule_id: int, spec: str, tz_name: str, due_at: datetime, now: datetime) -> Following:
     try:
-        tz = zone(schedule.timezone)
-        return parse_spec(schedule.spec, now=now, tz=tz).next_run(due_at, now, tz)
+        tz = zone(tz_name)
+        return Following(spec, tz_name, parse_spec(spec, now=now, tz=tz).next_run(due_at, now, tz))
     except SpecError as exc:
         # Only a hand-edited row can get here; it fires this once and then stops.
-        log.error("schedule_spec_broken schedule=%s error=%s", schedule.id, exc)
-        return None
+        log.error("schedule_spec_broken schedule=%s error=%s", schedule_id, exc)
+        return Following(spec, tz_name, None)
 
 
-def claim_run(session: Session, schedule_id: int, due_at: datetime, now: datetime) -> FiredRun | None:
+def claim_run(
+    session: Session, schedule_id: int, due_at: datetime, now: datetime, following: Following | None = None
+) -> FiredRun | None:
     """Claim the run of ``schedule_id`` due at ``due_at`` and write what it produces.
 
-    Returns None when the run is no longer there to claim: another tick fired it, or the
-    schedule was changed or cancelled since it was read.
+    ``following``, worked out before the transaction, is used if the row still has its spec
+    and timezone. Returns None when the run is no longer there to claim: another tick fired
+    it, or the schedule was changed or cancelled since it was read.
     """
     schedule = session.get(Schedule, schedule_id)
     if schedule is None:
         return None
-    following = _following(schedule, due_at, now)
+    if following is None or (following.spec, following.timezone) != (schedule.spec, schedule.timezone):
+        following = following_run(schedule_id, schedule.spec, schedule.timezone, due_at, now)
+    next_run = following.next_run
     claimed = session.execute(
         update(Schedule)
         .where(Schedule.id == schedule_id, Schedule.enabled == true(), Schedule.next_run == due_at)
         .values(
-            next_run=following,
-            enabled=following is not None,
+            next_run=next_run,
+            enabled=next_run is not None,
             last_run=now,
             run_count=Schedule.run_count + 1,
         )
@@ -136,11 +154,16 @@ def fire_due(now: datetime, *, limit: int, database_url: str | None = None) -> l
     """Claim and commit every run due at ``now`` (at most ``limit``), one transaction each."""
     with read_session(database_url) as session:
         due = due_runs(session, now, limit)
+        timing = {row.id: (row.spec, row.timezone) for row in session.execute(
+            select(Schedule.id, Schedule.spec, Schedule.timezone).where(Schedule.id.in_([d[0] for d in due]))
+        )} if due else {}
     fired = []
     for schedule_id, due_at in due:
         try:
+            spec, tz_name = timing.get(schedule_id, ("", ""))
+            following = following_run(schedule_id, spec, tz_name, due_at, now) if spec else None
             with write_session(database_url) as session:
-                run = claim_run(session, schedule_id, due_at, now)
+                run = claim_run(session, schedule_id, due_at, now, following)
         except IntegrityError:
             run = None  # the run log already has it: another tick won
         except Exception:

@@ -98,6 +98,32 @@ def test_schedules_api_creates_lists_and_cancels(stack: ClawStack) -> None:
     assert gone.status_code == 200 and gone.json()["enabled"] is False
     assert schedules(stack, "http:office") == []
     assert [s["id"] for s in schedules(stack, "http:office", include_inactive=True)] == [body["id"]]
+
+
+def test_schedules_api_refuses_specs_that_overflow_or_never_fire_with_a_4xx(stack: ClawStack) -> None:
+    stack.post("attic", "hello", wait=30)
+    # When specs that overflow a date, never come, or are built to make a parser backtrack are posted
+    asked = {
+        "in 999999999 days": "'in 999999999 days' is too far ahead; the furthest is 10 years",
+        "every 999999999 hours": "'every 999999999 hours' is too long an interval; the longest is 10 years",
+        "at 9999-12-31 23:59": "9999-12-31 is too far ahead",
+        "0 9 30 2 *": "'0 9 30 2 *' never runs: no date matches it (like 30 February)",
+        "every " + "monand" * 30 + "mon 9x": "cannot understand the schedule",
+    }
+    for spec, complaint in asked.items():
+        answer = stack.http.post("/v1/schedules", json={"group_id": "http:attic", "spec": spec, "text": "x"})
+        # Then each is a 422 whose error says what is wrong, never a 500
+        assert answer.status_code == 422, (spec, answer.text)
+        assert answer.json()["error"].startswith(complaint), answer.json()
+    bad_zone = stack.http.post("/v1/schedules", json={"group_id": "http:attic", "spec": "daily 09:00",
+                                                      "text": "x", "timezone": "../../etc/passwd"})
+    assert bad_zone.status_code == 422 and "unknown timezone" in bad_zone.json()["error"]
+    # And moving a schedule to such a time is a 422 too, leaving it as it was
+    made = stack.http.post("/v1/schedules", json={"group_id": "http:attic", "spec": "daily 09:00", "text": "x"})
+    assert made.status_code == 201, made.text
+    moved = stack.http.patch(f"/v1/schedules/{made.json()['id']}", json={"spec": "0 0 31 4 *"})
+    assert moved.status_code == 422 and "never runs" in moved.json()["error"]
+    assert [s["spec"] for s in schedules(stack, "http:attic")] == ["daily 09:00"]
     assert stack.http.delete("/v1/schedules/999999").status_code == 404
 
 

@@ -209,3 +209,38 @@ except claw_ipc.IpcError as exc:
     memory_file = settings.workspace / "groups" / "http%3Ateam" / "memory" / "topics" / "plants.md"
     assert "water the basil" in memory_file.read_text()
     assert not (settings.workspace / "global").exists()
+
+
+def test_code_cannot_schedule_itself_to_run_again(settings: Settings, default_db: str) -> None:
+    from claw.db.models import Schedule
+
+    # When sandboxed code asks for an agent prompt every minute that would run it again
+    run_ = run(settings, """
+import claw_ipc
+try:
+    claw_ipc.schedule_task(kind="agent_prompt", spec="every 1 minute", text="run loop.py again")
+except claw_ipc.IpcError as exc:
+    print("TRIED agent_prompt:", exc)
+""")
+    # Then the host refuses it by the group's policy, and nothing is scheduled
+    assert "TRIED agent_prompt: code may not schedule a agent_prompt in group http:team" in run_.output, run_.output
+    assert run_.ipc.refused == 1
+    with read_session() as session:
+        assert list(session.scalars(select(Schedule))) == []
+
+
+def test_a_deep_request_is_answered_and_the_valid_one_beside_it_too(settings: Settings, default_db: str) -> None:
+    # Given code that writes a request nested 30,000 deep and a valid one, then waits for both
+    run_ = run(settings, RAW_REQUEST + """
+deep = b'{"action": "send_message", "args": {"text": ' + b"[" * 30000 + b"]" * 30000 + b"}}"
+raw("deep", deep, wait=False)
+print("ANSWER fine", json.dumps(raw("fine", {"action": "send_message", "args": {"text": "still delivered"}})))
+for _ in range(400):
+    if os.path.exists("/ipc/responses/deep.json"):
+        break
+    time.sleep(0.01)
+print("ANSWER deep", open("/ipc/responses/deep.json").read())
+""")
+    assert 'ANSWER deep {"id": "deep", "ok": false, "error": "malformed request: nested more than 32 levels deep"}' in run_.output, run_.output
+    assert 'ANSWER fine {"id": "fine", "ok": true' in run_.output
+    assert messages("http:team") == ["still delivered"]

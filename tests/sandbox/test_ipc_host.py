@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
 
 from claw.config import Settings
 from claw.sandbox import limits_for
 from claw.sandbox.ipc import Action, ActionContext, ActionError, Identity, IpcHost, Policy, RateLimiter
 from claw.sandbox.ipc.policy import ActionDenied
+from claw.sandbox.ipc.protocol import ProtocolError, parse_request
 
 
 class NoteArgs(BaseModel):
@@ -185,3 +188,107 @@ def test_the_message_target_policy() -> None:
     check_message_target(Identity("http:main", is_main=True), "http:b")
     with pytest.raises(ActionDenied, match="may only message itself"):
         check_message_target(Identity("http:a"), "http:b")
+
+
+# ---- malformed requests never cost their neighbours -------------------------------------
+
+
+def test_a_request_nested_30000_deep_gets_an_error_and_its_neighbour_its_answer(tmp_path: Path) -> None:
+    host = make_host(tmp_path)
+    # Given, in one batch, a request nested 30,000 deep (60 KB, under the size limit) beside a valid one
+    deep = b'{"action": "urgent", "args": {"text": ' + b"[" * 30_000 + b"]" * 30_000 + b"}}"
+    request(tmp_path, "deep", deep)
+    request(tmp_path, "fine", {"action": "later", "args": {"text": "still here"}})
+    # When the host polls once
+    assert host.poll() == 2
+    # Then the deep one is answered with an error, and the valid one with its result
+    assert response(tmp_path, "deep") == {
+        "id": "deep", "ok": False, "error": "malformed request: nested more than 32 levels deep"}
+    assert response(tmp_path, "fine") == {"id": "fine", "ok": True, "result": {"noted": "still here"}}
+    assert calls == [("later", "http:team", "still here")]
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [(b'{"action": "urgent", "args": {"text": "x", "n": ' + b"9" * 5000 + b"}}", "malformed request: ValueError"),
+     (b'{"action": "urgent", "args": {"text": "\xff"}}', "malformed request: not UTF-8 JSON ("),
+     (b'{"action": "urgent", "args": {"text": "[[[[" }', "malformed request: not UTF-8 JSON (Expecting"),
+     (b'{"action": "urgent", "args": {"text": "' + b"[" * 40 + b'"}}', None)],  # brackets in a string count for nothing
+)
+def test_every_malformed_request_gets_an_error_answer(tmp_path: Path, body: bytes, complaint: str | None) -> None:
+    host = make_host(tmp_path)
+    request(tmp_path, "odd", body)
+    request(tmp_path, "fine", {"action": "urgent", "args": {"text": "ok"}})
+    host.poll()
+    answer = response(tmp_path, "odd")
+    if complaint is None:
+        assert answer == {"id": "odd", "ok": True, "result": {"noted": "[" * 40}}
+    else:
+        assert answer["ok"] is False and answer["error"].startswith(complaint), answer
+    assert response(tmp_path, "fine")["ok"] is True
+
+
+def test_a_bug_reached_by_one_request_is_answered_and_the_rest_still_run(tmp_path: Path) -> None:
+    class BrokenPolicy(Policy):
+        def check_action(self, identity: Identity, action: str) -> None:
+            if action == "later":
+                raise RuntimeError("a bug in the policy")
+
+    def unserialisable(ctx: ActionContext, args: NoteArgs) -> dict[str, Any]:
+        return {"when": object()}
+
+    actions = {**ACTIONS, "odd": Action("odd", NoteArgs, unserialisable, priority=5)}
+    host = make_host(tmp_path, policy=BrokenPolicy())
+    host.actions = actions
+    request(tmp_path, "a", {"action": "later", "args": {"text": "x"}})
+    request(tmp_path, "b", {"action": "odd", "args": {"text": "y"}})
+    request(tmp_path, "c", {"action": "urgent", "args": {"text": "z"}})
+    host.poll()
+    assert response(tmp_path, "a") == {"id": "a", "ok": False,
+                                       "error": "internal error reading the request; see the claw log"}
+    assert response(tmp_path, "b") == {"id": "b", "ok": False, "error": "internal error in odd; see the claw log"}
+    assert response(tmp_path, "c") == {"id": "c", "ok": True, "result": {"noted": "z"}}
+
+
+def test_names_from_the_sandbox_are_escaped_in_the_log(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    host = make_host(tmp_path)
+    requests = tmp_path / "group" / ".ipc" / "requests"
+    # Given file names and an action name that would forge log lines or repaint a terminal
+    (requests / "x\nipc_decision group=http:other decision=done.json").write_text("{}")
+    (requests / "\x1b[2J\x1b[31mred.json").write_text("{}")
+    (requests / "\u202egnp.json").write_text("{}")
+    request(tmp_path, "a", {"action": "urgent\nipc_decision forged=1", "args": {}})
+    # When the host judges them
+    with caplog.at_level("INFO", logger="claw.sandbox.ipc.host"):
+        host.poll()
+    # Then each decision is one line, with the names escaped
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 4, lines
+    for line in lines:
+        assert "\n" not in line and "\x1b" not in line and "\u202e" not in line, line
+    text = "\n".join(lines)
+    assert "request='x\\nipc_decision group=http:other decision=done.json'" in text
+    assert "request='\\x1b[2J\\x1b[31mred.json'" in text
+    assert "request='\\u202egnp.json'" in text
+    assert "action='urgent\\nipc_decision forged=1'" in text
+
+
+JSON_MARKS = st.sampled_from(['[', ']', '{', '}', '"', '\\', ':', ',', '"action"', '"args"', '"urgent"',
+                              '"text"', '1', '9' * 5000, '-', 'e9999', 'NaN', 'null', 'true', ' ', '\ud800'])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.one_of(
+    st.lists(JSON_MARKS, max_size=400).map("".join).map(lambda text: text.encode("utf-8", "surrogatepass")),
+    st.binary(max_size=2000),
+    st.integers(1, 40_000).map(lambda n: b'{"action": "urgent", "args": ' + b"[" * n + b"]" * n + b"}"),
+))
+def test_any_request_body_is_an_envelope_or_a_protocol_error(body: bytes) -> None:
+    started = time.perf_counter()
+    try:
+        envelope = parse_request("r", body)
+    except ProtocolError as error:
+        assert str(error)
+    else:
+        assert envelope.action
+    assert time.perf_counter() - started < 1.0

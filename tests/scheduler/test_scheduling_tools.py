@@ -112,3 +112,25 @@ def test_the_groups_timezone_or_an_explicit_one_is_used(db: str, tmp_path: Path)
     assert "(Asia/Tokyo)" in result.content
     call(ctx, "schedule_task", kind="reminder", spec="daily 08:00", text="y")
     assert [s.timezone for s in schedules(db)] == ["Asia/Tokyo", "UTC"]
+
+
+def test_overflowing_and_never_firing_specs_are_clear_tool_errors(db: str, tmp_path: Path) -> None:
+    ctx = context(db, tmp_path)
+    # When the model asks for schedules that overflow a date or never come
+    far = call(ctx, "schedule_task", kind="reminder", spec="in 999999999 days", text="x")
+    long = call(ctx, "schedule_task", kind="agent_prompt", spec="every 999999999 hours", text="x")
+    never = call(ctx, "schedule_task", kind="reminder", spec="0 9 30 2 *", text="x")
+    zone_ = call(ctx, "schedule_task", kind="reminder", spec="daily 09:00", text="x", timezone="../../etc/passwd")
+    # Then each is a tool error that says what is wrong, and nothing is scheduled
+    assert all(r.is_error for r in (far, long, never, zone_))
+    assert far.content.startswith("'in 999999999 days' is too far ahead; the furthest is 10 years")
+    assert long.content.startswith("'every 999999999 hours' is too long an interval; the longest is 10 years")
+    assert never.content.startswith("'0 9 30 2 *' never runs: no date matches it (like 30 February)")
+    assert zone_.content.startswith("unknown timezone '../../etc/passwd'")
+    assert schedules(db) == []
+    # And moving an existing task to such a time fails the same way and leaves it as it was
+    assert not call(ctx, "schedule_task", kind="reminder", spec="daily 09:00", text="tea").is_error
+    [made] = schedules(db)
+    moved = call(ctx, "update_task", task_id=made.id, spec="0 0 31 4 *")
+    assert moved.is_error and moved.content.startswith("'0 0 31 4 *' never runs")
+    assert [s.spec for s in schedules(db)] == ["daily 09:00"]

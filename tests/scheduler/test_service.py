@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from claw.config import get_settings
 from claw.db import read_session, write_session
 from claw.db.models import Schedule
+from claw.faults import reset_fault_points
+from claw.pipeline.inbox import ensure_group
 from claw.scheduler import (
     ScheduleNotFound,
     ScheduleRefused,
@@ -15,6 +23,7 @@ from claw.scheduler import (
     cancel_schedule,
     create_schedule,
     describe_schedule,
+    group_timezone,
     list_schedules,
     update_schedule,
 )
@@ -150,3 +159,65 @@ def test_a_schedule_broken_by_hand_in_the_database_is_still_described(db: str) -
         row = session.get(Schedule, made.id)
         assert row is not None
         assert describe_schedule(row, T0) == f"#{made.id} reminder, whenever, next tomorrow 08:00 (Nowhere/Land): water the plants"
+
+
+# ---- parsing holds no lock --------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_parse(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[threading.Event]:
+    """Every spec parse pauses 3 s (a fault point); the event is set when one has started."""
+    started = threading.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "name=scheduler.parse" in record.getMessage():
+                started.set()
+
+    monkeypatch.setenv("CLAW_HOME", str(tmp_path))
+    monkeypatch.setenv("CLAW_FAULT_POINTS", "scheduler.parse:sleep-3")
+    get_settings.cache_clear()
+    reset_fault_points()
+    watch = Watch()
+    logging.getLogger("claw.faults").addHandler(watch)
+    yield started
+    logging.getLogger("claw.faults").removeHandler(watch)
+    get_settings.cache_clear()
+    reset_fault_points()
+
+
+def _another_writer_commits(db: str) -> float:
+    """Seconds another group's write takes (it would wait for a held write lock)."""
+    began = time.perf_counter()
+    with write_session(db) as session:
+        ensure_group(session, "http", "bystander")
+    return time.perf_counter() - began
+
+
+@pytest.mark.parametrize("change", ["create", "update"])
+def test_a_slow_spec_never_holds_the_database_write_lock(db: str, slow_parse: threading.Event, change: str) -> None:
+    made = create(db, "daily 09:00") if change == "create" else None
+    slow_parse.clear()
+
+    # Given a schedule being made or moved the way the agent's tools do it, whose parse takes 3 s
+    def schedule() -> None:
+        with write_session(db) as session:
+            if made is None:
+                tz = group_timezone(session, "http:team", "UTC")
+                create_schedule(session, group_id="http:team", kind="reminder", spec="daily 10:00",
+                                text="tea", timezone_name=tz, created_by="test", now=T0)
+            else:
+                update_schedule(session, made.id, group_id="http:team", now=T0, spec="daily 10:00")
+
+    worker = threading.Thread(target=schedule)
+    worker.start()
+    try:
+        assert slow_parse.wait(10), "the parse never started"
+        # When another group writes while the spec is still being parsed
+        waited = _another_writer_commits(db)
+    finally:
+        worker.join()
+    # Then its write went through at once: the parse held no lock (it would have waited ~3 s)
+    assert waited < 1.5, f"another writer waited {waited:.2f}s"
+    with read_session(db) as session:
+        assert [s.spec for s in list_schedules(session, "http:team")] == ["daily 10:00"]

@@ -5,9 +5,12 @@ All times are given explicitly (``now``); nothing here reads a clock.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from claw.scheduler import ACCEPTED_FORMS, SpecError, parse_spec
 from claw.scheduler.specs import zone
@@ -226,3 +229,125 @@ def test_describe_in_words() -> None:
                      "weekly MON,WED 09:00": "every Monday and Wednesday at 09:00",
                      "every weekday at 8:30": "every weekday at 08:30", "every 2 hours": "every 2 hours",
                      "every day": "every day", "0 */2 * * *": "cron 0 */2 * * *"}
+
+
+# ---- adversarial input ------------------------------------------------------------------
+
+#: the grammar's own words and marks, and things near them, for specs built to confuse it
+TOKENS = (
+    ["in", "at", "on", "once", "every", "daily", "weekly", "week", "weekday", "weekdays", "tomorrow",
+     "cron", "day", "days", "minute", "minutes", "min", "m", "hour", "hours", "h", "d", "an", "a",
+     "am", "pm", "and", "and and", ",", ", and", "mon", "monday", "tue", "tuesday", "wed", "thu",
+     "fri", "sat", "sun", "monand", "sunday", "funday", "*", "*/", "/", "-", "L", "#", "?",
+     "0", "1", "9", "12", "23:59", "25:00", "9:00", "9am", "13pm", "30", "2", "29", "31",
+     "999999999", "99999999999999999999", "9" * 60, "-1", "2026-05-01", "9999-12-31", "0001-01-01",
+     "14:00", "+14:00", "-12:00", "z", "utc", "t", "T", "1e9", "½", "٣", "𝟗", "é", "\u200b",
+     "\u202e", "\x00", "\n", "\t", " "]
+)
+SEPARATORS = st.sampled_from([" ", "", ",", "  ", "\t"])
+NUMBERS = st.one_of(st.integers(0, 120), st.integers(0, 10**30))
+UNIT_WORDS = st.sampled_from(["minute", "minutes", "min", "m", "hour", "hours", "h", "day", "days", "d", "weeks"])
+DAY_WORDS = st.sampled_from(["mon", "monday", "tues", "wed", "thursday", "fri", "sat", "sun", "weekday", "monand", "xyz"])
+CLOCKS = st.builds(lambda h, m, ampm: f"{h}:{m:02d}{ampm}", st.integers(0, 30), st.integers(0, 70),
+                   st.sampled_from(["", "am", " pm"]))
+CRON_FIELDS = st.one_of(
+    st.just("*"), st.integers(0, 70).map(str), st.builds(lambda a, b: f"{a}-{b}", st.integers(0, 40), st.integers(0, 40)),
+    st.integers(0, 10**12).map(lambda n: f"*/{n}"), st.sampled_from(["MON", "SUN-MON", "JAN", "FEB", "5L", "1,15,31", "30"]),
+)
+#: specs shaped like the grammar's forms, with adversarial parts: most parse, many overflow
+shaped_specs = st.one_of(
+    st.builds(lambda n, unit: f"in {n} {unit}", NUMBERS, UNIT_WORDS),
+    st.builds(lambda n, unit: f"every {n} {unit}", NUMBERS, UNIT_WORDS),
+    st.builds(lambda days, sep, clock: f"every {sep.join(days)} at {clock}",
+              st.lists(DAY_WORDS, min_size=1, max_size=30), st.sampled_from([",", ", ", " and ", ", and ", "and"]), CLOCKS),
+    st.builds(lambda clock, form: f"{form} {clock}", CLOCKS, st.sampled_from(["daily", "at", "tomorrow at", "weekdays"])),
+    st.builds(lambda y, mo, d, clock, off: f"at {y:04d}-{mo:02d}-{d:02d} {clock}{off}", st.integers(1, 9999),
+              st.integers(0, 13), st.integers(0, 32), st.sampled_from(["9:00", "23:59:59.999999", "00:00"]),
+              st.sampled_from(["", "z", "+14:00", "-1200"])),
+    st.lists(CRON_FIELDS, min_size=5, max_size=5).map(" ".join),
+)
+adversarial_specs = st.one_of(
+    shaped_specs,
+    st.lists(st.tuples(st.sampled_from(TOKENS), SEPARATORS), max_size=60).map(
+        lambda parts: "".join(word + sep for word, sep in parts)
+    ),
+    st.text(max_size=250),
+    # the attack that locked the database: a day list that splits many ways
+    st.integers(1, 60).map(lambda n: "every " + "monand" * n + "mon 9x"),
+    st.integers(1, 60).map(lambda n: "every " + "mon and " * n + "at 25:99"),
+)
+#: seconds one spec may take; a backtracking one took a minute, a linear one takes microseconds
+BOUND = 1.0
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=adversarial_specs, tz_name=st.sampled_from(["Europe/Berlin", "Pacific/Kiritimati", "Pacific/Niue"]))
+def test_any_text_parses_or_is_a_clear_spec_error_in_bounded_time(text: str, tz_name: str) -> None:
+    # Given any text, even one built from the grammar's own words to make it backtrack
+    now, tz = utc(2026, 3, 1, 12, 0, 30), zone(tz_name)
+    started = time.perf_counter()
+    # When it is parsed and its first run computed
+    try:
+        spec = parse_spec(text, now=now, tz=tz)
+        first = spec.first_run(now, tz)
+    except SpecError as error:
+        # Then it either fails with a message that says what is accepted
+        assert str(error)
+        spec = None
+    elapsed = time.perf_counter() - started
+    # ... or it parses to a spec whose normal form parses to itself, with a run still to come
+    if spec is not None:
+        assert first > now
+        assert parse_spec(spec.text, now=now, tz=tz) == spec
+        assert spec.describe()
+    # And either way it took no time to speak of
+    assert elapsed < BOUND, f"{text!r} took {elapsed:.2f}s"
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [("in 999999999 days", "too far ahead"), ("every 999999999 hours", "too long an interval"),
+     ("in 99999999999999999999 minutes", "too far ahead"), ("at 9999-12-31 23:59", "too far ahead"),
+     ("at 0001-01-01 00:00+14:00", "in the past"), ("0 9 30 2 *", "never runs"),
+     ("0 0 31 4,6,9,11 *", "never runs"), ("every " + "mon" * 80, "at most 200 characters")],
+)
+def test_overflowing_and_never_firing_specs_are_spec_errors(text: str, complaint: str) -> None:
+    with pytest.raises(SpecError) as error:
+        spec = parse_spec(text, now=utc(2026, 3, 1), tz=BERLIN)
+        spec.first_run(utc(2026, 3, 1), BERLIN)
+    assert complaint in str(error.value)
+
+
+def test_the_longest_allowed_numbers_still_work() -> None:
+    now = utc(2026, 3, 1)
+    assert parse_spec("in 3660 days", now=now, tz=BERLIN).first_run(now, BERLIN) == now + timedelta(days=3660)
+    assert parse_spec("every 87840 hours", now=now, tz=BERLIN).first_run(now, BERLIN) == now + timedelta(hours=87840)
+    # 29 February comes every four years: rare, but it does come
+    assert parse_spec("0 9 29 2 *", now=now, tz=BERLIN).first_run(now, BERLIN) == utc(2028, 2, 29, 8)
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "a" * 5000, "Europe/Berlin\n", "UTC\x00", "/usr/share/zoneinfo/UTC"])
+def test_a_timezone_that_is_not_an_iana_name_is_a_clear_error(name: str) -> None:
+    with pytest.raises(SpecError, match="IANA name"):
+        zone(name)
+
+
+@pytest.mark.parametrize(
+    ("text", "gap"),
+    [("every 5 minutes", timedelta(minutes=5)), ("every 2 days", timedelta(days=2)),
+     ("* * * * *", timedelta(minutes=1)), ("0,30 9 * * *", timedelta(minutes=30)),
+     ("0 */6 * * *", timedelta(hours=6)), ("daily 09:00", timedelta(days=1)),
+     ("0 0,23 * * *", timedelta(hours=1)), ("in 5 minutes", None)],
+)
+def test_the_shortest_gap_between_runs(text: str, gap: timedelta | None) -> None:
+    assert parse_spec(text, now=utc(2026, 3, 1), tz=BERLIN).shortest_gap() == gap
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.one_of(st.text(max_size=300), st.sampled_from(["UTC", "Europe/Berlin", "Etc/GMT+5", "../UTC",
+                                                              "America/Argentina/Buenos_Aires", "a" * 300])))
+def test_any_timezone_name_is_a_zone_or_a_clear_error(name: str) -> None:
+    try:
+        assert str(zone(name)) == name
+    except SpecError as error:
+        assert "IANA name like 'Europe/Berlin'" in str(error)

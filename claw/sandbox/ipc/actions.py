@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 from claw.config import Settings
 from claw.pipeline.journal import JournalSlot
-from claw.sandbox.ipc.policy import Identity
+from claw.sandbox.ipc.policy import Identity, Policy
 
 
 class ActionError(Exception):
@@ -45,6 +45,7 @@ class ActionContext:
     #: effect in the database journals its result in the same transaction; one with a file
     #: effect makes it idempotent by ``journal.marker``
     journal: JournalSlot | None = None
+    policy: Policy = Policy()  #: the group's policy, for actions with rules of their own
 
 
 Handler = Callable[[ActionContext, Any], dict[str, Any]]

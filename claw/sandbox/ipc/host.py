@@ -10,7 +10,10 @@ Each request is judged in this order, and every decision is logged (never the ar
 file (regular, small) -> JSON envelope (no identity claims) -> action registered -> group
 policy -> argument schema -> rate limit -> handler. The identity is the group whose directory
 the request was found in. Valid requests found together run in priority order. Nothing a
-request contains can crash the host: every failure becomes an error response.
+request contains can crash the host: every failure becomes an error response to that request
+alone (each is judged and run in its own try), so a bad request never costs its neighbours
+their answers. Names the sandbox chose appear in the log only as ``escaped(name)``.
+
 
 In a turn, requests that reach the run stage are numbered in the order they run and journaled
 under the run's tool call (claw.pipeline.journal): when a redone turn runs the same code again,
@@ -48,6 +51,7 @@ from claw.sandbox.ipc.protocol import (
 )
 from claw.sandbox.ipc.ratelimit import RATE_LIMITER, RateLimiter
 from claw.sandbox.limits import Limits
+from claw.sandbox.logsafe import escaped
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +98,9 @@ class IpcHost:
     ) -> None:
         self.identity = identity
         self.group_dir = group_dir
-        self.context = ActionContext(identity, settings, group_dir)
-        self.limits = limits
         self.policy = policy or Policy()
+        self.context = ActionContext(identity, settings, group_dir, policy=self.policy)
+        self.limits = limits
         self.owner = owner
         self.limiter = limiter
         self.actions = actions
@@ -173,11 +177,21 @@ class IpcHost:
                 self._decide(name, "-", "dropped", "bad file name" if match is None else "too many requests")
                 continue
             request_id = match["id"]
-            checked = self._check(request_id, name)
+            try:
+                checked = self._check(request_id, name)
+            except Exception:  # a bug the request found: answer it, and go on to the next
+                log.exception("ipc_check_crashed group=%s request=%s", self.identity.group_id, escaped(request_id))
+                self.dirs.discard_request(name)
+                self._refuse(request_id, "-", "failed", "internal error reading the request; see the claw log")
+                continue
             if isinstance(checked, _Valid):
                 valid.append(checked)
         for request in sorted(valid, key=lambda r: (r.priority, r.arrived, r.request_id)):
-            self._run(request)
+            try:
+                self._run(request)
+            except Exception:
+                log.exception("ipc_run_crashed group=%s request=%s", self.identity.group_id,
+                              escaped(request.request_id))
         return handled
 
     def _check(self, request_id: str, name: str) -> _Valid | None:
@@ -228,13 +242,19 @@ class IpcHost:
             self._refuse(request.request_id, name, "failed", str(exc))
             return
         except Exception:
-            log.exception("ipc_handler_crashed group=%s action=%s", self.identity.group_id, name)
+            log.exception("ipc_handler_crashed group=%s action=%s", self.identity.group_id, escaped(name))
+            self._refuse(request.request_id, name, "failed", f"internal error in {name}; see the claw log")
+            return
+        try:
+            answer = ok_response(request.request_id, result)
+        except (TypeError, ValueError):
+            log.exception("ipc_result_unserialisable group=%s action=%s", self.identity.group_id, escaped(name))
             self._refuse(request.request_id, name, "failed", f"internal error in {name}; see the claw log")
             return
         fault_point("ipc.after_effect")
         self.stats.done += 1
         self._decide(request.request_id, name, "done", "")
-        self._respond(request.request_id, ok_response(request.request_id, result))
+        self._respond(request.request_id, answer)
 
     def _refuse(self, request_id: str, action: str, decision: str, reason: str) -> None:
         self.stats.refused += 1
@@ -247,8 +267,9 @@ class IpcHost:
             self.dirs.write_response(request_id, data)
         except OSError as exc:
             log.warning("ipc_response_failed group=%s request=%s error=%s",
-                        self.identity.group_id, request_id, exc.strerror)
+                        self.identity.group_id, escaped(request_id), exc.strerror)
 
     def _decide(self, request_id: str, action: str, decision: str, reason: str) -> None:
-        log.info("ipc_decision group=%s request=%s action=%r decision=%s reason=%r",
-                 self.identity.group_id, request_id[:64], action[:64], decision, reason[:200])
+        log.info("ipc_decision group=%s request=%s action=%s decision=%s reason=%s",
+                 self.identity.group_id, escaped(request_id), escaped(action, 64), decision,
+                 escaped(reason, 200))

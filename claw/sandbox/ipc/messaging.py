@@ -18,6 +18,7 @@ from claw.pipeline.delivery import send_reply
 from claw.pipeline.outbox import write_reply
 from claw.sandbox.ipc.actions import ActionContext, ActionError, register
 from claw.sandbox.ipc.policy import check_message_target
+from claw.sandbox.logsafe import escaped
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def send_message(ctx: ActionContext, args: SendMessageArgs) -> dict[str, Any]:
         if ctx.journal is not None:  # with the outbox row, so a redone run never sends it twice
             ctx.journal.record(session, result)
     send_reply(target, outbox_id, channel)
-    log.info("ipc_message_sent group=%s target=%s outbox=%d", ctx.identity.group_id, target, outbox_id)
+    log.info("ipc_message_sent group=%s target=%s outbox=%d", ctx.identity.group_id, escaped(target), outbox_id)
     return result
 
 

@@ -3,6 +3,12 @@
 By default a group may use every registered action, and message only itself; a group marked
 ``is_main`` may message other groups (NanoClaw's main group). A group's
 ``settings["sandbox"]["ipc_actions"]`` narrows the actions it may use, e.g. ``[]`` for none.
+
+Code may schedule reminders, but not a run of the agent: an ``agent_prompt`` or ``summary``
+schedule starts a turn nobody asked for, and that turn may run the code again, so code could
+keep itself running forever. ``"code_agent_prompts": true`` allows it for one group. Whatever
+code schedules repeats at most every ``"schedule_min_minutes"`` (default
+CLAW_SANDBOX_SCHEDULE_MIN_MINUTES), and a turn it schedules once is at least that far ahead.
 """
 
 from __future__ import annotations
@@ -26,15 +32,34 @@ class Identity:
     is_main: bool = False
 
 
+#: longest minimum interval a group may set: a year
+MAX_SCHEDULE_MIN_MINUTES = 366 * 24 * 60
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     actions: frozenset[str] | None = None  #: None: every registered action
+    code_agent_prompts: bool = False  #: may code schedule agent_prompt and summary runs
+    schedule_min_minutes: int | None = None  #: None: CLAW_SANDBOX_SCHEDULE_MIN_MINUTES
 
     @classmethod
     def for_group(cls, overrides: Mapping[str, Any] | None, known: Iterable[str]) -> Policy:
-        actions = (overrides or {}).get("ipc_actions")
+        document = overrides or {}
+        actions = document.get("ipc_actions")
+        prompts = document.get("code_agent_prompts", False)
+        if not isinstance(prompts, bool):
+            raise SandboxConfigError("groups.settings['sandbox']['code_agent_prompts'] must be true or false")
+        minutes = document.get("schedule_min_minutes")
+        if minutes is not None and (
+            isinstance(minutes, bool) or not isinstance(minutes, int)
+            or not 1 <= minutes <= MAX_SCHEDULE_MIN_MINUTES
+        ):
+            raise SandboxConfigError(
+                "groups.settings['sandbox']['schedule_min_minutes'] must be a whole number of minutes "
+                f"from 1 to {MAX_SCHEDULE_MIN_MINUTES}"
+            )
         if actions is None:
-            return cls()
+            return cls(None, prompts, minutes)
         if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
             raise SandboxConfigError("groups.settings['sandbox']['ipc_actions'] must be a list of action names")
         unknown = sorted(set(actions) - set(known))
@@ -42,7 +67,7 @@ class Policy:
             raise SandboxConfigError(
                 f"groups.settings['sandbox']['ipc_actions'] names unknown actions: {', '.join(unknown)}"
             )
-        return cls(frozenset(actions))
+        return cls(frozenset(actions), prompts, minutes)
 
     def check_action(self, identity: Identity, action: str) -> None:
         if self.actions is not None and action not in self.actions:
