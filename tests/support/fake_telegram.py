@@ -6,7 +6,7 @@ filters update kinds as Telegram does (``filter_updates = False`` sends every ki
 sendMessage records what claw sent and refuses an empty or over-long text like Telegram.
 A wrong token gets 401. ``mode`` makes both methods fail: "bad-gateway" (HTTP 502 page),
 "garbage" (200, not JSON), "conflict" (409 ok:false, as with a second poller), "not-ok"
-(200 with ok:false); ``refuse_sends`` makes only sendMessage fail (429 with ``retry_after``
+(200 with ok:false), "wrong-shape" (200, JSON that is not an answer); ``refuse_sends`` makes only sendMessage fail (429 with ``retry_after``
 seconds), and ``sends_before_outage`` lets that many more sendMessage calls through, then
 answers 502 (a reply cut off midway). Refused sends are kept in ``refused`` with their time.
 """
@@ -168,6 +168,8 @@ class FakeTelegram(LoopbackServer):
                                      "Conflict: terminated by other getUpdates request"})
                 elif fake.mode == "not-ok":
                     self._json(200, {"ok": False, "description": "Internal error, try later"})
+                elif fake.mode == "wrong-shape":
+                    self._json(200, {"result": "not a list"})
                 else:
                     return parts[2]
                 return None
