@@ -4,9 +4,11 @@ Used by the ``claw.send`` task for channels that push (WhatsApp, Telegram). Repl
 whose clients pull (HTTP, terminal, web) are committed already delivered
 (claw.pipeline.outbox.new_row); the turn only announces them.
 
-A send task names one reply but delivers its chat: under the chat's send lock (a redis-py
-``Lock``, so two sends to one chat never run at once) it sends the chat's oldest undelivered
-reply, then the next, until none is left or one fails. A failure holds the chat back (a later
+A send task names one reply but delivers its chat: it sends the chat's oldest undelivered
+reply, then the next, until none is left or one fails. Only that oldest reply is ever claimed,
+and one being sent holds the chat, so two sends to one chat never run at once; the chat's send
+lock (a redis-py ``Lock``, renewed as parts go out) is the second guard, as the lease is for
+turns, for a reply the sweeper hands back while its slow sender still works on it. A failure holds the chat back (a later
 reply never overtakes an earlier one) until the next attempt is due: Telegram's retry_after
 when it gave one, else an exponential backoff (CLAW_SEND_RETRY_DELAY doubling up to
 CLAW_SEND_RETRY_MAX_DELAY). After CLAW_SEND_GIVE_UP_AFTER hours of failing, or at once when the
@@ -54,7 +56,8 @@ SEND_LOCK_KEY = "claw:send-lock:{group_id}"
 #: it is renewed after every part, and is well above one HTTP request's timeout
 SEND_LOCK_SECONDS = 60
 #: how long a send waits for the chat's lock before leaving the chat to the sender holding it
-LOCK_WAIT_SECONDS = 3
+#: (which checks for more replies before it lets go, so nothing is left behind)
+LOCK_WAIT_SECONDS = 1
 #: replies one task delivers before handing the chat to a fresh task
 DRAIN_LIMIT = 50
 
