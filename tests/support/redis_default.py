@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,14 +14,18 @@ from claw.redis_client import get_redis
 
 
 def _point_celery_at(url: str) -> str:
-    """Send tasks to ``url`` from now on; returns the broker used before. The app caches its
-    connection pools on first use, so they are dropped along with the setting."""
+    """Send tasks (and keep results) at ``url`` from now on; returns the broker used before.
+    The app caches its connection pools and result backend on first use, so they are dropped
+    along with the settings."""
     from claw.celery_app import app
 
     before = app.conf.broker_url
     app.conf.broker_url = url
+    app.conf.result_backend = url
     app._pool = None
     app.amqp._producer_pool = None
+    app._backend_cache = None
+    vars(app._local).pop("backend", None)
     return before
 
 
@@ -36,6 +41,8 @@ def as_default_redis(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[redi
     try:
         yield client
     finally:
+        # Results of tasks sent here unsubscribe from this Redis when collected: while it runs.
+        gc.collect()
         _point_celery_at(before)
         client.close()
         get_redis.cache_clear()
