@@ -147,15 +147,14 @@ def _drain(group_id: str, lock: Lock, channel: Channel | None) -> ChatDelivery:
         try:
             target = channel or channel_for(channel_name)
             parts = parts_of(target, text)
-            for index in range(parts_sent, len(parts) - 1):
+            for index in range(parts_sent, len(parts)):
                 fault_point("send.before_part")
                 target.deliver(chat_id, parts[index])
-                with write_session() as session:
-                    mark_part_sent(session, outbox_id, index + 1)
-                if not _renew(lock):  # the row stays claimed: the sweeper resumes it later
-                    return _finish(result)
-            fault_point("send.before_part")
-            target.deliver(chat_id, parts[-1])
+                if index + 1 < len(parts):
+                    with write_session() as session:
+                        mark_part_sent(session, outbox_id, index + 1)
+                    if not _renew(lock):  # the row stays claimed: the sweeper resumes it later
+                        return _finish(result)
         except Exception as exc:
             if not _failed(group_id, outbox_id, attempts, first_failed_at, exc, settings, result):
                 return result
