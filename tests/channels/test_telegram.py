@@ -290,6 +290,17 @@ def test_a_refused_send_raises_delivery_error_without_the_token(
     assert words in str(caught.value)
     assert_no_token(caught.value)
     assert api.sent == []
+    # a 429 says when to try again; neither failure is the reply's own fault
+    assert caught.value.retry_after == (1 if refuse == "sends" else None)
+    assert caught.value.permanent is False
+
+
+def test_a_bad_request_is_a_permanent_refusal(api: FakeTelegram) -> None:
+    with pytest.raises(DeliveryError) as caught:
+        bot(api).deliver(str(CHAT), "   ")  # Telegram refuses an empty text with 400
+
+    assert "HTTP 400 Bad Request: message text is empty" in str(caught.value)
+    assert caught.value.permanent is True
 
 
 def test_ok_false_on_send_raises_delivery_error(api: FakeTelegram) -> None:
