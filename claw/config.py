@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     turn_time_limit: int = Field(default=600, ge=5)
     visibility_timeout: int = 3600  #: must stay well above turn_time_limit
     fault_points: str | None = None  #: tests only: "name:action,..." (claw/faults.py)
-    send_max_attempts: int = 8
+    send_retry_delay: float = 2.0  #: seconds before retrying a failed send; doubles each time
+    send_retry_max_delay: float = 300.0  #: the longest wait between two attempts of one send
+    send_give_up_after: float = 24.0  #: hours a reply is retried before it is marked failed
 
     whatsapp_bridge_url: str | None = None
     whatsapp_allowlist: str | None = None  #: comma-separated chat ids; empty means all

@@ -21,6 +21,7 @@ from claw.config import get_settings
 from claw.db import Group, Message, Outbox, Usage, read_session
 from claw.db.models import OutboxStatus
 from claw.health import alive_workers, beat_alive
+from claw.pipeline.polling import ITEM_NOTES_KEY
 from claw.pipeline.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
 from claw.redis_client import get_redis
 
@@ -43,6 +44,10 @@ class ClawCollector(Collector):
             ).all())
             pending, set_aside = unanswered.get(False, 0), unanswered.get(True, 0)
             outbox = dict(session.execute(select(Outbox.status, func.count()).group_by(Outbox.status)).all())
+            retrying = session.scalar(
+                select(func.count()).where(Outbox.status == OutboxStatus.PENDING,
+                                           Outbox.first_failed_at.is_not(None))
+            ) or 0
             tokens_in, tokens_out, cost = session.execute(
                 select(func.coalesce(func.sum(Usage.input_tokens), 0),
                        func.coalesce(func.sum(Usage.output_tokens), 0),
@@ -60,20 +65,25 @@ class ClawCollector(Collector):
         for status in OutboxStatus:
             replies.add_metric([status.value], outbox.get(status.value, 0))
         yield replies
+        yield GaugeMetricFamily(
+            "claw_outbox_retrying", "Replies whose delivery failed and that wait for another attempt",
+            value=retrying,
+        )
         tokens = CounterMetricFamily("claw_tokens", "Model tokens used", labels=["direction"])
         tokens.add_metric(["input"], tokens_in)
         tokens.add_metric(["output"], tokens_out)
         yield tokens
         yield CounterMetricFamily("claw_cost_usd", "Model cost in US dollars", value=cost)
 
-    def _redis(self) -> Iterator[GaugeMetricFamily]:
+    def _redis(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         try:
             client = get_redis()
             queues = [IO_QUEUE, *(f"{SHARD_QUEUE_PREFIX}{n}" for n in range(get_settings().shards))]
             lengths = {q: sum(client.llen(key) for key in _priority_lists(q)) for q in queues}
             workers, beat, up = len(alive_workers(client)), beat_alive(client), 1
+            items = client.hgetall(ITEM_NOTES_KEY)
         except Exception:
-            lengths, workers, beat, up = {}, 0, False, 0
+            lengths, workers, beat, up, items = {}, 0, False, 0, {}
         yield GaugeMetricFamily("claw_redis_up", "Redis answers", value=up)
         queued = GaugeMetricFamily("claw_queue_length", "Tasks waiting in a queue", labels=["queue"])
         for queue, length in lengths.items():
@@ -81,6 +91,15 @@ class ClawCollector(Collector):
         yield queued
         yield GaugeMetricFamily("claw_workers_alive", "Workers with a fresh heartbeat", value=workers)
         yield GaugeMetricFamily("claw_beat_alive", "Celery beat has a fresh heartbeat", value=int(beat))
+        notes = CounterMetricFamily(
+            "claw_channel_items", "Polled items skipped, or stored as a placeholder or repaired",
+            labels=["channel", "action", "reason"],
+        )
+        for key, count in items.items():
+            labels = (key.decode() if isinstance(key, bytes) else key).split("|", 2)
+            if len(labels) == 3:
+                notes.add_metric(labels, int(count))
+        yield notes
 
 
 def _priority_lists(queue: str) -> list[str]:

@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 from urllib.parse import quote
 
 import requests
 from pydantic import BaseModel, Field, ValidationError
 
-from claw.channels.base import DeliveryError, PollBatch, PollError
+from claw.channels.base import (
+    DeliveryError,
+    PollBatch,
+    PollError,
+    retry_after_header,
+    seconds_or_none,
+)
+from claw.channels.items import ItemNote, build_message, item_ref
 from claw.pipeline.inbox import IncomingMessage
 
 TIMEOUT = (3, 10)  #: (connect, read) seconds
@@ -25,6 +33,9 @@ TYPING_TIMEOUT = (2, 3)  #: a typing indicator is not worth waiting for
 MESSAGE_LIMIT = 4096  #: longest text one sendMessage takes, in UTF-16 code units
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = '["message"]'
+#: answers that mean Telegram will never take this reply (a bad request, a chat that blocked
+#: the bot), however long claw waits
+PERMANENT_STATUSES = (400, 403)
 
 
 class TelegramUser(BaseModel):
@@ -34,7 +45,7 @@ class TelegramUser(BaseModel):
 
 
 class TelegramChat(BaseModel):
-    id: int
+    id: int | str
 
 
 class TelegramMessage(BaseModel):
@@ -42,6 +53,7 @@ class TelegramMessage(BaseModel):
     chat: TelegramChat
     from_: TelegramUser | None = Field(default=None, alias="from")
     text: str | None = None  #: photos, stickers, joins... have none
+    caption: str | None = None  #: a photo's or a video's words
 
 
 class TelegramUpdate(BaseModel):
@@ -50,9 +62,29 @@ class TelegramUpdate(BaseModel):
 
 
 class UpdatesResponse(BaseModel):
+    """The envelope only: each update in ``result`` is judged on its own."""
+
     ok: bool
-    result: list[TelegramUpdate] = []
+    result: list[Any] = []
     description: str | None = None
+
+
+#: message fields that carry media, and what a placeholder calls them
+MEDIA_FIELDS = {
+    "photo": "photo", "video": "video", "animation": "GIF", "voice": "voice message",
+    "video_note": "video message", "audio": "audio", "document": "document",
+    "sticker": "sticker", "location": "location", "venue": "location", "contact": "contact",
+    "poll": "poll",
+}
+#: messages about the chat rather than in it: passed over without a note
+SERVICE_FIELDS = frozenset({
+    "new_chat_members", "left_chat_member", "new_chat_title", "new_chat_photo",
+    "delete_chat_photo", "group_chat_created", "supergroup_chat_created", "pinned_message",
+    "migrate_to_chat_id", "migrate_from_chat_id", "message_auto_delete_timer_changed",
+    "forum_topic_created", "forum_topic_edited", "forum_topic_closed", "forum_topic_reopened",
+    "video_chat_started", "video_chat_ended", "video_chat_scheduled",
+    "video_chat_participants_invited",
+})
 
 
 class TelegramBot:
@@ -83,47 +115,60 @@ class TelegramBot:
         try:
             page = UpdatesResponse.model_validate(response.json())
         except ValidationError as exc:
-            # the error's own text would quote the input: people's messages do not go to logs
-            first = exc.errors(include_input=False)[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise PollError(
-                f"telegram getUpdates: unexpected answer: {where}: {first['msg']}"
-            ) from None
+            raise PollError(f"telegram getUpdates: unexpected answer: {_where(exc)}") from None
         except ValueError:
             raise PollError(
                 f"telegram getUpdates: answer is not JSON: {self._scrub(response.text)[:80]!r}"
             ) from None
         if not page.ok:
             raise PollError(f"telegram getUpdates: not ok: {self._scrub(page.description or '')[:200]}")
-        messages = [
-            incoming
-            for update in page.result
-            if (incoming := self._incoming(update)) is not None
-            and (not self.allowed_chats or incoming.chat_id in self.allowed_chats)
-        ]
-        # Skipped updates (no text, other chats) are passed too: they must be confirmed as well.
-        next_offset = max((u.update_id + 1 for u in page.result), default=None)
-        return PollBatch(messages, str(next_offset) if next_offset is not None else cursor)
+        notes: list[ItemNote] = []
+        messages = []
+        update_ids = []
+        for position, raw in enumerate(page.result):
+            if isinstance(raw, dict) and isinstance(raw.get("update_id"), int):
+                update_ids.append(raw["update_id"])
+            incoming = self._incoming(raw, position, notes)
+            if incoming is not None and (not self.allowed_chats or incoming.chat_id in self.allowed_chats):
+                messages.append(incoming)
+        # Skipped updates (no text, other chats, broken) are passed too: they must be
+        # confirmed as well, or Telegram would return them forever.
+        next_offset = max((update_id + 1 for update_id in update_ids), default=None)
+        return PollBatch(messages, str(next_offset) if next_offset is not None else cursor, notes)
 
-    def _incoming(self, update: TelegramUpdate) -> IncomingMessage | None:
-        message = update.message
-        if message is None or not message.text:
+    def _incoming(self, raw: Any, position: int, notes: list[ItemNote]) -> IncomingMessage | None:
+        ref = item_ref(raw.get("update_id") if isinstance(raw, dict) else None, position)
+        try:
+            update = TelegramUpdate.model_validate(raw)
+        except ValidationError as exc:
+            # the error's own text would quote the input: people's messages do not go to logs
+            notes.append(ItemNote(self.name, "skipped", "malformed", f"{ref} at {_where(exc)}"))
             return None
+        message = update.message
+        if message is None:
+            return None  # another kind of update (an edit...), asked for or not
+        fields = raw["message"]
+        media = next((name for key, name in MEDIA_FIELDS.items() if key in fields), None)
+        text = message.text or message.caption
+        if not text and media is None and SERVICE_FIELDS.intersection(fields):
+            return None  # someone joined, the title changed...: nothing was said
         chat_id = str(message.chat.id)
-        return IncomingMessage(
-            channel=self.name,
-            chat_id=chat_id,
-            sender=sender_name(message.from_),
-            text=message.text,
+        return build_message(
+            self.name, ref=ref,
             # message_id is only unique within a chat; dedup is on (channel, external_id)
             external_id=f"{chat_id}:{message.message_id}",
-            created_at=None,  # arrival time drives cooldown and staleness
+            chat_id=chat_id, sender=sender_name(message.from_), text=text, media=media,
+            notes=notes,
         )
 
+    def split(self, text: str) -> list[str]:
+        """The messages a reply goes out as (Telegram takes 4096 UTF-16 units per message)."""
+        return split_text(text)
+
     def deliver(self, chat_id: str, text: str) -> None:
+        """Send a reply, as several messages when it is long. claw's delivery sends it part by
+        part (``split``) and records each, so a failure midway never repeats the parts sent."""
         target: int | str = int(chat_id) if re.fullmatch(r"-?\d+", chat_id) else chat_id
-        # A failure midway makes the send task retry the whole reply, so on that (rare) path
-        # the parts already sent arrive twice: at-least-once, like a timed-out send.
         for part in split_text(text):
             try:
                 response = self.http.post(
@@ -133,7 +178,11 @@ class TelegramBot:
             except requests.RequestException as exc:
                 raise DeliveryError(f"telegram sendMessage: {self._scrub(exc)}") from None
             if response.status_code >= 300:
-                raise DeliveryError(f"telegram sendMessage: {self._http_error(response)}")
+                raise DeliveryError(
+                    f"telegram sendMessage: {self._http_error(response)}",
+                    retry_after=_retry_after(response),
+                    permanent=response.status_code in PERMANENT_STATUSES,
+                )
             try:
                 ok = response.json().get("ok") is True
             except (ValueError, AttributeError):
@@ -160,6 +209,22 @@ class TelegramBot:
             for form in {self._token, quote(self._token, safe=""), quote(self._token)}:
                 text = text.replace(form, "<token>")
         return text[:300]
+
+
+def _where(exc: ValidationError) -> str:
+    """Where a validation failed and why, without the input (people's messages)."""
+    first = exc.errors(include_input=False)[0]
+    return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Telegram's ``parameters.retry_after`` (a 429's "try again in N seconds"), else the header."""
+    try:
+        parameters = response.json().get("parameters") or {}
+        seconds = seconds_or_none(parameters.get("retry_after"))
+    except (ValueError, AttributeError):
+        seconds = None
+    return seconds if seconds is not None else retry_after_header(response)
 
 
 def _description(response: requests.Response) -> str:

@@ -96,7 +96,12 @@ class OutboxStatus(StrEnum):
 
 
 class Outbox(Base):
-    """A reply waiting to be delivered by its channel; send tasks move it to ``sent``."""
+    """A reply waiting to be delivered by its channel; send tasks move it to ``sent``.
+
+    Replies of one chat go out oldest first (claw/pipeline/delivery.py). A failed attempt
+    leaves the row ``pending`` with ``next_attempt_at`` set; retries stop (``failed``, still
+    retryable with `claw outbox retry`) CLAW_SEND_GIVE_UP_AFTER hours after ``first_failed_at``.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status", "status"),)
@@ -115,6 +120,12 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    #: when the next attempt is due after a failure; NULL means now
+    next_attempt_at: Mapped[datetime | None]
+    #: when delivering this reply first failed (the start of its time-bounded retries)
+    first_failed_at: Mapped[datetime | None]
+    #: how many parts of a split reply (Telegram) are delivered; a retry resumes after them
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -2,16 +2,32 @@
 
 Messages and the new cursor are written in one transaction, so a crash can only make the next
 poll fetch the same messages again, which the (channel, external_id) constraint absorbs.
+
+Items are judged one by one (claw/channels/items.py), and each is stored in a savepoint of its
+own: an item the database still refuses is skipped with a note, and the good items of the page
+and the cursor move on. A database that is down fails the whole poll instead (nothing moves).
 """
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 
 from claw.channels import PolledChannel
+from claw.channels.items import ItemNote
 from claw.db import PollCursor, read_session, write_session
 from claw.pipeline.dispatch import enqueue_turn
-from claw.pipeline.inbox import store_message
+from claw.pipeline.inbox import IncomingMessage, store_message
+from claw.redis_client import get_redis
+
+log = logging.getLogger(__name__)
+
+#: Redis hash "<channel>|<action>|<reason>" -> count, shown as claw_channel_items in /metrics
+ITEM_NOTES_KEY = "claw:channel-items"
+#: what the database raises for a value it cannot hold (NUL, bad encoding, too long)
+UNSTORABLE = (DataError, ValueError)
 
 
 def poll_channel(channel: PolledChannel) -> int:
@@ -19,11 +35,17 @@ def poll_channel(channel: PolledChannel) -> int:
     with read_session() as session:
         cursor = session.scalar(select(PollCursor.cursor).where(PollCursor.channel == channel.name))
     batch = channel.fetch(cursor or "")
+    notes = list(batch.notes)
     to_queue: dict[str, bool] = {}
     created = 0
     with write_session() as session:
         for incoming in batch.messages:
-            stored = store_message(session, incoming)
+            try:
+                with session.begin_nested():
+                    stored = store_message(session, incoming)
+            except UNSTORABLE as exc:
+                notes.append(_unstorable(incoming, exc))
+                continue
             if stored.created:
                 created += 1
                 to_queue[stored.group_id] = stored.priority
@@ -32,6 +54,29 @@ def poll_channel(channel: PolledChannel) -> int:
             session.add(PollCursor(channel=channel.name, cursor=batch.cursor))
         else:
             row.cursor = batch.cursor
+    record_notes(notes)
     for group_id, priority in to_queue.items():
         enqueue_turn(group_id, priority=priority)
     return created
+
+
+def _unstorable(incoming: IncomingMessage, exc: Exception) -> ItemNote:
+    ref = f"id={ascii(incoming.external_id)[:60]} error={type(exc).__name__}"
+    return ItemNote(incoming.channel, "skipped", "unstorable", ref)
+
+
+def record_notes(notes: list[ItemNote]) -> None:
+    """A log line for every skipped or repaired item, and its count for /metrics."""
+    if not notes:
+        return
+    for note in notes:
+        level = logging.WARNING if note.action == "skipped" else logging.INFO
+        log.log(level, "channel_item_%s channel=%s reason=%s item=%s",
+                note.action, note.channel, note.reason, note.ref)
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for note in notes:
+            pipe.hincrby(ITEM_NOTES_KEY, f"{note.channel}|{note.action}|{note.reason}", 1)
+        pipe.execute()
+    except Exception as exc:  # the log lines stand; a count missed is no message lost
+        log.warning("channel_item_count_failed error=%s", type(exc).__name__)

@@ -1,4 +1,8 @@
-"""``claw.send(outbox_id)``: deliver one reply through its channel, on the io queue."""
+"""``claw.send(outbox_id)``: deliver a reply's chat through its channel, on the io queue.
+
+When the chat's oldest reply failed, the next attempt is queued for when it is due; the
+sweeper re-queues it too should that task be lost, and picks up waits too long for a countdown.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,17 @@ from claw.celery_app import app
 from claw.pipeline.delivery import Delivery, deliver
 from claw.pipeline.dispatch import enqueue_send
 
-MAX_BACKOFF_SECONDS = 60
+#: longest countdown given to Celery (far below the broker's visibility timeout); a longer
+#: wait (Telegram's retry_after can be long) is left to the sweeper
+MAX_COUNTDOWN_SECONDS = 600
 
 
 @app.task(name="claw.send")
 def send(outbox_id: int) -> str:
-    outcome, attempts = deliver(outbox_id)
-    if outcome == Delivery.RETRY:
-        enqueue_send(outbox_id, countdown=min(MAX_BACKOFF_SECONDS, 2**attempts))
-    return outcome
+    result = deliver(outbox_id)
+    if result.outcome == Delivery.RETRY and result.retry_in is not None and result.head_id:
+        if result.retry_in <= MAX_COUNTDOWN_SECONDS:
+            enqueue_send(result.head_id, countdown=result.retry_in)
+    elif result.outcome == Delivery.MORE:
+        enqueue_send(outbox_id)
+    return result.outcome

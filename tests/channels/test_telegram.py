@@ -97,9 +97,10 @@ def test_updates_are_confirmed_only_by_the_next_offset(api: FakeTelegram) -> Non
     assert api.offsets == [None, None, int(first.cursor), int(first.cursor)]
 
 
-def test_non_text_messages_are_skipped_but_passed_by_the_cursor(api: FakeTelegram) -> None:
-    # Given a photo, a member joining and a text
-    api.add_message(CHAT, "Ann", None, photo=[{"file_id": "x", "width": 90, "height": 90}])
+def test_media_becomes_a_placeholder_and_joins_are_passed_over(api: FakeTelegram) -> None:
+    # Given a photo without words, a photo with a caption, a member joining and a text
+    photo = api.add_message(CHAT, "Ann", None, photo=[{"file_id": "x", "width": 90, "height": 90}])
+    captioned = api.add_message(CHAT, "Ann", None, photo=[{"file_id": "y"}], caption="our cat")
     api.add_message(CHAT, "Ann", None, new_chat_members=[{"id": 9, "is_bot": False,
                                                           "first_name": "Dee"}])
     last = api.add_message(CHAT, "Ann", "look at this")
@@ -107,15 +108,18 @@ def test_non_text_messages_are_skipped_but_passed_by_the_cursor(api: FakeTelegra
 
     batch = bot(api).fetch("")
 
-    assert [m.text for m in batch.messages] == ["look at this"]
-    assert batch.messages[0].external_id == f"{CHAT}:{last}"
+    # Then the photo is stored as "[photo]", the caption as the text, the join not at all
+    assert [(m.text, m.external_id) for m in batch.messages] == [
+        ("[photo]", f"{CHAT}:{photo}"), ("our cat", f"{CHAT}:{captioned}"),
+        ("look at this", f"{CHAT}:{last}")]
     assert batch.cursor == str(last_update + 1)
+    assert [(n.action, n.reason) for n in batch.notes] == [("placeholder", "media:photo")]
 
 
-def test_a_batch_of_only_skipped_updates_still_advances(api: FakeTelegram) -> None:
-    # Given updates claw does not answer: a sticker, and an edit (sent although not asked for)
+def test_a_batch_of_only_passed_over_updates_still_advances(api: FakeTelegram) -> None:
+    # Given updates claw does not answer: a join, and an edit (sent although not asked for)
     api.filter_updates = False
-    api.add_message(CHAT, "Ann", None, sticker={"file_id": "s"})
+    api.add_message(CHAT, "Ann", None, left_chat_member={"id": 9, "is_bot": False, "first_name": "D"})
     edit = api.add_update("edited_message", {"message_id": 1, "chat": {"id": CHAT, "type": "group"},
                                              "date": 1, "edit_date": 2, "text": "edited"})
 
@@ -193,15 +197,32 @@ def test_an_unreachable_api_raises_poll_error_without_the_token() -> None:
     assert_no_token(caught.value)
 
 
-def test_a_malformed_answer_raises_poll_error_without_quoting_messages(api: FakeTelegram) -> None:
-    # Given an update whose message lacks its chat (not the Bot API's shape)
-    api.add_update("message", {"message_id": 1, "date": 1, "text": "private words"})
+def test_a_malformed_update_is_skipped_with_a_note_that_quotes_nothing(api: FakeTelegram) -> None:
+    # Given an update whose message lacks its chat (not the Bot API's shape), then a good one
+    broken = api.add_update("message", {"message_id": 1, "date": 1, "text": "private words"})
+    api.add_message(CHAT, "Ann", "hello")
 
-    with pytest.raises(PollError) as caught:
+    batch = bot(api).fetch("")
+
+    # Then the good message comes through and the cursor passes both
+    assert [m.text for m in batch.messages] == ["hello"]
+    assert batch.cursor == str(broken + 2)
+    # And the broken one is noted: where it was and what is missing, not what it said
+    [note] = batch.notes
+    assert (note.action, note.reason) == ("skipped", "malformed")
+    assert str(broken) in note.ref and "message.chat" in note.ref
+    assert "private words" not in repr(note)
+
+
+def test_a_page_of_the_wrong_shape_raises_poll_error(api: FakeTelegram) -> None:
+    # An answer that is not a page at all: nothing is skipped, the next poll retries
+    api.add_message(CHAT, "Ann", "hello")
+    api.mode = "wrong-shape"
+
+    with pytest.raises(PollError, match="unexpected answer: ok: Field required"):
         bot(api).fetch("")
-
-    assert "result.0.message.chat" in str(caught.value)
-    assert "private words" not in str(caught.value)
+    api.mode = "ok"
+    assert [m.text for m in bot(api).fetch("").messages] == ["hello"]
 
 
 # ---- deliver --------------------------------------------------------------------------------
@@ -269,6 +290,17 @@ def test_a_refused_send_raises_delivery_error_without_the_token(
     assert words in str(caught.value)
     assert_no_token(caught.value)
     assert api.sent == []
+    # a 429 says when to try again; neither failure is the reply's own fault
+    assert caught.value.retry_after == (1 if refuse == "sends" else None)
+    assert caught.value.permanent is False
+
+
+def test_a_bad_request_is_a_permanent_refusal(api: FakeTelegram) -> None:
+    with pytest.raises(DeliveryError) as caught:
+        bot(api).deliver(str(CHAT), "   ")  # Telegram refuses an empty text with 400
+
+    assert "HTTP 400 Bad Request: message text is empty" in str(caught.value)
+    assert caught.value.permanent is True
 
 
 def test_ok_false_on_send_raises_delivery_error(api: FakeTelegram) -> None:

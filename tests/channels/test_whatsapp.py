@@ -23,11 +23,7 @@ def running_bridge() -> Iterator[FakeBridge]:
 @pytest.fixture
 def bridge(running_bridge: FakeBridge) -> FakeBridge:
     """The bridge, emptied and healthy again for each test."""
-    with running_bridge.lock:
-        running_bridge.inbox.clear()
-        running_bridge.sent.clear()
-        running_bridge.mode = "ok"
-        running_bridge.polls = 0
+    running_bridge.reset()
     return running_bridge
 
 
@@ -79,6 +75,32 @@ def test_allowlist_keeps_only_allowed_chats_but_still_advances(bridge: FakeBridg
     assert [(m.chat_id, m.text) for m in batch.messages] == [("123@g.us", "in"),
                                                             ("123@g.us", "in too")]
     assert batch.cursor == "3"
+
+
+def test_media_becomes_a_placeholder_and_a_broken_item_is_skipped_not_the_page(bridge: FakeBridge) -> None:
+    # Given a voice note, a photo with a caption, an item without a chat id, and a text
+    bridge.add_raw({"id": "v", "chat_id": "1@g.us", "sender": "Ann", "type": "ptt"})
+    bridge.add_raw({"id": "p", "chat_id": "1@g.us", "sender": "Ann", "type": "image",
+                    "caption": "our cat"})
+    bridge.add_raw({"id": "x", "sender": "Ann", "text": "where to?"})
+    bridge.add("1@g.us", "Ben", "hi", "t")
+
+    batch = WhatsAppBridge(bridge.url).fetch("")
+
+    assert [(m.external_id, m.text) for m in batch.messages] == [
+        ("v", "[voice message]"), ("p", "our cat"), ("t", "hi")]
+    assert batch.cursor == "4"
+    assert [(n.action, n.reason) for n in batch.notes] == [
+        ("placeholder", "media:voice message"), ("skipped", "no_chat_id")]
+
+
+def test_a_refused_send_carries_the_bridges_retry_after(bridge: FakeBridge) -> None:
+    bridge.refuse_sends, bridge.retry_after = True, 7
+
+    with pytest.raises(DeliveryError) as caught:
+        WhatsAppBridge(bridge.url).deliver("1@g.us", "hello")
+
+    assert (caught.value.retry_after, caught.value.permanent) == (7, False)
 
 
 def test_an_empty_allowlist_allows_every_chat(bridge: FakeBridge) -> None:

@@ -9,19 +9,34 @@ from sqlalchemy import update
 from claw.db import Outbox, read_session, write_session
 from claw.db.models import OutboxStatus
 from claw.pipeline.inbox import ensure_group
-from claw.pipeline.outbox import claim, give_back, mark_sent, unsent_ids
+from claw.pipeline.outbox import (
+    as_utc,
+    claim,
+    defer,
+    fail,
+    failing_since,
+    head_of_chat,
+    mark_part_sent,
+    mark_sent,
+    retry,
+    unsent_ids,
+    unsent_rows,
+)
 
 GROUP = "http:team"
+OTHER = "http:other"
 
 
 def ago(seconds: float) -> datetime:
     return datetime.now(timezone.utc) - timedelta(seconds=seconds)
 
 
-def add_reply(db_url: str, text: str = "hi", *, created_at: datetime | None = None) -> int:
+def add_reply(db_url: str, text: str = "hi", *, created_at: datetime | None = None,
+              chat: str = "team") -> int:
     with write_session(db_url) as session:
-        ensure_group(session, "http", "team")
-        row = Outbox(group_id=GROUP, text=text, created_at=created_at or datetime.now(timezone.utc))
+        ensure_group(session, "http", chat)
+        row = Outbox(group_id=f"http:{chat}", text=text,
+                     created_at=created_at or datetime.now(timezone.utc))
         session.add(row)
         session.flush()
         return row.id
@@ -105,38 +120,124 @@ def test_mark_sent_records_the_delivery_and_clears_the_error(db_url: str) -> Non
         assert claim(session, outbox_id) is None
 
 
-def test_give_back_returns_the_row_to_pending_for_another_attempt(db_url: str) -> None:
+def test_defer_returns_the_row_to_pending_until_its_next_attempt(db_url: str) -> None:
     # Given a claimed row whose delivery failed
     outbox_id = add_reply(db_url)
     with write_session(db_url) as session:
         claim(session, outbox_id)
 
-    # When it is given back, not for the last time
+    # When it is deferred for 30 s
+    retry_at = datetime.now(timezone.utc) + timedelta(seconds=30)
     with write_session(db_url) as session:
-        give_back(session, outbox_id, "bridge down", give_up=False)
+        defer(session, outbox_id, "bridge down", retry_at=retry_at)
 
-    # Then it is pending again with the error kept, and can be claimed again
+    # Then it is pending again with the error, the next attempt and when failing began
     stored = row(db_url, outbox_id)
     assert (stored.status, stored.last_error, stored.claimed_at) == (
         OutboxStatus.PENDING, "bridge down", None)
+    assert abs((as_utc(stored.next_attempt_at) - retry_at).total_seconds()) < 0.01  # type: ignore[arg-type]
+    first_failed = stored.first_failed_at
+    assert first_failed is not None
+    # And a second failure keeps the time the failing began
     with write_session(db_url) as session:
         assert claim(session, outbox_id) is not None
+        defer(session, outbox_id, "still down", retry_at=retry_at)
+    assert row(db_url, outbox_id).first_failed_at == first_failed
     assert row(db_url, outbox_id).attempts == 2
 
 
-def test_give_back_after_the_last_attempt_fails_the_row(db_url: str) -> None:
+def test_fail_keeps_the_row_visible_and_unclaimable(db_url: str) -> None:
     outbox_id = add_reply(db_url)
     with write_session(db_url) as session:
         claim(session, outbox_id)
 
     with write_session(db_url) as session:
-        give_back(session, outbox_id, "x" * 2000, give_up=True)
+        fail(session, outbox_id, "x" * 2000)
 
     stored = row(db_url, outbox_id)
     assert stored.status == OutboxStatus.FAILED
     assert stored.last_error == "x" * 500  # long errors are cut
+    assert stored.first_failed_at is not None
     with write_session(db_url) as session:
         assert claim(session, outbox_id) is None
+        assert [r.id for r in unsent_rows(session)] == [outbox_id]
+
+
+def test_the_head_of_a_chat_is_its_oldest_undelivered_reply(db_url: str) -> None:
+    # Given a chat with a sent reply, a failed one, then two pending; and another chat
+    sent, failed, first, second = (add_reply(db_url, t) for t in ("a", "b", "c", "d"))
+    other = add_reply(db_url, "e", chat="other")
+    set_row(db_url, sent, status=OutboxStatus.SENT)
+    set_row(db_url, failed, status=OutboxStatus.FAILED)
+
+    with read_session(db_url) as session:
+        head = head_of_chat(session, GROUP)
+        other_head = head_of_chat(session, OTHER)
+    # Then the first pending one is next; a failed reply no longer holds the chat back
+    assert head is not None and head.id == first
+    assert other_head is not None and other_head.id == other
+    # And a reply being sent stays the head until it is delivered
+    set_row(db_url, first, status=OutboxStatus.SENDING)
+    with read_session(db_url) as session:
+        assert head_of_chat(session, GROUP).id == first  # type: ignore[union-attr]
+    set_row(db_url, first, status=OutboxStatus.SENT)
+    with read_session(db_url) as session:
+        assert head_of_chat(session, GROUP).id == second  # type: ignore[union-attr]
+
+
+def test_mark_part_sent_records_progress_and_mark_sent_all_parts(db_url: str) -> None:
+    outbox_id = add_reply(db_url)
+    with write_session(db_url) as session:
+        claim(session, outbox_id)
+    set_row(db_url, outbox_id, claimed_at=ago(50))
+
+    with write_session(db_url) as session:
+        mark_part_sent(session, outbox_id, 2)
+    stored = row(db_url, outbox_id)
+    assert stored.parts_sent == 2
+    assert as_utc(stored.claimed_at) > ago(5)  # type: ignore[arg-type]  # a heartbeat
+
+    with write_session(db_url) as session:
+        mark_sent(session, outbox_id, parts=3)
+    assert (row(db_url, outbox_id).status, row(db_url, outbox_id).parts_sent) == ("sent", 3)
+
+
+def test_failing_since_dates_the_waiting_replies_of_the_chat_only(db_url: str) -> None:
+    waiting, dated, other = add_reply(db_url), add_reply(db_url), add_reply(db_url, chat="other")
+    earlier = ago(3600)
+    set_row(db_url, dated, first_failed_at=ago(60))
+
+    with write_session(db_url) as session:
+        failing_since(session, GROUP, earlier)
+
+    assert abs((as_utc(row(db_url, waiting).first_failed_at) - earlier).total_seconds()) < 0.01  # type: ignore[arg-type]
+    assert as_utc(row(db_url, dated).first_failed_at) > ago(120)  # type: ignore[arg-type]
+    assert row(db_url, other).first_failed_at is None
+
+
+def test_retry_makes_failed_and_waiting_replies_due_again_keeping_parts_sent(db_url: str) -> None:
+    # Given a failed split reply whose first part went out, a reply in backoff, and a sent one
+    failed, waiting, sent = add_reply(db_url), add_reply(db_url), add_reply(db_url, chat="other")
+    set_row(db_url, failed, status=OutboxStatus.FAILED, attempts=9, parts_sent=1,
+            first_failed_at=ago(90_000), last_error="HTTP 503")
+    set_row(db_url, waiting, next_attempt_at=ago(-300), first_failed_at=ago(60), attempts=3)
+    set_row(db_url, sent, status=OutboxStatus.SENT)
+
+    # When the failed one is retried by id
+    with write_session(db_url) as session:
+        assert retry(session, outbox_id=failed) == [failed]
+    # Then it is pending and due now, its clock restarted, its delivered part still counted
+    again = row(db_url, failed)
+    assert (again.status, again.next_attempt_at, again.first_failed_at, again.attempts,
+            again.parts_sent, again.last_error) == ("pending", None, None, 0, 1, "HTTP 503")
+    assert row(db_url, waiting).next_attempt_at is not None
+
+    # When the whole group is retried, the reply in backoff is due now too; a sent one is untouched
+    with write_session(db_url) as session:
+        assert retry(session, group_id=GROUP) == [failed, waiting]
+        assert retry(session, outbox_id=sent) == []
+    assert row(db_url, waiting).next_attempt_at is None
+    assert row(db_url, sent).status == OutboxStatus.SENT
 
 
 def test_unsent_ids_returns_pending_rows_older_than_older_than(db_url: str) -> None:
@@ -185,3 +286,39 @@ def test_a_reply_on_a_pull_channel_is_delivered_on_commit_and_a_push_reply_waits
     assert (pulled.status, pulled.sent_at is not None) == ("sent", True)
     assert pushed.status is None or pushed.status == "pending"
     assert pushed.sent_at is None
+
+
+def test_unsent_ids_returns_only_the_head_of_each_chat(db_url: str) -> None:
+    # Given two chats, each with two old pending replies
+    first, second = add_reply(db_url, created_at=ago(60)), add_reply(db_url, created_at=ago(60))
+    other = add_reply(db_url, created_at=ago(60), chat="other")
+    add_reply(db_url, created_at=ago(60), chat="other")
+
+    with write_session(db_url) as session:
+        ids = unsent_ids(session, older_than=5, stuck_after=120)
+
+    # Then only the oldest of each chat is sent again: it sends the rest in order
+    assert ids == [first, other]
+    # And once the first is delivered, the second is next
+    set_row(db_url, first, status=OutboxStatus.SENT)
+    with write_session(db_url) as session:
+        assert unsent_ids(session, older_than=5, stuck_after=120) == [second, other]
+
+
+def test_unsent_ids_leaves_a_chat_alone_until_its_next_attempt_is_due(db_url: str) -> None:
+    # Given a chat whose head failed and waits 30 s, and a chat whose head was due 10 s ago
+    waiting = add_reply(db_url, created_at=ago(600))
+    add_reply(db_url, created_at=ago(600))
+    due = add_reply(db_url, created_at=ago(600), chat="other")
+    set_row(db_url, waiting, next_attempt_at=ago(-30), first_failed_at=ago(60))
+    set_row(db_url, due, next_attempt_at=ago(10), first_failed_at=ago(60))
+
+    with write_session(db_url) as session:
+        ids = unsent_ids(session, older_than=5, stuck_after=120)
+
+    # Then neither the waiting head nor the reply behind it is re-queued; the due one is
+    assert ids == [due]
+    # And when its time has come (and the grace passed), it is
+    set_row(db_url, waiting, next_attempt_at=ago(6))
+    with write_session(db_url) as session:
+        assert unsent_ids(session, older_than=5, stuck_after=120) == [waiting, due]

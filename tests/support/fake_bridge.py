@@ -3,12 +3,17 @@
 GET /messages?since=<cursor> returns messages after the cursor (an index) and the new cursor;
 POST /send records what claw delivered. ``mode`` makes it fail ("down": HTTP 500) or answer
 garbage ("garbage": not JSON; "wrong-shape": JSON without the fields) on both routes.
+``refuse_sends`` makes only /send fail (503, with ``Retry-After`` when ``retry_after`` is set);
+every refused attempt is kept in ``refused``. ``send_delay`` slows /send down, and
+``most_in_flight`` records the most sends to one chat the bridge ever had at once.
+``add_raw`` queues an item exactly as given (media, broken items).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -22,9 +27,31 @@ class FakeBridge(LoopbackServer):
         self.sent: list[dict[str, Any]] = []
         self.mode = "ok"
         self.refuse_sends = False  #: only /send fails (HTTP 503); polling still works
+        self.retry_after: float | None = None  #: sent as Retry-After with a refused send
+        self.refused: list[tuple[float, dict[str, Any]]] = []  #: (monotonic time, payload)
+        self.send_delay = 0.0
+        self.in_flight: dict[str, int] = {}
+        self.most_in_flight = 0
         self.polls = 0
         self.lock = threading.Lock()
         super().__init__()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.inbox.clear()
+            self.sent.clear()
+            self.refused.clear()
+            self.mode = "ok"
+            self.refuse_sends = False
+            self.retry_after = None
+            self.send_delay = 0.0
+            self.in_flight.clear()
+            self.most_in_flight = 0
+            self.polls = 0
+
+    def add_raw(self, item: Any) -> None:
+        with self.lock:
+            self.inbox.append(item)
 
     def add(self, chat_id: str, sender: str, text: str, message_id: str | None = None) -> str:
         with self.lock:
@@ -44,8 +71,10 @@ class FakeBridge(LoopbackServer):
             def log_message(self, *args: object) -> None:
                 pass
 
-            def _reply(self, code: int, body: bytes) -> None:
+            def _reply(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
                 self.send_response(code)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -83,8 +112,17 @@ class FakeBridge(LoopbackServer):
                 if self.path != "/send":
                     return self._reply(404, b"{}")
                 if bridge.refuse_sends or bridge.mode in ("down", "garbage", "wrong-shape"):
-                    return self._reply(503, b'{"error":"cannot send"}')
+                    with bridge.lock:
+                        bridge.refused.append((time.monotonic(), payload))
+                    wait = {} if bridge.retry_after is None else {"Retry-After": str(bridge.retry_after)}
+                    return self._reply(503, b'{"error":"cannot send"}', wait)
+                chat = str(payload.get("chat_id"))
                 with bridge.lock:
+                    bridge.in_flight[chat] = bridge.in_flight.get(chat, 0) + 1
+                    bridge.most_in_flight = max(bridge.most_in_flight, bridge.in_flight[chat])
+                time.sleep(bridge.send_delay)
+                with bridge.lock:
+                    bridge.in_flight[chat] -= 1
                     bridge.sent.append(payload)
                 self._reply(200, b'{"ok":true}')
 

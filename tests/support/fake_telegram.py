@@ -6,7 +6,9 @@ filters update kinds as Telegram does (``filter_updates = False`` sends every ki
 sendMessage records what claw sent and refuses an empty or over-long text like Telegram.
 A wrong token gets 401. ``mode`` makes both methods fail: "bad-gateway" (HTTP 502 page),
 "garbage" (200, not JSON), "conflict" (409 ok:false, as with a second poller), "not-ok"
-(200 with ok:false); ``refuse_sends`` makes only sendMessage fail (429).
+(200 with ok:false), "wrong-shape" (200, JSON that is not an answer); ``refuse_sends`` makes only sendMessage fail (429 with ``retry_after``
+seconds), and ``sends_before_outage`` lets that many more sendMessage calls through, then
+answers 502 (a reply cut off midway). Refused sends are kept in ``refused`` with their time.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class FakeTelegram(LoopbackServer):
         self.filter_updates = True
         self.mode = "ok"
         self.refuse_sends = False
+        self.retry_after = 1
+        self.sends_before_outage: int | None = None
+        self.refused: list[tuple[float, dict[str, Any]]] = []  #: (monotonic time, payload)
         self.polls = 0
         self.next_update_id = 500_000
         self.next_message_id: dict[int, int] = {}
@@ -55,6 +60,9 @@ class FakeTelegram(LoopbackServer):
             self.filter_updates = True
             self.mode = "ok"
             self.refuse_sends = False
+            self.retry_after = 1
+            self.sends_before_outage = None
+            self.refused.clear()
             self.polls = 0
 
     # ---- what people do in Telegram ------------------------------------------------------
@@ -160,6 +168,8 @@ class FakeTelegram(LoopbackServer):
                                      "Conflict: terminated by other getUpdates request"})
                 elif fake.mode == "not-ok":
                     self._json(200, {"ok": False, "description": "Internal error, try later"})
+                elif fake.mode == "wrong-shape":
+                    self._json(200, {"result": "not a list"})
                 else:
                     return parts[2]
                 return None
@@ -186,15 +196,23 @@ class FakeTelegram(LoopbackServer):
                     return self._json(200, {"ok": True, "result": True})
                 if method != "sendMessage":
                     return self._json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
-                if fake.refuse_sends:
-                    return self._json(429, {"ok": False, "error_code": 429, "description":
-                                            "Too Many Requests: retry after 1",
-                                            "parameters": {"retry_after": 1}})
                 try:
                     payload = json.loads(raw or b"{}")
                 except ValueError:
                     return self._json(400, {"ok": False, "error_code": 400,
                                             "description": "Bad Request: invalid JSON"})
+                with fake.lock:
+                    outage = fake.sends_before_outage is not None and fake.sends_before_outage <= 0
+                    if fake.sends_before_outage is not None:
+                        fake.sends_before_outage -= 1
+                    if fake.refuse_sends or outage:
+                        fake.refused.append((time.monotonic(), payload))
+                if fake.refuse_sends:
+                    return self._json(429, {"ok": False, "error_code": 429, "description":
+                                            f"Too Many Requests: retry after {fake.retry_after}",
+                                            "parameters": {"retry_after": fake.retry_after}})
+                if outage:
+                    return self._reply(502, b"<html>502 Bad Gateway</html>", "text/html")
                 self._json(*fake._send_message(payload))
 
         return Handler

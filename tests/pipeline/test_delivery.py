@@ -1,0 +1,299 @@
+"""claw.pipeline.delivery: a chat's replies go out in order, one sender at a time, retried by time.
+
+Real fake channel servers over HTTP (the WhatsApp bridge, the Bot API), a real database
+(SQLite and PostgreSQL) and a real Redis for the chat's send lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import redis
+from sqlalchemy import select, update
+
+from claw.channels import DeliveryError
+from claw.channels.telegram import TelegramBot, split_text
+from claw.channels.whatsapp import WhatsAppBridge
+from claw.config import Settings
+from claw.db import Outbox, read_session, write_session
+from claw.db.models import OutboxStatus
+from claw.pipeline.delivery import Delivery, deliver, deliver_chat, retry_delay, send_lock_key
+from claw.pipeline.inbox import ensure_group
+from claw.pipeline.outbox import as_utc, retry, unsent_rows, write_reply
+from tests.support.databases import as_default_database
+from tests.support.fake_bridge import FakeBridge
+from tests.support.fake_telegram import TOKEN, FakeTelegram
+from tests.support.redis_default import as_default_redis
+from tests.support.redis_server import LocalRedis
+
+CHAT = "team@g.us"
+GROUP = f"whatsapp:{CHAT}"
+TG_CHAT = -100321
+
+
+@pytest.fixture(scope="module")
+def running_bridge() -> Iterator[FakeBridge]:
+    fake = FakeBridge().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def bridge(running_bridge: FakeBridge) -> FakeBridge:
+    running_bridge.reset()
+    return running_bridge
+
+
+@pytest.fixture(scope="module")
+def running_api() -> Iterator[FakeTelegram]:
+    fake = FakeTelegram().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def api(running_api: FakeTelegram) -> FakeTelegram:
+    running_api.reset()
+    return running_api
+
+
+@pytest.fixture
+def claw_redis(db_url: str, redis_server: LocalRedis, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
+    """The test's database and Redis are claw's; sends retry after 10 s, give up after 1 h."""
+    monkeypatch.setenv("CLAW_SEND_RETRY_DELAY", "10")
+    monkeypatch.setenv("CLAW_SEND_RETRY_MAX_DELAY", "60")
+    monkeypatch.setenv("CLAW_SEND_GIVE_UP_AFTER", "1")
+    with as_default_database(db_url, monkeypatch), as_default_redis(redis_server.url, monkeypatch) as client:
+        yield client
+
+
+def write(text: str, *, channel: str = "whatsapp", chat: str = CHAT) -> int:
+    with write_session() as session:
+        ensure_group(session, channel, chat)
+        return write_reply(session, group_id=f"{channel}:{chat}", channel=channel, chat_id=chat,
+                           text=text).id
+
+
+def row(outbox_id: int) -> Outbox:
+    with read_session() as session:
+        found = session.get(Outbox, outbox_id)
+        assert found is not None
+        return found
+
+
+def set_row(outbox_id: int, **values: object) -> None:
+    with write_session() as session:
+        session.execute(update(Outbox).where(Outbox.id == outbox_id).values(**values))
+
+
+def make_due(outbox_id: int) -> None:
+    """As if the wait were over (the tests do not sleep through backoffs)."""
+    set_row(outbox_id, next_attempt_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+
+
+def seconds_until(moment: datetime | None) -> float:
+    assert moment is not None
+    return (as_utc(moment) - datetime.now(timezone.utc)).total_seconds()
+
+
+# ---- backoff, retry_after, giving up ----------------------------------------------------------
+
+
+def test_the_backoff_doubles_from_the_first_delay_up_to_the_cap() -> None:
+    settings = Settings(send_retry_delay=2, send_retry_max_delay=60)
+    plain = DeliveryError("down")
+
+    assert [retry_delay(n, plain, settings) for n in (1, 2, 3, 4, 5, 6, 50)] == [2, 4, 8, 16, 32, 60, 60]
+    # the channel's own word wins, even above the cap
+    assert retry_delay(1, DeliveryError("429", retry_after=90), settings) == 90
+
+
+def test_a_failed_send_waits_out_its_backoff(claw_redis: redis.Redis, bridge: FakeBridge) -> None:
+    # Given a bridge that refuses replies, and a reply
+    bridge.refuse_sends = True
+    outbox_id = write("hello")
+    channel = WhatsAppBridge(bridge.url)
+
+    # When it is sent, it fails and its next attempt is set 10 s ahead
+    result = deliver(outbox_id, channel=channel)
+    assert (result.outcome, result.retry_in, result.head_id) == (Delivery.RETRY, 10, outbox_id)
+    failed = row(outbox_id)
+    assert failed.status == OutboxStatus.PENDING and failed.attempts == 1
+    assert 8 < seconds_until(failed.next_attempt_at) <= 10
+    assert "HTTP 503" in (failed.last_error or "")
+
+    # When sends come again before then (a sweeper, a new reply), nothing is attempted
+    for _ in range(3):
+        assert deliver(outbox_id, channel=channel).outcome == Delivery.IDLE
+    assert len(bridge.refused) == 1
+
+    # When the wait is over and it fails again, the wait doubles
+    make_due(outbox_id)
+    assert deliver(outbox_id, channel=channel).retry_in == 20
+    # And once the bridge takes replies, it goes out, once
+    bridge.refuse_sends = False
+    make_due(outbox_id)
+    assert deliver(outbox_id, channel=channel).outcome == Delivery.SENT
+    assert bridge.sent_to(CHAT) == ["hello"]
+    assert (row(outbox_id).status, row(outbox_id).last_error) == (OutboxStatus.SENT, None)
+
+
+def test_telegrams_retry_after_is_honoured(claw_redis: redis.Redis, api: FakeTelegram) -> None:
+    # Given Telegram answering 429 "retry after 37" (claw's own first wait is 10 s)
+    api.refuse_sends, api.retry_after = True, 37
+    outbox_id = write("hello", channel="telegram", chat=str(TG_CHAT))
+    bot = TelegramBot(TOKEN, api_url=api.url)
+
+    result = deliver(outbox_id, channel=bot)
+
+    # Then the next attempt is exactly when Telegram said, and not before
+    assert result.retry_in == 37
+    assert 35 < seconds_until(row(outbox_id).next_attempt_at) <= 37
+    assert deliver(outbox_id, channel=bot).outcome == Delivery.IDLE
+    assert len(api.refused) == 1
+
+
+def test_a_bridges_retry_after_header_is_honoured(claw_redis: redis.Redis, bridge: FakeBridge) -> None:
+    bridge.refuse_sends, bridge.retry_after = True, 3
+    outbox_id = write("hello")
+
+    assert deliver(outbox_id, channel=WhatsAppBridge(bridge.url)).retry_in == 3
+
+
+def test_retries_are_bounded_by_time_not_by_a_count(claw_redis: redis.Redis, bridge: FakeBridge) -> None:
+    # Given a reply that failed 50 times over the last 59 minutes (CLAW_SEND_GIVE_UP_AFTER=1 h)
+    bridge.refuse_sends = True
+    outbox_id = write("first")
+    later = write("second")
+    now = datetime.now(timezone.utc)
+    set_row(outbox_id, attempts=50, first_failed_at=now - timedelta(minutes=59))
+    channel = WhatsAppBridge(bridge.url)
+
+    # When it fails once more, it is still retried: a count never runs out
+    assert deliver(outbox_id, channel=channel).outcome == Delivery.RETRY
+    assert row(outbox_id).status == OutboxStatus.PENDING
+
+    # When it fails after the hour is up, it is marked failed, and the chat goes on: the reply
+    # behind it has waited as long, so it gets one attempt and is failed too
+    set_row(outbox_id, first_failed_at=now - timedelta(minutes=61))
+    make_due(outbox_id)
+    result = deliver(outbox_id, channel=channel)
+    assert result.failed == [outbox_id, later]
+    assert (row(outbox_id).status, row(later).status) == (OutboxStatus.FAILED, OutboxStatus.FAILED)
+    assert len(bridge.refused) == 3
+
+    # Then both stay visible, and a retry delivers them, in order, once the bridge is back
+    with read_session() as session:
+        assert [r.id for r in unsent_rows(session, GROUP)] == [outbox_id, later]
+    bridge.refuse_sends = False
+    with write_session() as session:
+        assert retry(session, group_id=GROUP) == [outbox_id, later]
+    assert deliver(later, channel=channel).sent == [outbox_id, later]
+    assert bridge.sent_to(CHAT) == ["first", "second"]
+
+
+def test_a_reply_the_channel_refuses_fails_at_once_and_the_chat_goes_on(
+    claw_redis: redis.Redis, api: FakeTelegram
+) -> None:
+    # Given a reply Telegram refuses for good (400: empty text), then a good one
+    bad = write("   ", channel="telegram", chat=str(TG_CHAT))
+    good = write("hello", channel="telegram", chat=str(TG_CHAT))
+
+    result = deliver(bad, channel=TelegramBot(TOKEN, api_url=api.url))
+
+    # Then the bad one is failed without waiting for hours, and the good one is delivered
+    assert (result.outcome, result.failed, result.sent) == (Delivery.SENT, [bad], [good])
+    assert row(bad).status == OutboxStatus.FAILED and "HTTP 400" in (row(bad).last_error or "")
+    assert api.sent_to(TG_CHAT) == ["hello"]
+
+
+# ---- split replies ------------------------------------------------------------------------------
+
+
+def test_a_split_reply_resumes_at_the_part_not_delivered(claw_redis: redis.Redis, api: FakeTelegram) -> None:
+    # Given a reply Telegram takes as three messages, and an outage after the first one
+    text = "\n".join(f"line {i:03d}: " + "x" * 20 for i in range(300))
+    parts = split_text(text)
+    assert len(parts) == 3
+    outbox_id = write(text, channel="telegram", chat=str(TG_CHAT))
+    api.sends_before_outage = 1
+    bot = TelegramBot(TOKEN, api_url=api.url)
+
+    # When it is sent, the first part goes out and the second fails
+    assert deliver(outbox_id, channel=bot).outcome == Delivery.RETRY
+    assert (row(outbox_id).parts_sent, row(outbox_id).status) == (1, OutboxStatus.PENDING)
+
+    # When Telegram is back and the retry is due
+    api.sends_before_outage = None
+    make_due(outbox_id)
+    assert deliver(outbox_id, channel=bot).outcome == Delivery.SENT
+
+    # Then the chat got each part once, in order: the first was not sent again
+    assert api.sent_to(TG_CHAT) == parts
+    assert row(outbox_id).parts_sent == 3
+
+
+# ---- order and exclusion --------------------------------------------------------------------
+
+
+def test_a_chats_replies_go_out_in_order_when_the_first_send_fails(
+    claw_redis: redis.Redis, bridge: FakeBridge
+) -> None:
+    # Given a bridge refusing replies while three replies are written to one chat
+    bridge.refuse_sends = True
+    channel = WhatsAppBridge(bridge.url)
+    first = write("one")
+    assert deliver(first, channel=channel).outcome == Delivery.RETRY
+    second, third = write("two"), write("three")
+
+    # When the later replies' sends run, they neither overtake the first nor retry it early
+    assert deliver(third, channel=channel).outcome == Delivery.IDLE
+    assert deliver(second, channel=channel).outcome == Delivery.IDLE
+    assert len(bridge.refused) == 1
+    # And another chat is not held back
+    elsewhere = write("other chat", chat="other@g.us")
+    bridge.refuse_sends = False
+    assert deliver(elsewhere, channel=channel).sent == [elsewhere]
+
+    # When the first reply's retry is due, the chat's three replies go out in the order written
+    make_due(first)
+    assert deliver(first, channel=channel).sent == [first, second, third]
+    assert bridge.sent_to(CHAT) == ["one", "two", "three"]
+
+
+def test_two_sends_to_one_chat_never_run_at_once(claw_redis: redis.Redis, bridge: FakeBridge) -> None:
+    # Given a slow bridge and six replies to one chat, each with its own send task
+    bridge.send_delay = 0.2
+    ids = [write(f"reply {n}") for n in range(6)]
+    channel = WhatsAppBridge(bridge.url)
+    outcomes: list[Delivery] = []
+
+    # When the six sends run at the same time, as the io worker's threads would
+    threads = [threading.Thread(target=lambda i=i: outcomes.append(deliver(i, channel=channel).outcome))
+               for i in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    # Then the bridge never had two sends to the chat at once, and got each reply once, in order
+    assert bridge.most_in_flight == 1
+    assert bridge.sent_to(CHAT) == [f"reply {n}" for n in range(6)]
+    assert Delivery.SENT in outcomes
+    with read_session() as session:
+        assert set(session.scalars(select(Outbox.status).where(Outbox.id.in_(ids)))) == {"sent"}
+
+
+def test_a_send_leaves_a_chat_another_sender_holds(claw_redis: redis.Redis, bridge: FakeBridge) -> None:
+    # Given another sender holding the chat's lock
+    outbox_id = write("hello")
+    held = claw_redis.lock(send_lock_key(GROUP), timeout=30)
+    assert held.acquire(blocking=False)
+
+    # Then a send waits a moment, then leaves the chat to it, sending nothing
+    assert deliver_chat(GROUP, channel=WhatsAppBridge(bridge.url)).outcome == Delivery.BUSY
+    assert bridge.sent == [] and row(outbox_id).status == OutboxStatus.PENDING
+    held.release()
