@@ -16,8 +16,9 @@ import pytest
 FIGURES = ("messages lost", "duplicate replies", "duplicate tool effects", "order violations",
            "misrouted replies", "groups stuck")
 #: the run's known failures until the fixes of issue 9 land (tool journaling, ordered sends)
-NOT_YET = ("until the issue-9 fixes land: a worker killed after a tool step repeats the effect, "
-           "and replies retried after a bridge outage reach WhatsApp out of order")
+NOT_YET = ("until the issue-9 fixes land: a turn redone after a worker kill or a model failure "
+           "repeats its tool effects; replies retried after a bridge outage reach WhatsApp out of "
+           "order, and in the full run are given up on (lost) within the 60 s outage")
 
 
 def run_chaos(args: list[str], timeout: float) -> tuple[int, str]:
@@ -47,6 +48,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
     return run_chaos(["--small", "--home", str(home)], timeout=420)
 
 
+@pytest.mark.timeout(600)  # the fixture's run happens in the first test that asks for it
 def test_the_small_run_applies_every_fault_and_prints_every_figure(small: tuple[int, str]) -> None:
     code, report = small
     # Then every planned fault was applied: kills, Redis, beat, the bridge down and up again
@@ -62,6 +64,7 @@ def test_the_small_run_applies_every_fault_and_prints_every_figure(small: tuple[
     assert re.search(r"^time to drain\s+(\d+\.\d s|not drained in \d+ s)$", report, re.MULTILINE), report
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.xfail(strict=False, reason=NOT_YET)
 def test_the_small_run_loses_duplicates_reorders_and_strands_nothing(small: tuple[int, str]) -> None:
     code, report = small

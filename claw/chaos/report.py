@@ -59,7 +59,7 @@ def render(report: ChaosReport) -> str:
         f"faults applied: {len(report.faults) - len(failed_faults)} of {len(plan.faults)}: "
         + "; ".join(f"{kind} x{n}" for kind, n in kinds.items()),
     ]
-    lines += [f"  fault NOT applied: {f.kind}: {f.detail}" for f in failed_faults]
+    lines += [f"  {f.at:6.1f}s {f.kind}{'' if f.ok else ' NOT APPLIED'}: {f.detail}" for f in report.faults]
     lines += [
         f"model: {report.model.calls} calls, {sum(report.model.failures.values())} failed ({failures or 'none'})",
         f"tools: effects done schedule={t.effects['schedule']} memory={t.effects['memory']} "
