@@ -64,7 +64,10 @@ def render(report: ChaosReport) -> str:
         f"model: {report.model.calls} calls, {sum(report.model.failures.values())} failed ({failures or 'none'})",
         f"tools: effects done schedule={t.effects['schedule']} memory={t.effects['memory']} "
         f"ipc={t.effects['ipc']}; asked but never done: {len(t.missing_effects)}",
-        f"delivery: {t.replies} replies delivered, bridge refused {report.refused_sends} sends while down, "
+        f"  duplicated: schedule={len(t.duplicate_effects['schedule'])} "
+        f"memory={len(t.duplicate_effects['memory'])} ipc={len(t.duplicate_effects['ipc'])}",
+        f"delivery: {t.replies} replies delivered, {t.notices} model-outage notices written, "
+        f"bridge refused {report.refused_sends} sends while down, "
         f"outbox unsent {t.unsent_rows}, given up {t.failed_rows}; API retries {report.api_retries}",
         "",
         f"{'figure':<24}{'count':>8}  expected",

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from claw.chaos.fakes.bridge import ChaosBridge
 from claw.chaos.fakes.model import ScriptedModel
-from claw.chaos.ids import MESSAGE_ID, TOOL_KINDS, message_ids, tokens
+from claw.chaos.ids import TOOL_KINDS, message_ids, parse_message_id, tokens
 from claw.chaos.plan import ChaosPlan
 from claw.chaos.stack import ChaosStack
 from claw.chaos.traffic import Traffic
@@ -36,6 +36,7 @@ BRIDGE_INDEX = re.compile(r"^wamid\.chaos\.(\d+)$")
 class Tally:
     messages: int = 0
     replies: int = 0  #: delivered replies that echo at least one id
+    notices: int = 0  #: "I can't reach the model" notices written (a turn the model failed)
     lost: list[str] = field(default_factory=list)
     outstanding: dict[str, list[str]] = field(default_factory=dict)  #: group -> ids still owed
     duplicate_replies: list[str] = field(default_factory=list)
@@ -54,6 +55,37 @@ class Tally:
     @property
     def duplicate_effect_count(self) -> int:
         return sum(len(found) for found in self.duplicate_effects.values())
+
+
+@dataclass
+class GroupReading:
+    """What one group's members saw, read in the order they saw it."""
+
+    replies: int = 0
+    delivered: Counter[str] = field(default_factory=Counter)  #: id -> replies that echoed it
+    order_violations: list[str] = field(default_factory=list)
+    misrouted: list[str] = field(default_factory=list)
+
+
+def read_group(group_id: str, texts: list[str], group_of: dict[str, str]) -> GroupReading:
+    """Echoed ids, in order. An id seen again is a duplicate, not also an order violation."""
+    reading = GroupReading()
+    newest_seq = 0
+    for text in texts:
+        ids = message_ids(text)
+        reading.replies += bool(ids)
+        for found in ids:
+            if group_of.get(found) != group_id:
+                reading.misrouted.append(f"{found} in {group_id}")  # not delivered where it belongs
+                continue
+            reading.delivered[found] += 1
+            if reading.delivered[found] > 1:
+                continue
+            seq = parse_message_id(found)[1]
+            if seq < newest_seq:
+                reading.order_violations.append(f"{found} after {newest_seq} in {group_id}")
+            newest_seq = max(newest_seq, seq)
+    return reading
 
 
 def delivered_replies(plan: ChaosPlan, stack: ChaosStack, bridge: ChaosBridge) -> dict[str, list[str]]:
@@ -102,21 +134,11 @@ def count(plan: ChaosPlan, stack: ChaosStack, bridge: ChaosBridge, model: Script
     group_of = {message.id: message.group.group_id for message in plan.messages}
     delivered: Counter[str] = Counter()
     for group_id, texts in delivered_replies(plan, stack, bridge).items():
-        newest_seq = 0
-        for text in texts:
-            ids = message_ids(text)
-            tally.replies += bool(ids)
-            for found in ids:
-                delivered[found] += 1
-                if group_of.get(found) != group_id:
-                    tally.misrouted.append(f"{found} in {group_id}")
-                    continue
-                if delivered[found] > 1:
-                    continue  # counted as a duplicate below, not again as out of order
-                seq = int(MESSAGE_ID.fullmatch(found).group(2))  # type: ignore[union-attr]
-                if seq < newest_seq:
-                    tally.order_violations.append(f"{found} after {newest_seq} in {group_id}")
-                newest_seq = max(newest_seq, seq)
+        reading = read_group(group_id, texts, group_of)
+        tally.replies += reading.replies
+        delivered.update(reading.delivered)
+        tally.order_violations += reading.order_violations
+        tally.misrouted += reading.misrouted
     tally.duplicate_replies = sorted(found for found, times in delivered.items() if times > 1)
     owed = owed_ids(stack) | unpolled_ids(stack, traffic)
     for message in plan.messages:
@@ -126,6 +148,7 @@ def count(plan: ChaosPlan, stack: ChaosStack, bridge: ChaosBridge, model: Script
             tally.outstanding.setdefault(message.group.group_id, []).append(message.id)
         else:
             tally.lost.append(message.id)
+    tally.notices = int(stack.sql("SELECT COUNT(*) AS n FROM messages WHERE kind = 'notice'")[0]["n"])
     tally.unsent_rows = unsent_rows(stack)
     tally.failed_rows = int(stack.sql("SELECT COUNT(*) AS n FROM outbox WHERE status = 'failed'")[0]["n"])
     _count_effects(tally, stack, bridge, model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
@@ -40,11 +41,22 @@ def chaos(
     given = {"messages": messages, "groups": groups, "kills": kills, "bridge_down": bridge_down,
              "duration": duration, "drain_timeout": drain_timeout}
     options = replace(options, **{name: value for name, value in given.items() if value is not None})
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         report = run_chaos(options, home=home)
-    except ChaosError as exc:
-        typer.secho(f"chaos run failed: {exc}", fg="red", err=True)
+    except (ChaosError, KeyboardInterrupt) as exc:
+        typer.secho(f"chaos run failed: {exc or 'interrupted'}", fg="red", err=True)
         raise typer.Exit(2) from None
     typer.echo(render(report))
     if report.failed_figures():
         raise typer.Exit(1)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM as Ctrl-C: the run stops the stack, Redis and the fakes it started (a `finally`).
+
+    `claw up` runs in a session of its own, so without this a terminated run would leave the
+    whole stack running. A second SIGTERM is ignored so it cannot cut that clean-up short.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
