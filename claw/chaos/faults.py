@@ -94,7 +94,8 @@ class FaultScript:
         return f"shard{shard} pid={target.pid} ({why})"
 
     def _aim(self) -> tuple[int, str]:
-        """The shard to kill, and why that one."""
+        """The shard to kill, and why that one: for the first half of the aiming time only a
+        call made after a tool step will do, then any call in flight, then the seed's pick."""
         deadline = time.monotonic() + AIM_SECONDS
         fallback: tuple[int, str] | None = None
         while time.monotonic() < deadline:

@@ -57,6 +57,8 @@ class ChaosStack:
             "CLAW_LLM": "anthropic",
             "ANTHROPIC_API_KEY": FAKE_API_KEY,
             "ANTHROPIC_BASE_URL": model_url,
+            # Shorter than the defaults so that a few minutes hold many fault-and-recovery
+            # cycles; each is an ordinary setting a user may choose (README, Settings).
             "CLAW_LLM_TIMEOUT": str(LLM_TIMEOUT_SECONDS),
             "CLAW_LLM_RETRY_DELAY": "2",
             "CLAW_WHATSAPP_BRIDGE_URL": bridge_url,
