@@ -31,7 +31,7 @@ AIM_SECONDS = 10.0
 
 @dataclass(frozen=True, slots=True)
 class AppliedFault:
-    at: float  #: seconds after traffic started, when it was applied
+    at: float  #: seconds after traffic started, when it struck
     kind: FaultKind
     detail: str
     ok: bool = True
@@ -54,12 +54,13 @@ class FaultScript:
         for event in self.plan.faults:
             if stop.wait(max(0.0, started + event.at - time.monotonic())):
                 return
+            at = time.monotonic() - started
             try:
                 detail = self._apply(event)
                 ok = True
             except Exception as exc:  # a fault that could not be applied is reported, not fatal
                 detail, ok = f"could not apply: {type(exc).__name__}: {exc}", False
-            self.applied.append(AppliedFault(time.monotonic() - started, event.kind, detail, ok))
+            self.applied.append(AppliedFault(at, event.kind, detail, ok))
             log.info("chaos_fault kind=%r ok=%s %s", str(event.kind), ok, detail)
         if self.bridge.send_down:  # never leave the bridge down, whatever happened above
             self.bridge.send_down = False

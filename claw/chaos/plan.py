@@ -33,7 +33,7 @@ class ChaosOptions:
     @classmethod
     def small(cls, seed: int = 1) -> ChaosOptions:
         """The version `make test` runs: every fault class once or twice, about two minutes."""
-        return cls(messages=60, groups=4, kills=2, bridge_down=10.0, seed=seed, duration=30.0,
+        return cls(messages=60, groups=4, kills=2, bridge_down=20.0, seed=seed, duration=40.0,
                    drain_timeout=180.0)
 
 
