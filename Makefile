@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow check bench setup system-deps clean
+.PHONY: run test test-slow check bench chaos setup system-deps clean
 
 run: setup
 	$(BIN)/claw up
@@ -20,6 +20,9 @@ check: setup
 
 bench: setup
 	$(BIN)/claw bench
+
+chaos: setup
+	$(BIN)/claw chaos
 
 setup: system-deps $(STAMP)
 

@@ -1,129 +1,52 @@
-"""A fake Anthropic Messages API: a real HTTP server on 127.0.0.1 that the real SDK talks to.
+"""A fake Anthropic Messages API for tests, scripted one response per request.
 
-POST /v1/messages answers with scripted responses, one per request, as plain JSON or, when the
-request asks for ``"stream": true``, as the real server-sent event sequence (message_start,
-content_block_start, content_block_delta..., content_block_stop, message_delta, message_stop).
-An empty script answers "ok", or ``otherwise`` when set (an outage: every request fails until
-it is cleared). A script entry is a `FakeResponse` or a callable that builds one
-from the request body, so a test can echo what it was sent.
+The protocol (JSON and server-sent event streams, errors, stalls) lives in
+claw/chaos/fakes/anthropic.py, shared with `claw chaos`; this adds the test script: a queue of
+responses, one per request. An empty script answers "ok", or ``otherwise`` when set (an outage:
+every request fails until it is cleared). A script entry is a `FakeResponse` or a callable that
+builds one from the request body, so a test can echo what it was sent.
 
     fake = FakeAnthropic().start()
     fake.script(reply_error(529, "overloaded_error", "Overloaded"), reply_text("hi"))
     ClaudeProvider(model="m", api_key="k", base_url=fake.url)
-
-Error responses carry ``retry-after-ms: 10``: the SDK sleeps exactly what that header asks
-(instead of its 0.5 s .. 8 s exponential backoff), so retry tests take milliseconds.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler
+from collections.abc import Callable
 from typing import Any
 
-from tests.support.loopback import LoopbackServer
+from claw.chaos.fakes.anthropic import (
+    DELTA_SIZE,
+    RETRY_AFTER_MS,
+    AnthropicServer,
+    FakeResponse,
+    RecordedRequest,
+    reply_error,
+    reply_stream_error,
+    reply_text,
+    reply_tool_use,
+)
 
-#: what the SDK is told to wait before retrying an error response, in milliseconds
-RETRY_AFTER_MS = 10
-#: characters per text_delta / input_json_delta event, so streaming is really incremental
-DELTA_SIZE = 4
-
-
-@dataclass
-class FakeResponse:
-    status: int
-    body: dict[str, Any]  #: a Message (status 200) or an error body
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0  #: seconds to wait before answering, to provoke client timeouts
-    stall: float = 0.0  #: seconds a stream pauses after message_start (a mid-stream timeout)
-    stream_error: dict[str, Any] | None = None  #: an `event: error` sent after message_start
-
-
-@dataclass
-class RecordedRequest:
-    path: str
-    headers: dict[str, str]  #: lower-cased names
-    body: dict[str, Any]
-
+__all__ = [
+    "DELTA_SIZE",
+    "RETRY_AFTER_MS",
+    "FakeAnthropic",
+    "FakeResponse",
+    "RecordedRequest",
+    "Script",
+    "reply_error",
+    "reply_stream_error",
+    "reply_text",
+    "reply_tool_use",
+]
 
 Script = FakeResponse | Callable[[dict[str, Any]], FakeResponse]
 
 
-def _message(content: list[dict[str, Any]], stop_reason: str, *, input_tokens: int,
-             output_tokens: int, cache_read: int, cache_write: int) -> FakeResponse:
-    return FakeResponse(200, {
-        "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
-        "model": "", "content": content, "stop_reason": stop_reason, "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens,
-                  "cache_read_input_tokens": cache_read, "cache_creation_input_tokens": cache_write},
-    })
-
-
-def reply_text(text: str, *, input_tokens: int = 10, output_tokens: int = 5, cache_read: int = 0,
-               cache_write: int = 0) -> FakeResponse:
-    return _message([{"type": "text", "text": text}], "end_turn", input_tokens=input_tokens,
-                    output_tokens=output_tokens, cache_read=cache_read, cache_write=cache_write)
-
-
-def reply_tool_use(name: str, input: dict[str, Any], *, tool_id: str | None = None,
-                   text: str | None = None, input_tokens: int = 10, output_tokens: int = 5,
-                   cache_read: int = 0, cache_write: int = 0) -> FakeResponse:
-    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-    content.append({"type": "tool_use", "id": tool_id or f"toolu_{uuid.uuid4().hex[:24]}",
-                    "name": name, "input": input})
-    return _message(content, "tool_use", input_tokens=input_tokens, output_tokens=output_tokens,
-                    cache_read=cache_read, cache_write=cache_write)
-
-
-def reply_error(status: int, error_type: str, message: str) -> FakeResponse:
-    """An HTTP error as the API sends it; for 529 the real error_type is "overloaded_error"."""
-    return FakeResponse(status, {"type": "error", "error": {"type": error_type, "message": message}},
-                        {"retry-after-ms": str(RETRY_AFTER_MS)})
-
-
-def reply_stream_error(error_type: str, message: str) -> FakeResponse:
-    """A stream that starts (HTTP 200) and then fails; the SDK cannot retry these itself."""
-    response = reply_text("")
-    response.stream_error = {"type": "error", "error": {"type": error_type, "message": message}}
-    return response
-
-
-def _sse_events(message: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    usage = message["usage"]
-    start = {**message, "content": [], "stop_reason": None,
-             "usage": {**usage, "output_tokens": 1}}
-    yield "message_start", {"type": "message_start", "message": start}
-    yield "ping", {"type": "ping"}
-    for index, block in enumerate(message["content"]):
-        # Blocks start empty and fill through deltas: text pieces, or pieces of the input JSON.
-        if block["type"] == "text":
-            empty, key, kind, payload = {**block, "text": ""}, "text", "text_delta", block["text"]
-        else:
-            empty, key, kind = {**block, "input": {}}, "partial_json", "input_json_delta"
-            payload = json.dumps(block["input"])
-        yield "content_block_start", {"type": "content_block_start", "index": index,
-                                      "content_block": empty}
-        for at in range(0, len(payload), DELTA_SIZE):
-            delta = {"type": kind, key: payload[at:at + DELTA_SIZE]}
-            yield "content_block_delta", {"type": "content_block_delta", "index": index,
-                                          "delta": delta}
-        yield "content_block_stop", {"type": "content_block_stop", "index": index}
-    yield "message_delta", {"type": "message_delta",
-                            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                            "usage": {"output_tokens": usage["output_tokens"]}}
-    yield "message_stop", {"type": "message_stop"}
-
-
-class FakeAnthropic(LoopbackServer):
+class FakeAnthropic(AnthropicServer):
     def __init__(self) -> None:
-        self.requests: list[RecordedRequest] = []
-        self.lock = threading.Lock()
         self._script: deque[Script] = deque()
         #: the answer once the script is used up; None answers "ok"
         self.otherwise: Script | None = None
@@ -133,69 +56,7 @@ class FakeAnthropic(LoopbackServer):
         with self.lock:
             self._script.extend(responses)
 
-    def _next(self, body: dict[str, Any]) -> FakeResponse:
+    def respond(self, body: dict[str, Any], client_port: int) -> FakeResponse:
         with self.lock:
             entry = self._script.popleft() if self._script else (self.otherwise or reply_text("ok"))
         return entry(body) if callable(entry) else entry
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive and chunked streaming, as the real API
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                body = json.loads(raw or b"{}")
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                with fake.lock:
-                    fake.requests.append(RecordedRequest(self.path, headers, body))
-                if self.path.split("?")[0] != "/v1/messages":
-                    self._json(reply_error(404, "not_found_error", f"no route {self.path}"))
-                    return
-                response = fake._next(body)
-                time.sleep(response.delay)
-                if response.status == 200:
-                    response = replace(response, body={**response.body, "model": body.get("model", "")})
-                try:
-                    if response.status == 200 and body.get("stream"):
-                        self._stream(response)
-                    else:
-                        self._json(response)
-                except ConnectionError:
-                    self.close_connection = True  # the client gave up (timeout): nothing to tell
-
-            def _start(self, response: FakeResponse, content_type: str) -> None:
-                self.send_response(response.status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("request-id", f"req_{uuid.uuid4().hex[:24]}")
-                for name, value in response.headers.items():
-                    self.send_header(name, value)
-
-            def _json(self, response: FakeResponse) -> None:
-                data = json.dumps(response.body).encode()
-                self._start(response, "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _stream(self, response: FakeResponse) -> None:
-                self._start(response, "text/event-stream; charset=utf-8")
-                self.send_header("Cache-Control", "no-cache")
-                self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
-                events = list(_sse_events(response.body))
-                if response.stream_error is not None:
-                    events = [events[0], ("error", response.stream_error)]
-                for name, data in events:
-                    if name == "content_block_start" and data["index"] == 0:
-                        time.sleep(response.stall)
-                    chunk = f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                    self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
-
-        return Handler
