@@ -54,7 +54,7 @@ def up(
     redis_process = None
     if not settings.redis_url:
         try:
-            redis_process = start_redis(settings.home, settings.redis_port)
+            redis_process = start_redis(settings.home, settings.redis_port, tied_to_parent=True)
         except RedisServerError as exc:
             typer.secho(str(exc), fg="red", err=True)
             raise typer.Exit(1) from None

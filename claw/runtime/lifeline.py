@@ -27,7 +27,11 @@ LOCK_FILE = "claw-up.lock"
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None]:
-    """A ``preexec_fn`` for Popen: the child gets ``sig`` when the process that started it dies."""
+    """A ``preexec_fn`` for Popen: the child gets ``sig`` when the process that started it dies.
+
+    Trap: the kernel sends it when the *thread* that forked the child ends, so call Popen with
+    this from a thread that lives as long as the process (the supervisor's main loop).
+    """
     parent = os.getpid()
     libc = ctypes.CDLL(None, use_errno=True)
 

@@ -40,13 +40,18 @@ def redis_argv(home: Path, port: int) -> list[str]:
     ]
 
 
-def start_redis(home: Path, port: int, *, timeout: float = 10.0) -> subprocess.Popen[bytes]:
-    """Start the private redis-server and wait until it answers."""
+def start_redis(
+    home: Path, port: int, *, timeout: float = 10.0, tied_to_parent: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start the private redis-server and wait until it answers.
+
+    ``tied_to_parent``: the kernel stops it (SIGTERM: redis flushes its AOF) when the *thread*
+    that started it ends, so only a process's main thread, as in `claw up`, should ask for it.
+    """
     data = home / "redis"
     process = subprocess.Popen(
         redis_argv(home, port), start_new_session=True,
-        # SIGTERM, not SIGKILL, if `claw up` dies: redis flushes its AOF and exits
-        preexec_fn=die_with_parent(signal.SIGTERM),
+        preexec_fn=die_with_parent(signal.SIGTERM) if tied_to_parent else None,
     )
     client = redis.Redis(port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + timeout
