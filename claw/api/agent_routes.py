@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from claw.api.auth import require_token
 from claw.api.errors import GUARDED_RESPONSES, NOT_FOUND_RESPONSES
-from claw.api.schemas import GroupId, Text, UtcDatetime
+from claw.api.schemas import REQUEST_BODY, GroupId, Text, UtcDatetime
 from claw.config import get_settings
 from claw.db import Group, read_session
 from claw.personality import (
@@ -30,7 +30,7 @@ class PersonalityOut(BaseModel):
 
 
 class PersonalityIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
     text: Text = Field(min_length=1, max_length=MAX_PERSONALITY_CHARS)
 

@@ -84,15 +84,19 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, message, headers=headers)
 
 
+#: the methods a 405 may name: every method claw's routes use
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def _allowed_methods(request: Request) -> set[str]:
     """Every method some route serves at this path. Starlette's 405 names only the methods of
-    the first route that matched the path, so GET and PUT of one path would each hide the other."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return methods
+    the first route that matched the path, so GET and PUT of one path would each hide the
+    other; routes are asked by matching, since FastAPI nests included routers."""
+    return {
+        method for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+               for route in request.app.router.routes)
+    }
 
 
 async def _invalid(_: Request, exc: Exception) -> JSONResponse:

@@ -5,7 +5,7 @@ dependency alone would let an anonymous client make the server take in (up to th
 body it then refuses. This pure ASGI middleware answers from the headers alone: 401 without a
 valid bearer token (every path but PUBLIC_PATHS, unknown ones too, so routes cannot be probed),
 413 for a Content-Length over the limit. A body without Content-Length (chunked) is counted
-as it is read by FastAPI's own ``max_body_size``, which stops reading at the limit; both give
+as it is read by Starlette's RequestBodyLimitMiddleware, which stops at the limit; both give
 the same 413 with an ``error`` (claw.api.errors).
 """
 

@@ -10,11 +10,11 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from claw.api.auth import require_token
 from claw.api.errors import GUARDED_RESPONSES, NOT_FOUND_RESPONSES
-from claw.api.schemas import NAME_PATTERN, RowId, Text, UtcDatetime
+from claw.api.schemas import NAME_PATTERN, REQUEST_BODY, RowId, Text, UtcDatetime
 from claw.config import get_settings
 from claw.db import read_session, write_session
 from claw.db.models import Group, Schedule, utcnow
@@ -35,7 +35,7 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], response
 
 
 class ScheduleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
     group_id: str = Field(min_length=3, max_length=255, pattern=NAME_PATTERN)
     kind: Literal["reminder", "agent_prompt", "summary"] = "reminder"
@@ -45,7 +45,7 @@ class ScheduleIn(BaseModel):
 
 
 class SchedulePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
     spec: Text | None = Field(default=None, min_length=1, max_length=200)
     text: Text | None = Field(default=None, max_length=4000)

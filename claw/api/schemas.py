@@ -22,6 +22,9 @@ from claw.db import Group
 from claw.db.models import MAX_ID
 from claw.pipeline.inbox import UNSTORABLE
 
+#: request bodies are taken as the schema says: no unknown fields, no 0 for false nor 1 for "1"
+REQUEST_BODY = ConfigDict(extra="forbid", strict=True)
+
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable: no control characters in ids and names
 TEXT_PATTERN = r"^[^\x00]*$"  # no NUL, which PostgreSQL cannot store in text
 
@@ -53,7 +56,7 @@ UtcDatetime = Annotated[
 
 
 class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
     chat_id: Name = Field(min_length=1, max_length=200)
     text: Text = Field(min_length=1, max_length=get_settings().api_max_text)
@@ -107,7 +110,7 @@ def _known_timezone(name: str) -> str:
 
 
 class GroupPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
     name: Name | None = Field(default=None, min_length=1, max_length=200)
     priority: bool | None = None

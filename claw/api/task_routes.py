@@ -11,11 +11,11 @@ from typing import Annotated, Any, Literal
 from celery.result import AsyncResult
 from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from claw.api.auth import require_token
 from claw.api.errors import GUARDED_RESPONSES, TASK_NOT_FOUND_RESPONSES
-from claw.api.schemas import Name, Text
+from claw.api.schemas import REQUEST_BODY, Name, Text
 from claw.celery_app import app as celery_app
 from claw.config import get_settings
 from claw.pipeline.routing import IO_QUEUE
@@ -24,13 +24,13 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], response
 
 
 class NoArguments(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
 
 class IngestArguments(BaseModel):
     """A message from another system, stored and answered like any other."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
     channel: Literal["http", "terminal", "web", "whatsapp", "telegram"]
     chat_id: Name = Field(min_length=1, max_length=200)

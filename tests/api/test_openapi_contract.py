@@ -1,45 +1,53 @@
 """The API against its own OpenAPI schema, with schemathesis generating the input.
 
-Property-based: for every operation, valid and invalid input alike, the server answers
-without a 5xx, and every answer's status code, content type and body are the ones the schema
-documents (401, 404, 413, 422 with the `error` shape, text/event-stream for events).
+Property-based: for every operation, with valid and invalid input (boundary values of the
+coverage phase, random input of the fuzzing phase, chains of calls of the stateful phase),
+the server answers without a 5xx, and every answer's status code, content type, headers and
+body are the ones the schema documents: 401, 404, 413 and 422 with the `error` shape,
+text/event-stream for the events stream, a 405 whose Allow lists the path's methods.
+
+Runs schemathesis's own command line (its pytest plugin does not work with pytest 9) against
+the API as `claw up` runs it, on a real database and Redis.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, settings
 
 from tests.support.api_server import ApiServer
 
-#: examples per operation: ~15 operations × 2 databases stay well under a minute
-MAX_EXAMPLES = 30
+#: examples per operation and phase: the whole run stays under a minute on a busy 2-core machine
+MAX_EXAMPLES = 20
+
+#: every check but positive_data_acceptance, which wants every schema-valid body accepted: a
+#: schedule's spec and a timezone are free text whose grammar the schema cannot state, so
+#: "every day at 25:00" is schema-valid and rightly a 422
+EXCLUDED_CHECKS = "positive_data_acceptance"
 
 
-@pytest.fixture(scope="module")
-def api_schema(api_server: ApiServer) -> Any:
-    return schemathesis.openapi.from_url(f"{api_server.base_url}/openapi.json", headers=api_server.auth)
-
-
-schema = schemathesis.pytest.from_fixture("api_schema")
-
-
-def _bounded_waits(case: Any) -> None:
-    # No worker runs here, so a valid ?wait= or ?seconds= would only sleep out its full value.
-    for name, ceiling in (("wait", 0.2), ("seconds", 0.5)):
-        value = (case.query or {}).get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > ceiling:
-            case.query[name] = ceiling
-
-
-@schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                 HealthCheck.function_scoped_fixture])
-def test_no_input_gets_a_5xx_and_every_answer_is_documented(case: Any, api_server: ApiServer) -> None:
-    _bounded_waits(case)
-    case.call_and_validate(headers=api_server.auth, timeout=30)
+@pytest.mark.parametrize(
+    "api_server", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)], indirect=True
+)
+def test_no_input_gets_a_5xx_and_every_answer_is_documented(api_server: ApiServer, tmp_path: Path) -> None:
+    # Given the API, its schema behind the token
+    # When schemathesis runs every phase and every check against it
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", f"{api_server.base_url}/openapi.json",
+         "--header", f"Authorization: Bearer {api_server.token}",
+         "--checks", "all", "--exclude-checks", EXCLUDED_CHECKS,
+         "--max-examples", str(MAX_EXAMPLES), "--request-timeout", "20",
+         "--generation-database", "none", "--no-color", "--workers", "1"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    report = run.stdout + run.stderr
+    # Then nothing failed, and the server logged no crash
+    assert run.returncode == 0, report[-12_000:]
+    assert " passed" in report and "Tested:" in report, report[-3000:]
     assert api_server.crashes() == []
