@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from claw.pipeline.inbox import storable
+from claw.db.text import storable
 
 log = logging.getLogger(__name__)
 

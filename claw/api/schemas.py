@@ -20,7 +20,7 @@ from pydantic import (
 from claw.config import get_settings
 from claw.db import Group
 from claw.db.models import MAX_ID
-from claw.pipeline.inbox import UNSTORABLE
+from claw.db.text import unstorable
 
 #: request bodies are taken as the schema says: no unknown fields, no 0 for false nor 1 for "1"
 REQUEST_BODY = ConfigDict(extra="forbid", strict=True)
@@ -32,9 +32,8 @@ TEXT_PATTERN = r"^[^\x00]*$"  # no NUL, which PostgreSQL cannot store in text
 def _storable(value: Any) -> Any:
     # Before the str validator, so the client reads why rather than pydantic's "unable to parse
     # raw data as a unicode string" (a lone surrogate) or a 500 (NUL on PostgreSQL).
-    if isinstance(value, str) and (found := UNSTORABLE.search(value)):
-        what = "NUL" if found.group() == "\x00" else f"lone surrogate \\u{ord(found.group()):04x}"
-        raise ValueError(f"{what} at character {found.start()}: text must be valid Unicode without NUL")
+    if isinstance(value, str) and (problem := unstorable(value)):
+        raise ValueError(problem)
     return value
 
 

@@ -9,7 +9,6 @@ channels cannot be answered with an error, so their messages are kept, cleaned a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -20,12 +19,11 @@ from sqlalchemy.orm import Session
 
 from claw.config import get_settings
 from claw.db.models import Channel, Group, Message, utcnow
+from claw.db.text import storable
 from claw.pipeline.routing import group_id_for
 
 #: channels whose clients push through the HTTP API, which refuses over-long text with a 422
 PUSHED_CHANNELS = frozenset({Channel.HTTP, Channel.TERMINAL, Channel.WEB})
-#: what no column can hold: NUL and lone surrogates (a valid pair is one code point in a str)
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 SENDER_MAX = 255  #: the sender column's width
 
 
@@ -49,11 +47,6 @@ class StoredMessage:
     group_id: str
     created: bool  #: False when this chat's external_id was stored before
     priority: bool  #: the group's priority flag, for routing its turn
-
-
-def storable(text: str) -> str:
-    """``text`` with NUL and lone surrogates replaced by U+FFFD, so any database can store it."""
-    return UNSTORABLE.sub("\ufffd", text)
 
 
 def max_text(channel: str) -> int:
