@@ -41,7 +41,7 @@ class Gate:
             await error_response(401, UNAUTHORIZED, headers=CHALLENGE)(scope, receive, send)
             return
         length = headers.get("content-length")
-        if length is not None and not length.isdigit():
+        if length is not None and not (length.isascii() and length.isdigit()):  # not "²", which int() refuses
             # (rarely gets here: the HTTP server refuses a malformed Content-Length first)
             await error_response(400, f"malformed Content-Length {length[:40]!r}")(scope, receive, send)
             return

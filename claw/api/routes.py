@@ -42,7 +42,8 @@ def _accept(body: MessageIn) -> StoredMessage:
     return stored
 
 
-@api.post("/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted)
+@api.post("/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted,
+          responses={200: {"model": MessageAccepted, "description": "stored, and the reply came within `wait`"}})
 async def post_message(
     body: MessageIn,
     request: Request,
