@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8080
-    api_max_text: int = 16_000  #: longest message text the API accepts, in characters
+    api_max_text: int = 16_000  #: longest message text the API accepts, in characters (a 422 beyond)
+    poll_max_text: int = 16_000  #: longest text kept of a polled message (Telegram, WhatsApp); cut beyond
     flower_port: int = 5555
     flower_user: str = "claw"
     task_events: bool = False  #: Celery task events, for Flower (`claw up` sets it with Flower)

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from claw.api.auth import require_token
-from claw.api.schemas import UtcDatetime
+from claw.api.errors import GUARDED_RESPONSES, NOT_FOUND_RESPONSES
+from claw.api.schemas import REQUEST_BODY, GroupId, Text, UtcDatetime
 from claw.config import get_settings
 from claw.db import Group, read_session
 from claw.personality import (
@@ -18,7 +19,7 @@ from claw.personality import (
 )
 from claw.usage import UsageTotals, all_totals, group_totals, recent_turns
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=GUARDED_RESPONSES)
 
 
 class PersonalityOut(BaseModel):
@@ -29,9 +30,9 @@ class PersonalityOut(BaseModel):
 
 
 class PersonalityIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
-    text: str = Field(min_length=1, max_length=MAX_PERSONALITY_CHARS)
+    text: Text = Field(min_length=1, max_length=MAX_PERSONALITY_CHARS)
 
 
 class UsageTurn(BaseModel):
@@ -66,21 +67,21 @@ def _personality(group_id: str) -> PersonalityOut:
     )
 
 
-@router.get("/groups/{group_id}/personality", response_model=PersonalityOut)
-def get_personality(group_id: str) -> PersonalityOut:
+@router.get("/groups/{group_id}/personality", response_model=PersonalityOut, responses=NOT_FOUND_RESPONSES)
+def get_personality(group_id: GroupId) -> PersonalityOut:
     _require_group(group_id)
     return _personality(group_id)
 
 
-@router.put("/groups/{group_id}/personality", response_model=PersonalityOut)
-def put_personality(group_id: str, body: PersonalityIn) -> PersonalityOut:
+@router.put("/groups/{group_id}/personality", response_model=PersonalityOut, responses=NOT_FOUND_RESPONSES)
+def put_personality(group_id: GroupId, body: PersonalityIn) -> PersonalityOut:
     _require_group(group_id)
     save_personality(get_settings().workspace, group_id, body.text)
     return _personality(group_id)
 
 
-@router.get("/groups/{group_id}/usage", response_model=GroupUsage)
-def get_group_usage(group_id: str) -> GroupUsage:
+@router.get("/groups/{group_id}/usage", response_model=GroupUsage, responses=NOT_FOUND_RESPONSES)
+def get_group_usage(group_id: GroupId) -> GroupUsage:
     _require_group(group_id)
     with read_session() as session:
         totals = group_totals(session, group_id)

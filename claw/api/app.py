@@ -1,4 +1,11 @@
-"""The FastAPI application (``uvicorn claw.api.app:create_app --factory``)."""
+"""The FastAPI application (``uvicorn claw.api.app:create_app --factory``).
+
+No input gets a 5xx: the Gate refuses a request without the token or with too large a
+declared body before its body is read, Starlette's body limit stops reading a chunked body at
+the limit, request models refuse what cannot be stored (claw.api.schemas), and every
+error has the ``error`` field (claw.api.errors). The OpenAPI schema is at /openapi.json behind
+the token; /docs and /redoc are off, since a browser cannot send a bearer token to them.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +13,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Request, status
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from claw.api import agent_routes, events, failed_routes, metrics, schedule_routes, task_routes
+from claw.api.errors import MAX_BODY_BYTES, install_error_handlers
+from claw.api.gate import Gate
 from claw.api.routes import api, public
 from claw.config import get_settings
-
-MAX_BODY_BYTES = 256 * 1024
-
-
-def _describe(errors: list[dict]) -> str:  # type: ignore[type-arg]
-    parts = []
-    for error in errors:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-        parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
-    return "; ".join(parts)
 
 
 def create_app() -> FastAPI:
@@ -34,7 +32,7 @@ def create_app() -> FastAPI:
         yield
         await app.state.redis.aclose()
 
-    app = FastAPI(title="claw", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="claw", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(public)
     app.include_router(api)
     app.include_router(agent_routes.router)
@@ -43,29 +41,10 @@ def create_app() -> FastAPI:
     app.include_router(task_routes.router)
     app.include_router(failed_routes.router)
     app.include_router(metrics.router)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse(
-                {"error": f"request body larger than {MAX_BODY_BYTES} bytes"},
-                status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
-        return await call_next(request)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        return JSONResponse(
-            {"error": _describe(list(errors)), "detail": jsonable(errors)},
-            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
-        )
-
+    # Starlette's body limit as a middleware of ours rather than FastAPI(max_body_size=): that
+    # one sits outside every user middleware and would turn the Gate's 401 for a large
+    # declared body into its own plain-text 413. The last added is the outermost: the Gate.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
+    app.add_middleware(Gate)
+    install_error_handlers(app)
     return app
-
-
-def jsonable(errors: object) -> object:
-    from fastapi.encoders import jsonable_encoder
-
-    return jsonable_encoder(errors, custom_encoder={Exception: str, bytes: lambda b: b[:100].decode(errors="replace")})

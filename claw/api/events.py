@@ -16,11 +16,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from claw.api.auth import require_token
+from claw.api.errors import GUARDED_RESPONSES, NOT_FOUND_RESPONSES
+from claw.api.schemas import GroupId
 from claw.db import Group, read_session
 from claw.pipeline.progress import progress_channel
 from claw.redis_client import reply_channel
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=GUARDED_RESPONSES)
 
 KEEPALIVE_SECONDS = 15.0
 MAX_STREAM_SECONDS = 3600.0
@@ -52,21 +54,23 @@ async def _events(request: Request, group_id: str, limit: float) -> AsyncIterato
         await pubsub.aclose()
 
 
+class EventStream(StreamingResponse):
+    """A server-sent event stream; as the route's response_class it is what OpenAPI documents."""
+
+    media_type = "text/event-stream"
+
+
 def _group_exists(group_id: str) -> bool:
     with read_session() as session:
         return session.get(Group, group_id) is not None
 
 
-@router.get("/groups/{group_id}/events")
+@router.get("/groups/{group_id}/events", response_class=EventStream, responses=NOT_FOUND_RESPONSES)
 async def group_events(
     request: Request,
-    group_id: str,
+    group_id: GroupId,
     seconds: float = Query(default=MAX_STREAM_SECONDS, gt=0, le=MAX_STREAM_SECONDS),
 ) -> StreamingResponse:
     if not await run_in_threadpool(_group_exists, group_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown group {group_id!r}")
-    return StreamingResponse(
-        _events(request, group_id, seconds),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache"},
-    )
+    return EventStream(_events(request, group_id, seconds), headers={"Cache-Control": "no-cache"})

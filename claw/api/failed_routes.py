@@ -6,18 +6,22 @@ stuck; these routes show them and put them back, to be answered by the group's n
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from claw.api.auth import require_token
-from claw.api.schemas import UtcDatetime
+from claw.api.errors import GUARDED_RESPONSES, NOT_FOUND_RESPONSES
+from claw.api.schemas import REQUEST_BODY, GroupId, UtcDatetime
 from claw.db import Group, read_session, write_session
+from claw.db.models import MAX_ID
 from claw.pipeline.dispatch import enqueue_turn
 from claw.pipeline.failures import clear_failures
 from claw.pipeline.setaside import put_back, set_aside_messages
 from claw.redis_client import get_redis
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=GUARDED_RESPONSES)
 
 
 class FailedMessage(BaseModel):
@@ -37,10 +41,10 @@ class FailedList(BaseModel):
 
 
 class RetryIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
     #: which set-aside messages to put back; all of them when omitted
-    message_ids: list[int] | None = Field(default=None, max_length=10_000)
+    message_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(default=None, max_length=10_000)
 
 
 class RetryOut(BaseModel):
@@ -56,16 +60,16 @@ def _require_group(session, group_id: str) -> Group:  # type: ignore[no-untyped-
     return group
 
 
-@router.get("/groups/{group_id}/failed", response_model=FailedList)
-def list_failed(group_id: str) -> FailedList:
+@router.get("/groups/{group_id}/failed", response_model=FailedList, responses=NOT_FOUND_RESPONSES)
+def list_failed(group_id: GroupId) -> FailedList:
     with read_session() as session:
         _require_group(session, group_id)
         rows = set_aside_messages(session, group_id)
         return FailedList(group_id=group_id, messages=[FailedMessage.model_validate(m) for m in rows])
 
 
-@router.post("/groups/{group_id}/failed/retry", response_model=RetryOut)
-def retry_failed(group_id: str, body: RetryIn | None = None) -> RetryOut:
+@router.post("/groups/{group_id}/failed/retry", response_model=RetryOut, responses=NOT_FOUND_RESPONSES)
+def retry_failed(group_id: GroupId, body: RetryIn | None = None) -> RetryOut:
     ids = body.message_ids if body is not None else None
     with write_session() as session:
         priority = _require_group(session, group_id).priority

@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from claw.api.auth import require_token
+from claw.api.errors import GUARDED_RESPONSES
 from claw.config import get_settings
 from claw.db import Group, Message, Outbox, Usage, read_session
 from claw.db.models import OutboxStatus
@@ -25,7 +26,11 @@ from claw.pipeline.polling import ITEM_NOTES_KEY
 from claw.pipeline.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
 from claw.redis_client import get_redis
 
-router = APIRouter(dependencies=[Depends(require_token)])
+router = APIRouter(dependencies=[Depends(require_token)], responses=GUARDED_RESPONSES)
+
+
+class PrometheusText(Response):
+    media_type = CONTENT_TYPE_LATEST
 
 
 class ClawCollector(Collector):
@@ -117,7 +122,6 @@ _registry = CollectorRegistry()
 _registry.register(ClawCollector())
 
 
-@router.get("/metrics", response_class=Response)
-async def metrics() -> Response:
-    body = await run_in_threadpool(generate_latest, _registry)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+@router.get("/metrics", response_class=PrometheusText)
+async def metrics() -> PrometheusText:
+    return PrometheusText(await run_in_threadpool(generate_latest, _registry))

@@ -7,8 +7,10 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select, text
 
 from claw.api.auth import require_token
+from claw.api.errors import GUARDED_RESPONSES, NOT_FOUND_RESPONSES, PUBLIC_RESPONSES
 from claw.api.replies import wait_for_reply
 from claw.api.schemas import (
+    GroupId,
     GroupList,
     GroupOut,
     GroupPatch,
@@ -19,6 +21,7 @@ from claw.api.schemas import (
     MessagePage,
 )
 from claw.db import Group, Message, read_session, write_session
+from claw.db.models import MAX_ID
 from claw.health import alive_workers, beat_alive
 from claw.pipeline.dispatch import enqueue_turn
 from claw.pipeline.inbox import IncomingMessage, StoredMessage, store_message
@@ -26,8 +29,8 @@ from claw.redis_client import get_redis
 
 MAX_WAIT_SECONDS = 120
 
-public = APIRouter()
-api = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+public = APIRouter(responses=PUBLIC_RESPONSES)
+api = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=GUARDED_RESPONSES)
 
 
 def _accept(body: MessageIn) -> StoredMessage:
@@ -39,7 +42,8 @@ def _accept(body: MessageIn) -> StoredMessage:
     return stored
 
 
-@api.post("/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted)
+@api.post("/messages", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted,
+          responses={200: {"model": MessageAccepted, "description": "stored, and the reply came within `wait`"}})
 async def post_message(
     body: MessageIn,
     request: Request,
@@ -73,8 +77,8 @@ def list_groups() -> GroupList:
         return GroupList(groups=[GroupOut.model_validate(g) for g in groups])
 
 
-@api.patch("/groups/{group_id}", response_model=GroupOut)
-def patch_group(group_id: str, body: GroupPatch) -> GroupOut:
+@api.patch("/groups/{group_id}", response_model=GroupOut, responses=NOT_FOUND_RESPONSES)
+def patch_group(group_id: GroupId, body: GroupPatch) -> GroupOut:
     with write_session() as session:
         group = _group_or_404(session, group_id)
         changes = body.model_dump(exclude_none=True)
@@ -87,10 +91,10 @@ def patch_group(group_id: str, body: GroupPatch) -> GroupOut:
         return GroupOut.model_validate(group)
 
 
-@api.get("/groups/{group_id}/messages", response_model=MessagePage)
+@api.get("/groups/{group_id}/messages", response_model=MessagePage, responses=NOT_FOUND_RESPONSES)
 def list_messages(
-    group_id: str,
-    after_id: int = Query(default=0, ge=0),
+    group_id: GroupId,
+    after_id: int = Query(default=0, ge=0, le=MAX_ID),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> MessagePage:
     with read_session() as session:
@@ -104,7 +108,8 @@ def list_messages(
         return MessagePage(messages=[MessageOut.model_validate(m) for m in rows])
 
 
-@public.get("/healthz", response_model=Health)
+@public.get("/healthz", response_model=Health,
+            responses={503: {"model": Health, "description": "the database or Redis is down"}})
 def healthz(response: Response) -> Health:
     try:
         with read_session() as session:

@@ -10,10 +10,11 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from claw.api.auth import require_token
-from claw.api.schemas import NAME_PATTERN, UtcDatetime
+from claw.api.errors import GUARDED_RESPONSES, NOT_FOUND_RESPONSES
+from claw.api.schemas import NAME_PATTERN, REQUEST_BODY, RowId, Text, UtcDatetime
 from claw.config import get_settings
 from claw.db import read_session, write_session
 from claw.db.models import Group, Schedule, utcnow
@@ -31,24 +32,24 @@ from claw.scheduler import (
     update_schedule,
 )
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=GUARDED_RESPONSES)
 
 
 class ScheduleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
     group_id: str = Field(min_length=3, max_length=255, pattern=NAME_PATTERN)
     kind: Literal["reminder", "agent_prompt", "summary"] = "reminder"
-    spec: str = Field(min_length=1, max_length=200, description=f"when: {ACCEPTED_FORMS}")
-    text: str = Field(default="", max_length=4000)
+    spec: Text = Field(min_length=1, max_length=200, description=f"when: {ACCEPTED_FORMS}")
+    text: Text = Field(default="", max_length=4000)
     timezone: str | None = Field(default=None, max_length=64, description="IANA name; the group's by default")
 
 
 class SchedulePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
-    spec: str | None = Field(default=None, min_length=1, max_length=200)
-    text: str | None = Field(default=None, max_length=4000)
+    spec: Text | None = Field(default=None, min_length=1, max_length=200)
+    text: Text | None = Field(default=None, max_length=4000)
     timezone: str | None = Field(default=None, max_length=64)
 
 
@@ -92,7 +93,8 @@ def _not_found(exc: ScheduleNotFound) -> HTTPException:
 
 @router.get("/schedules", response_model=ScheduleList)
 def get_schedules(
-    group_id: str | None = Query(default=None, description="one group's schedules; all when omitted"),
+    group_id: str | None = Query(default=None, max_length=255, pattern=NAME_PATTERN,
+                                 description="one group's schedules; all when omitted"),
     include_inactive: bool = Query(default=False, description="finished and cancelled ones too"),
 ) -> ScheduleList:
     with read_session() as session:
@@ -100,7 +102,8 @@ def get_schedules(
         return ScheduleList(schedules=[ScheduleOut.of(s) for s in rows])
 
 
-@router.post("/schedules", status_code=status.HTTP_201_CREATED, response_model=ScheduleOut)
+@router.post("/schedules", status_code=status.HTTP_201_CREATED, response_model=ScheduleOut,
+             responses=NOT_FOUND_RESPONSES)
 def post_schedule(body: ScheduleIn) -> ScheduleOut | JSONResponse:
     settings = get_settings()
     now = utcnow()
@@ -119,8 +122,8 @@ def post_schedule(body: ScheduleIn) -> ScheduleOut | JSONResponse:
         return _unprocessable(exc)
 
 
-@router.get("/schedules/{schedule_id}", response_model=ScheduleOut)
-def get_one_schedule(schedule_id: int) -> ScheduleOut:
+@router.get("/schedules/{schedule_id}", response_model=ScheduleOut, responses=NOT_FOUND_RESPONSES)
+def get_one_schedule(schedule_id: RowId) -> ScheduleOut:
     try:
         with read_session() as session:
             return ScheduleOut.of(get_schedule(session, schedule_id))
@@ -128,8 +131,8 @@ def get_one_schedule(schedule_id: int) -> ScheduleOut:
         raise _not_found(exc) from None
 
 
-@router.patch("/schedules/{schedule_id}", response_model=ScheduleOut)
-def patch_schedule(schedule_id: int, body: SchedulePatch) -> ScheduleOut | JSONResponse:
+@router.patch("/schedules/{schedule_id}", response_model=ScheduleOut, responses=NOT_FOUND_RESPONSES)
+def patch_schedule(schedule_id: RowId, body: SchedulePatch) -> ScheduleOut | JSONResponse:
     try:
         with write_session() as session:
             schedule = update_schedule(session, schedule_id, now=utcnow(), spec=body.spec, text=body.text,
@@ -141,8 +144,8 @@ def patch_schedule(schedule_id: int, body: SchedulePatch) -> ScheduleOut | JSONR
         return _unprocessable(exc)
 
 
-@router.delete("/schedules/{schedule_id}", response_model=ScheduleOut)
-def delete_schedule(schedule_id: int) -> ScheduleOut:
+@router.delete("/schedules/{schedule_id}", response_model=ScheduleOut, responses=NOT_FOUND_RESPONSES)
+def delete_schedule(schedule_id: RowId) -> ScheduleOut:
     """Cancel a schedule (it stays listed with include_inactive, with its runs)."""
     try:
         with write_session() as session:

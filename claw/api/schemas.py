@@ -6,12 +6,47 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from fastapi import Path
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from claw.config import get_settings
 from claw.db import Group
+from claw.db.models import MAX_ID
+from claw.db.text import unstorable
+
+#: request bodies are taken as the schema says: no unknown fields, no 0 for false nor 1 for "1"
+REQUEST_BODY = ConfigDict(extra="forbid", strict=True)
 
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable: no control characters in ids and names
+TEXT_PATTERN = r"^[^\x00]*$"  # no NUL, which PostgreSQL cannot store in text
+
+
+def _storable(value: Any) -> Any:
+    # Before the str validator, so the client reads why rather than pydantic's "unable to parse
+    # raw data as a unicode string" (a lone surrogate) or a 500 (NUL on PostgreSQL).
+    if isinstance(value, str) and (problem := unstorable(value)):
+        raise ValueError(problem)
+    return value
+
+
+#: text a database can store: no NUL, no lone surrogate (the ``\ud800`` a JSON escape can make);
+#: the pattern puts the NUL rule in the OpenAPI schema (a field's own pattern would replace it)
+Text = Annotated[str, StringConstraints(pattern=TEXT_PATTERN), BeforeValidator(_storable)]
+#: an id or a name: printable text
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN), BeforeValidator(_storable)]
+#: an id of a database row: a BigInteger, so a larger number can name nothing
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="a row id")]
+#: a group id in a path: ``<channel>:<chat_id>``
+GroupId = Annotated[str, Path(min_length=1, max_length=255, pattern=NAME_PATTERN,
+                              description="<channel>:<chat_id>, e.g. http:team")]
 
 #: claw stores UTC; SQLite hands datetimes back without a zone, so the API adds it back
 UtcDatetime = Annotated[
@@ -20,12 +55,13 @@ UtcDatetime = Annotated[
 
 
 class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
-    chat_id: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
-    text: str = Field(min_length=1, max_length=get_settings().api_max_text)
-    sender: str = Field(default="user", min_length=1, max_length=100, pattern=NAME_PATTERN)
-    external_id: str | None = Field(default=None, min_length=1, max_length=255)
+    chat_id: Name = Field(min_length=1, max_length=200)
+    text: Text = Field(min_length=1, max_length=get_settings().api_max_text)
+    sender: Name = Field(default="user", min_length=1, max_length=100)
+    #: names the message within its chat: a repeat is stored and answered once
+    external_id: Text | None = Field(default=None, min_length=1, max_length=255)
     channel: Literal["http", "terminal", "web"] = "http"
 
 
@@ -73,9 +109,9 @@ def _known_timezone(name: str) -> str:
 
 
 class GroupPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
-    name: str | None = Field(default=None, max_length=200, pattern=NAME_PATTERN)
+    name: Name | None = Field(default=None, min_length=1, max_length=200)
     priority: bool | None = None
     is_main: bool | None = None
     #: the group's timezone, for `[Alice @ 2:34 PM]` stamps, schedules and memory dates

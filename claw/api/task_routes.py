@@ -6,36 +6,37 @@ never becomes a way to run arbitrary Celery tasks with arbitrary input.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from celery.result import AsyncResult
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from claw.api.auth import require_token
-from claw.api.schemas import NAME_PATTERN
+from claw.api.errors import GUARDED_RESPONSES, TASK_NOT_FOUND_RESPONSES
+from claw.api.schemas import REQUEST_BODY, Name, Text
 from claw.celery_app import app as celery_app
 from claw.config import get_settings
 from claw.pipeline.routing import IO_QUEUE
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=GUARDED_RESPONSES)
 
 
 class NoArguments(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
 
 class IngestArguments(BaseModel):
     """A message from another system, stored and answered like any other."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_BODY
 
     channel: Literal["http", "terminal", "web", "whatsapp", "telegram"]
-    chat_id: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
-    sender: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
-    text: str = Field(min_length=1, max_length=get_settings().api_max_text)
-    external_id: str | None = Field(default=None, min_length=1, max_length=255)
+    chat_id: Name = Field(min_length=1, max_length=200)
+    sender: Name = Field(min_length=1, max_length=100)
+    text: Text = Field(min_length=1, max_length=get_settings().api_max_text)
+    external_id: Text | None = Field(default=None, min_length=1, max_length=255)
 
 
 #: task name -> the arguments it accepts (as keyword arguments)
@@ -59,8 +60,14 @@ class TaskState(BaseModel):
     error: str | None = None
 
 
-@router.post("/tasks/{name}", status_code=status.HTTP_202_ACCEPTED, response_model=TaskStarted)
-async def start_task(name: str, body: dict[str, Any] | None = None) -> TaskStarted:
+# One path template for both routes ({task}: a name to start, an id to read), so the OpenAPI
+# schema has one path item and a 405 can list both methods.
+@router.post("/tasks/{task}", status_code=status.HTTP_202_ACCEPTED, response_model=TaskStarted,
+             responses=TASK_NOT_FOUND_RESPONSES)
+async def start_task(
+    name: Annotated[str, Path(alias="task", max_length=255, description="an allowlisted task name")],
+    body: dict[str, Any] | None = None,
+) -> TaskStarted:
     schema = ALLOWED_TASKS.get(name)
     if schema is None:
         allowed = ", ".join(sorted(ALLOWED_TASKS))
@@ -80,8 +87,10 @@ async def start_task(name: str, body: dict[str, Any] | None = None) -> TaskStart
     return TaskStarted(task_id=result.id, name=name)
 
 
-@router.get("/tasks/{task_id}", response_model=TaskState)
-async def task_state(task_id: str) -> TaskState:
+@router.get("/tasks/{task}", response_model=TaskState)
+async def task_state(
+    task_id: Annotated[str, Path(alias="task", max_length=255, description="a task id")],
+) -> TaskState:
     result = AsyncResult(task_id, app=celery_app)
     state = await run_in_threadpool(lambda: result.state)
     if state == "SUCCESS":

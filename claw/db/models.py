@@ -20,6 +20,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+#: the largest id a BigInteger column holds; the API refuses larger ones with a 422
+MAX_ID = 2**63 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -60,7 +63,8 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        UniqueConstraint("channel", "external_id", name="uq_messages_channel_external_id"),
+        # an external id names a message within its chat: the same id in two chats is two messages
+        UniqueConstraint("channel", "chat_id", "external_id", name="uq_messages_chat_external_id"),
         Index("ix_messages_group_id_id", "group_id", "id"),
         Index("ix_messages_pending", "group_id", "answered_by", "role"),
     )

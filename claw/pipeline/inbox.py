@@ -1,4 +1,11 @@
-"""Storing incoming messages: every channel's first step, before any queue is touched."""
+"""Storing incoming messages: every channel's first step, before any queue is touched.
+
+This is the one place messages are stored, so it is where their text is made storable: NUL
+(which PostgreSQL refuses in text) and lone surrogates (which no database driver or JSON
+response can encode as UTF-8) become U+FFFD, and a text longer than its channel's cap is cut
+with a visible marker. The HTTP API refuses such input with a 422 before it gets here; polled
+channels cannot be answered with an error, so their messages are kept, cleaned and cut.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from claw.db.models import Group, Message, utcnow
+from claw.config import get_settings
+from claw.db.models import Channel, Group, Message, utcnow
+from claw.db.text import storable
 from claw.pipeline.routing import group_id_for
+
+#: channels whose clients push through the HTTP API, which refuses over-long text with a 422
+PUSHED_CHANNELS = frozenset({Channel.HTTP, Channel.TERMINAL, Channel.WEB})
+SENDER_MAX = 255  #: the sender column's width
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +45,24 @@ class IncomingMessage:
 class StoredMessage:
     id: int
     group_id: str
-    created: bool  #: False when this channel+external_id was stored before
+    created: bool  #: False when this chat's external_id was stored before
     priority: bool  #: the group's priority flag, for routing its turn
+
+
+def max_text(channel: str) -> int:
+    """The longest text kept of a message of ``channel``, in characters."""
+    settings = get_settings()
+    return settings.api_max_text if channel in PUSHED_CHANNELS else settings.poll_max_text
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in a marker that says so."""
+    if len(text) <= limit:
+        return text
+    marker = f"\n[… cut: the message had {len(text)} characters, claw keeps {limit}]"
+    if len(marker) >= limit:
+        return text[:limit]
+    return text[: limit - len(marker)] + marker
 
 
 def _insert_ignore(session: Session, model: type, values: dict[str, Any]) -> Any | None:
@@ -67,31 +96,37 @@ def ensure_group(session: Session, channel: str, chat_id: str) -> Group:
 
 
 def store_message(session: Session, incoming: IncomingMessage) -> StoredMessage:
-    """Store a user message once per channel+external_id; a repeat returns the first copy."""
-    group = ensure_group(session, incoming.channel, incoming.chat_id)
+    """Store a user message once per chat and external_id; a repeat returns the first copy.
+
+    The same external id in two chats is two messages: Telegram counts message ids per chat,
+    and an HTTP client picks its own.
+    """
+    chat_id = storable(incoming.chat_id)
+    external_id = None if incoming.external_id is None else storable(incoming.external_id)
+    group = ensure_group(session, incoming.channel, chat_id)
     inserted = _insert_ignore(
         session,
         Message,
         {
             "group_id": group.id,
             "channel": incoming.channel,
-            "chat_id": incoming.chat_id,
-            "external_id": incoming.external_id,
+            "chat_id": chat_id,
+            "external_id": external_id,
             "role": "user",
-            "sender": incoming.sender,
-            "text": incoming.text,
+            "sender": storable(incoming.sender)[:SENDER_MAX],
+            "text": cut(storable(incoming.text), max_text(incoming.channel)),
             # stored as UTC: SQLite drops the offset of an aware datetime without converting it
             "created_at": (incoming.created_at or utcnow()).astimezone(timezone.utc),
         },
     )
     if inserted is not None:
         return StoredMessage(inserted, group.id, created=True, priority=group.priority)
-    # The first copy may belong to another chat of this channel (external ids are the
-    # client's); report where it really is, so nobody waits for a reply in the wrong group.
-    first_id, first_group = session.execute(
-        select(Message.id, Message.group_id).where(
-            Message.channel == incoming.channel, Message.external_id == incoming.external_id
+    first_id = session.scalar(
+        select(Message.id).where(
+            Message.channel == incoming.channel,
+            Message.chat_id == chat_id,
+            Message.external_id == external_id,
         )
-    ).one()
-    first_priority = session.scalar(select(Group.priority).where(Group.id == first_group))
-    return StoredMessage(first_id, first_group, created=False, priority=bool(first_priority))
+    )
+    assert first_id is not None, "a skipped insert has a first copy in the same chat"
+    return StoredMessage(first_id, group.id, created=False, priority=group.priority)

@@ -1,7 +1,7 @@
 """One poll of one channel: fetch after the stored cursor, store, then advance the cursor.
 
 Messages and the new cursor are written in one transaction, so a crash can only make the next
-poll fetch the same messages again, which the (channel, external_id) constraint absorbs.
+poll fetch the same messages again, which the (channel, chat_id, external_id) key absorbs.
 
 Items are judged one by one (claw/channels/items.py), and each is stored in a savepoint of its
 own: an item the database still refuses is skipped with a note, and the good items of the page

@@ -1,11 +1,15 @@
-"""claw.pipeline.inbox: storing incoming messages once per (channel, external_id)."""
+"""claw.pipeline.inbox: storing incoming messages once per (channel, chat, external_id), as text
+any database can hold, cut to the channel's cap."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import func, select, update
 
+from claw.config import get_settings
 from claw.db import Group, Message, read_session, write_session
 from claw.pipeline.inbox import IncomingMessage, StoredMessage, store_message
 
@@ -121,19 +125,18 @@ def test_stored_message_reflects_the_groups_priority_flag(db_url: str) -> None:
     assert store(db_url, IncomingMessage("http", "team", "bob", "x")).priority is False
 
 
-def test_duplicate_from_another_chat_reports_the_group_of_the_stored_copy(db_url: str) -> None:
-    # Given a message stored in chat "team" with a client-chosen external id
-    first = store(db_url, IncomingMessage("http", "team", "alice", "hi", "client-1"))
+def test_same_external_id_in_another_chat_is_another_message(db_url: str) -> None:
+    # Given a Telegram message 42 of one chat (Telegram counts message ids per chat)
+    first = store(db_url, IncomingMessage("telegram", "-100", "alice", "hi", "42"))
 
-    # When another chat of the same channel reuses that external id
-    again = store(db_url, IncomingMessage("http", "other", "bob", "hello", "client-1"))
+    # When message 42 of another chat arrives, and message 42 of the first chat again
+    other = store(db_url, IncomingMessage("telegram", "-200", "bob", "hello", "42"))
+    again = store(db_url, IncomingMessage("telegram", "-100", "alice", "hi", "42"))
 
-    # Then the result is consistent: the returned id is a message of the returned group
-    # (POST /v1/messages?wait= waits for the reply of stored.id in stored.group_id)
-    with read_session(db_url) as session:
-        message = session.get(Message, again.id)
-        assert message is not None
-        assert message.group_id == again.group_id, (again, first)
+    # Then the other chat's is a message of its own, and the repeat is the first copy
+    assert other.created is True and other.group_id == "telegram:-200" and other.id != first.id
+    assert again == StoredMessage(first.id, "telegram:-100", created=False, priority=False)
+    assert message_count(db_url) == 2
 
 
 def test_created_at_in_another_timezone_is_kept_as_the_same_instant(db_url: str) -> None:
@@ -145,3 +148,58 @@ def test_created_at_in_another_timezone_is_kept_as_the_same_instant(db_url: str)
         created_at = session.get(Message, stored.id).created_at  # type: ignore[union-attr]
     # naive values from SQLite hold UTC (claw.pipeline.turns._as_aware reads them so)
     assert created_at.replace(tzinfo=timezone.utc) == when
+
+
+def stored_text(db_url: str, stored: StoredMessage) -> str:
+    with read_session(db_url) as session:
+        return session.get(Message, stored.id).text  # type: ignore[union-attr]
+
+
+def test_nul_and_lone_surrogates_of_a_polled_message_are_replaced_not_refused(db_url: str) -> None:
+    # Given a WhatsApp message holding NUL and a lone surrogate (which PostgreSQL, SQLite's
+    # driver and a JSON answer cannot take)
+    incoming = IncomingMessage("whatsapp", "1@g.us", "Al\x00ice", "a\x00b\ud800c", "wamid.\x00")
+
+    # When it is stored
+    stored = store(db_url, incoming)
+
+    # Then it is kept, with U+FFFD where the unstorable characters were
+    assert stored_text(db_url, stored) == "a\ufffdb\ufffdc"
+    with read_session(db_url) as session:
+        message = session.get(Message, stored.id)
+        assert message is not None and (message.sender, message.external_id) == ("Al\ufffdice", "wamid.\ufffd")
+    # And a repeat of it is recognised as the same message
+    assert store(db_url, incoming).created is False
+
+
+@pytest.fixture
+def short_caps(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("CLAW_POLL_MAX_TEXT", "100")
+    monkeypatch.setenv("CLAW_API_MAX_TEXT", "300")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_a_polled_message_over_the_cap_is_cut_with_a_visible_marker(db_url: str, short_caps: None) -> None:
+    # Given a Telegram message of 1000 characters and a cap of 100 for polled channels
+    text = "".join(str(i % 10) for i in range(1000))
+
+    # When it is stored
+    kept = stored_text(db_url, store(db_url, IncomingMessage("telegram", "-1", "alice", text, "1")))
+
+    # Then it keeps its start, says it was cut, and fits the cap
+    assert len(kept) == 100
+    assert kept.startswith("0123456789")
+    assert kept.endswith("[… cut: the message had 1000 characters, claw keeps 100]")
+
+
+def test_each_channel_has_its_own_cap(db_url: str, short_caps: None) -> None:
+    text = "x" * 250
+    # the API's channels: the API refuses longer text with a 422, so 250 fits its cap of 300
+    assert stored_text(db_url, store(db_url, IncomingMessage("http", "c", "alice", text))) == text
+    # a polled channel's cap is 100
+    assert len(stored_text(db_url, store(db_url, IncomingMessage("whatsapp", "c", "alice", text)))) == 100
+    # a text at the cap is kept whole
+    assert stored_text(db_url, store(db_url, IncomingMessage("telegram", "c", "a", "y" * 100))) == "y" * 100

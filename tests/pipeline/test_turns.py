@@ -489,9 +489,19 @@ def test_a_200_message_backlog_is_answered_in_one_turn_with_a_trim_marker(
     assert answered_by(None, *ids) == [outbox.id] * 200
 
 
-def test_one_huge_pending_message_is_cut_not_refused(default_db: str, tmp_path: Path) -> None:
-    # Given a 200 KB pending message
-    message = say(None, "alice", "A" * 100_000 + "Z" * 100_000, at=ago(10))
+def test_one_huge_pending_message_is_cut_not_refused(
+    default_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from claw.config import get_settings
+
+    # Given a 200 KB pending message (stored under a raised ingest cap, as before caps existed)
+    monkeypatch.setenv("CLAW_API_MAX_TEXT", "300000")
+    get_settings.cache_clear()
+    try:
+        message = say(None, "alice", "A" * 100_000 + "Z" * 100_000, at=ago(10))
+    finally:
+        monkeypatch.delenv("CLAW_API_MAX_TEXT")
+        get_settings.cache_clear()
 
     # When the turn runs
     result = answer_pending(settings(tmp_path), OfflineProvider(), GROUP)

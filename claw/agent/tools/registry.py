@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from claw.agent.base import ToolCall, ToolSpec
 from claw.config import Settings
+from claw.db.text import unstorable
 from claw.pipeline.journal import JournalSlot
 from claw.sandbox.budget import TurnBudget
 
@@ -104,6 +105,18 @@ def tool(function: Callable[..., str]) -> Tool:
                 ToolSpec(function.__name__, description, schema))
 
 
+def _unstorable_argument(value: Any, where: str = "") -> str | None:
+    """Where and why a string in the model's input cannot be stored, or None."""
+    if isinstance(value, str):
+        problem = unstorable(value)
+        return f"{where or 'input'}: {problem}" if problem else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if problem := _unstorable_argument(item, f"{where}.{key}" if where else str(key)):
+            return problem
+    return None
+
+
 class ToolRegistry:
     def __init__(self, tools: Iterable[Tool]) -> None:
         self.tools = {t.name: t for t in tools}
@@ -117,6 +130,10 @@ class ToolRegistry:
         if found is None:
             available = ", ".join(sorted(self.tools)) or "none"
             return ToolResult(f"unknown tool {call.name!r}; available: {available}", is_error=True)
+        if problem := _unstorable_argument(call.input):
+            # refused like the API refuses it: a NUL would break PostgreSQL, a lone surrogate
+            # any database, a step after the model was told the call went through
+            return ToolResult(f"invalid arguments for {call.name}: {problem}", is_error=True)
         try:
             arguments = found.arguments.model_validate(call.input)
         except ValidationError as exc:

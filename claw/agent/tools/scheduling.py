@@ -14,7 +14,7 @@ from pydantic import Field
 
 from claw.agent.tools.registry import ToolContext, ToolError, journal_result, tool
 from claw.db import read_session, write_session
-from claw.db.models import Schedule, ScheduleKind, utcnow
+from claw.db.models import MAX_ID, Schedule, ScheduleKind, utcnow
 from claw.scheduler import (
     ACCEPTED_FORMS,
     SchedulerError,
@@ -30,7 +30,7 @@ from claw.scheduler import (
 from claw.scheduler.specs import zone
 
 SPEC_HELP = f"when: {ACCEPTED_FORMS}"
-TaskId = Annotated[int, Field(ge=1, description="the task's number, as list_tasks shows it (#3 is 3)")]
+TaskId = Annotated[int, Field(ge=1, le=MAX_ID, description="the task's number, as list_tasks shows it (#3 is 3)")]
 
 
 def confirmation(schedule: Schedule, now: datetime) -> str:

@@ -102,3 +102,24 @@ def test_huge_results_are_truncated_with_a_visible_marker(registry, ctx) -> None
     result = call(registry, ctx, "shout", n=MAX_RESULT_CHARS + 500)
     assert len(result.content) < MAX_RESULT_CHARS + 100
     assert result.content.endswith(f"[… truncated at {MAX_RESULT_CHARS} characters]")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "complaint"),
+    [
+        ({"colour": "red\x00"}, "invalid arguments for pick: colour: NUL at character 3"),
+        ({"colour": "\ud800"}, "invalid arguments for pick: colour: lone surrogate \\ud800 at character 0"),
+    ],
+)
+def test_text_no_database_can_store_is_an_error_result(registry, ctx, arguments, complaint) -> None:  # type: ignore[no-untyped-def]
+    # The API refuses NUL and lone surrogates with a 422; a tool call gets the same words
+    result = call(registry, ctx, "pick", **arguments)
+    assert result.is_error and result.content.startswith(complaint), result.content
+
+
+def test_an_id_no_database_can_hold_is_an_error_result(ctx: ToolContext) -> None:
+    from claw.agent.tools.scheduling import cancel_task
+
+    result = ToolRegistry([cancel_task]).call(ToolCall("toolu_1", "cancel_task", {"task_id": 10**30}), ctx)
+    assert result.is_error
+    assert "task_id: Input should be less than or equal to 9223372036854775807" in result.content
