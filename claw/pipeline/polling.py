@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 #: Redis hash "<channel>|<action>|<reason>" -> count, shown as claw_channel_items in /metrics
 ITEM_NOTES_KEY = "claw:channel-items"
-#: what the database raises for a value it cannot hold (NUL, bad encoding, too long)
-UNSTORABLE = (DataError, ValueError)
+#: what storing raises for a value it cannot hold (NUL, bad encoding, too long, not text)
+UNSTORABLE = (DataError, ValueError, TypeError)
 
 
 def poll_channel(channel: PolledChannel) -> int:
