@@ -63,7 +63,6 @@ def _detach(path: Path) -> None:
 def _mount_small(path: Path, owner: tuple[int, int], size: int, inodes: int) -> bool:
     """A fresh tmpfs of ``size`` bytes and ``inodes`` entries on ``path``; False if this
     process may not mount (not root)."""
-    _detach(path)
     options = f"size={size},nr_inodes={inodes},mode=0755,uid={owner[0]},gid={owner[1]}"
     if _libc.mount(b"claw-ipc", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                    options.encode()) != 0:
@@ -116,9 +115,17 @@ class IpcDirs:
         mounted: list[Path] = []
         try:
             for name, (size, inodes) in SANDBOX_WRITTEN.items():
-                os.close(_ensure_dir(ipc, name, owner))  # a real folder (the parents are claw's)
-                if owner is not None and _mount_small(group_dir / IPC_DIR / name, owner, size, inodes):
-                    mounted.append(group_dir / IPC_DIR / name)
+                path = group_dir / IPC_DIR / name  # its parents are claw's: no link on the way
+                if owner is not None:
+                    _detach(path)  # a run's tmpfs that a killed worker left
+                fd = _ensure_dir(ipc, name, owner)
+                try:  # what is left underneath (an older claw's run) must not hide under the mount
+                    for entry in os.listdir(fd):
+                        _remove(entry, fd)
+                finally:
+                    os.close(fd)
+                if owner is not None and _mount_small(path, owner, size, inodes):
+                    mounted.append(path)
             return cls(group, ipc, _ensure_dir(ipc, "requests", owner), _ensure_dir(ipc, "responses", host),
                        _ensure_dir(ipc, HEARTBEAT_DIR, owner), mounted)
         except BaseException:
