@@ -315,3 +315,27 @@ for top in ("/ipc/heartbeat", "/ipc/requests"):
     assert list((ipc / "heartbeat").iterdir()) == [] and list((ipc / "requests").iterdir()) == []
     again = run(settings, "print('again')")
     assert again.output == "again\n", again.output
+
+
+def test_a_stream_of_junk_requests_cannot_flood_the_log(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given code that keeps writing request files the host must drop (bad names), for seconds
+    run_ = run(settings, """
+import os, time
+made, n, began = 0, 0, time.time()
+while time.time() - began < 3:
+    n += 1
+    try:
+        os.close(os.open(f"/ipc/requests/bad{n}", os.O_CREAT | os.O_WRONLY)); made += 1
+    except OSError:
+        pass
+print("MADE", made)
+""", wall_seconds=20)
+    made = int(run_.output.split("MADE ")[1].split()[0])
+    assert made > 2000, run_.output
+    # Then every one was dropped, but the log got a few lines and a count, not a line each
+    assert run_.ipc.dropped == made
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("claw.sandbox")]
+    assert len(lines) < 60, len(lines)
+    assert any(f"ipc_dropped group=http:team count={made}" in line for line in lines), lines[-5:]
