@@ -272,3 +272,44 @@ def replace_file(dirfd: int, name: str, data: bytes, *, mode: int = 0o644) -> No
         except OSError:
             pass
         raise
+
+
+def remove_tree(dirfd: int, name: str) -> None:
+    """Remove ``name`` beneath ``dirfd`` and, if it is a folder, everything in it.
+
+    Without recursion and with two descriptors open at most, however deep the tree: the
+    entries of each sub-folder are moved up into the top folder, and the sub-folder, empty,
+    is removed (shutil.rmtree recurses once per level and fails on a few thousand levels).
+    Nothing is ever followed: links are unlinked, folders opened O_NOFOLLOW.
+    """
+    try:
+        os.unlink(name, dir_fd=dirfd)
+        return
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        pass
+    top = os.open(name, DIR_FLAGS, dir_fd=dirfd)
+    try:
+        while names := os.listdir(top):
+            for entry in names:
+                try:
+                    os.unlink(entry, dir_fd=top)
+                    continue
+                except FileNotFoundError:
+                    continue
+                except IsADirectoryError:
+                    pass
+                try:
+                    os.rmdir(entry, dir_fd=top)
+                    continue
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.EACCES):
+                        raise
+                os.chmod(entry, 0o700, dir_fd=top, follow_symlinks=False)  # a mode 000 folder
+                with opened(os.open(entry, DIR_FLAGS, dir_fd=top)) as sub:
+                    for child in os.listdir(sub):
+                        os.rename(child, f".claw-rm-{os.urandom(8).hex()}", src_dir_fd=sub, dst_dir_fd=top)
+    finally:
+        os.close(top)
+    os.rmdir(name, dir_fd=dirfd)

@@ -21,13 +21,12 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from claw.config import Settings
-from claw.safe_fs import DIR_FLAGS, make_dirs, open_root, opened, replace_file
+from claw.safe_fs import DIR_FLAGS, make_dirs, open_root, opened, remove_tree, replace_file
 from claw.workspace import IPC_DIR, SCRATCH_DIR, group_dir
 
 log = logging.getLogger(__name__)
@@ -114,7 +113,7 @@ def migrate_group(group: Path, scratch_owner: tuple[int, int] | None) -> Migrati
                     continue
                 mode = os.stat(name, dir_fd=gfd, follow_symlinks=False).st_mode
                 if name == IPC_DIR:
-                    _remove(gfd, name, mode)
+                    _remove(gfd, name)
                 elif name == "CLAUDE.md" and _plain_file(gfd, name):
                     _take(gfd, name, host)
                 elif name in HOST_NAMES[1:] and stat.S_ISDIR(mode):
@@ -188,12 +187,9 @@ def _move(src: int, name: str, dst: int, new_name: str) -> None:
     os.rename(name, candidate, src_dir_fd=src, dst_dir_fd=dst)
 
 
-def _remove(dirfd: int, name: str, mode: int) -> None:
+def _remove(dirfd: int, name: str) -> None:
     try:
-        if stat.S_ISDIR(mode):
-            shutil.rmtree(name, dir_fd=dirfd)  # fd-based: never follows a link out
-        else:
-            os.unlink(name, dir_fd=dirfd)
+        remove_tree(dirfd, name)  # fd-based, never follows a link out, any depth
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             raise

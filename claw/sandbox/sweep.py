@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 #: entries looked at per sweep, and seconds spent at most
 MAX_ENTRIES = 5000
 MAX_SECONDS = 0.1
+#: removals logged one by one per sweep; the rest are counted in one line (code can plant
+#: thousands at every run, and the log is not under any quota)
+LOGGED_REMOVALS = 20
 
 
 def remove_escapes(scratch: Path, *, max_entries: int = MAX_ENTRIES, max_seconds: float = MAX_SECONDS) -> int:
@@ -55,12 +58,15 @@ def remove_escapes(scratch: Path, *, max_entries: int = MAX_ENTRIES, max_seconds
                     continue
                 os.unlink(entry.path)
                 removed += 1
-                log.warning("sandbox_planted_removed path=%s kind=%s",
-                            escaped(os.path.relpath(entry.path, base)), _kind(mode))
+                if removed <= LOGGED_REMOVALS:
+                    log.warning("sandbox_planted_removed path=%s kind=%s",
+                                escaped(os.path.relpath(entry.path, base)), _kind(mode))
             except OSError:
                 continue
     if folders or seen >= max_entries:
         log.info("sandbox_tidy_stopped entries=%d removed=%d reason=budget", seen, removed)
+    elif removed > LOGGED_REMOVALS:
+        log.warning("sandbox_planted_removed_total removed=%d logged=%d", removed, LOGGED_REMOVALS)
     return removed
 
 

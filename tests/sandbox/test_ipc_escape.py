@@ -7,9 +7,11 @@ that output and the database (what really happened on the host).
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from claw.config import Settings
@@ -244,3 +246,96 @@ print("ANSWER deep", open("/ipc/responses/deep.json").read())
     assert 'ANSWER deep {"id": "deep", "ok": false, "error": "malformed request: nested more than 32 levels deep"}' in run_.output, run_.output
     assert 'ANSWER fine {"id": "fine", "ok": true' in run_.output
     assert messages("http:team") == ["still delivered"]
+
+
+IPC_FILL = """
+import os
+def fill(path, mb):
+    written = 0
+    try:
+        with open(path, "wb") as f:
+            for _ in range(mb):
+                f.write(b"x" * (1 << 20))
+                written += 1
+    except OSError as exc:
+        return f"stopped after {written} MB: {exc.strerror}"
+    return f"wrote all {written} MB"
+def many(folder, count):
+    made = 0
+    try:
+        for n in range(count):
+            os.close(os.open(f"{folder}/.f{n}", os.O_CREAT | os.O_WRONLY, 0o644))
+            made += 1
+    except OSError as exc:
+        return f"stopped after {made} files: {exc.strerror}"
+    return f"made all {made}"
+print("HEARTBEAT", fill("/ipc/heartbeat/.big", 48))
+print("REQUESTS", fill("/ipc/requests/.big", 48))
+os.remove("/ipc/heartbeat/.big")
+os.remove("/ipc/requests/.big")
+print("FILES", many("/ipc/heartbeat", 20000))
+"""
+
+
+def test_the_ipc_folders_are_not_a_way_around_the_disk_quota(settings: Settings) -> None:
+    # Given a group allowed 16 MB of disk, whose code writes into the IPC folders instead,
+    # which lie on the host's own filesystem: 48 MB to each and 20,000 files
+    if os.geteuid() != 0:
+        pytest.skip("claw mounts the IPC folders' own small filesystems only as root")
+    run_ = run(settings, IPC_FILL, disk_mb=16, files=500, file_size_mb=64, wall_seconds=30)
+    # Then every write stops at a small cap inside the sandbox
+    assert "HEARTBEAT stopped after" in run_.output and "No space left on device" in run_.output, run_.output
+    assert "REQUESTS stopped after" in run_.output, run_.output
+    assert "FILES stopped after" in run_.output, run_.output
+    for line in run_.output.splitlines():
+        if line.startswith(("HEARTBEAT", "REQUESTS")):
+            assert int(line.split("stopped after ")[1].split()[0]) <= 16, line
+    # And nothing of it is left on the host
+    ipc = settings.workspace / "groups" / "http%3Ateam" / ".ipc"
+    assert [p for p in ipc.rglob("*") if p.is_file()] == []
+
+
+def test_a_folder_too_deep_to_remove_recursively_costs_the_group_no_later_run(settings: Settings) -> None:
+    # Given code that leaves folders 3,000 deep in both IPC folders it may write
+    deep = run(settings, """
+import os
+for top in ("/ipc/heartbeat", "/ipc/requests"):
+    os.chdir(top)
+    made = 0
+    try:
+        for _ in range(3000):
+            os.mkdir("d.json"); os.chdir("d.json"); made += 1
+    except OSError as exc:
+        pass
+    print("DEEP", top, made)
+""", wall_seconds=30)
+    assert "DEEP /ipc/heartbeat" in deep.output, deep.output
+    # Then the run still ends normally, the folders are emptied, and the group's next run works
+    ipc = settings.workspace / "groups" / "http%3Ateam" / ".ipc"
+    assert list((ipc / "heartbeat").iterdir()) == [] and list((ipc / "requests").iterdir()) == []
+    again = run(settings, "print('again')")
+    assert again.output == "again\n", again.output
+
+
+def test_a_stream_of_junk_requests_cannot_flood_the_log(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given code that keeps writing request files the host must drop (bad names), for seconds
+    run_ = run(settings, """
+import os, time
+made, n, began = 0, 0, time.time()
+while time.time() - began < 3:
+    n += 1
+    try:
+        os.close(os.open(f"/ipc/requests/bad{n}", os.O_CREAT | os.O_WRONLY)); made += 1
+    except OSError:
+        pass
+print("MADE", made)
+""", wall_seconds=20)
+    made = int(run_.output.split("MADE ")[1].split()[0])
+    assert made > 2000, run_.output
+    # Then every one was dropped, but the log got a few lines and a count, not a line each
+    assert run_.ipc.dropped == made
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("claw.sandbox")]
+    assert len(lines) < 60, len(lines)
+    assert any(f"ipc_dropped group=http:team count={made}" in line for line in lines), lines[-5:]

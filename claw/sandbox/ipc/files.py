@@ -14,19 +14,32 @@ is only ever lstat'ed, and responses are created O_EXCL|O_NOFOLLOW and renamed i
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import secrets
-import shutil
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from claw.safe_fs import UnsafePath, open_regular
+from claw.safe_fs import UnsafePath, open_regular, remove_tree
+
+log = logging.getLogger(__name__)
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 IPC_DIR = ".ipc"
 HEARTBEAT_DIR = "heartbeat"
 HEARTBEAT = "beat"
+#: the two folders sandboxed code writes, and the size and entry count of the small tmpfs
+#: each gets for one run (as root): they lie on the host's filesystem, outside the group's
+#: disk quota, so without a cap of their own code could fill the host's disk through them
+SANDBOX_WRITTEN = {"requests": (8 << 20, 1024), HEARTBEAT_DIR: (4 << 20, 1024)}
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
+MNT_DETACH = 2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 
 class RequestFileError(Exception):
@@ -34,12 +47,29 @@ class RequestFileError(Exception):
 
 
 def _remove(name: str, parent: int) -> None:
-    try:
-        os.unlink(name, dir_fd=parent)
-    except IsADirectoryError:
-        shutil.rmtree(name, dir_fd=parent)  # fd-based: never follows a symlink out
-    except FileNotFoundError:
-        pass
+    remove_tree(parent, name)  # fd-based, never follows a link, any depth
+
+
+def _detach(path: Path) -> None:
+    """Unmount whatever is mounted on ``path`` (lazily: open descriptors keep it alive)."""
+    for _ in range(8):  # a worker killed mid-run may have left its run's tmpfs behind
+        if not os.path.ismount(path):
+            return
+        if _libc.umount2(os.fsencode(path), MNT_DETACH) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), str(path))
+
+
+def _mount_small(path: Path, owner: tuple[int, int], size: int, inodes: int) -> bool:
+    """A fresh tmpfs of ``size`` bytes and ``inodes`` entries on ``path``; False if this
+    process may not mount (not root)."""
+    options = f"size={size},nr_inodes={inodes},mode=0755,uid={owner[0]},gid={owner[1]}"
+    if _libc.mount(b"claw-ipc", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                   options.encode()) != 0:
+        code = ctypes.get_errno()
+        log.warning("ipc_tmpfs_unavailable path=%s error=%s", path.name, os.strerror(code))
+        return False
+    return True
 
 
 def _ensure_dir(parent: int, name: str, owner: tuple[int, int] | None) -> int:
@@ -67,20 +97,52 @@ class IpcDirs:
     requests: int
     responses: int
     heartbeat: int
+    #: the tmpfs mounts made for this run, unmounted (and so emptied) by close()
+    mounted: list[Path] = field(default_factory=list)
 
     @classmethod
     def open(cls, group_dir: Path, owner: tuple[int, int] | None) -> IpcDirs:
         """``owner`` is the sandbox's uid:gid (None when claw is not root): it gets requests/
-        and heartbeat/; .ipc and responses/ stay claw's own."""
+        and heartbeat/; .ipc and responses/ stay claw's own.
+
+        As root, requests/ and heartbeat/ each get a small tmpfs of their own for the run
+        (SANDBOX_WRITTEN): writes past it fail inside the sandbox with ENOSPC. Elsewhere they
+        are plain folders, emptied after the run (bounded by the run's wall clock only).
+        """
         host = (os.geteuid(), os.getegid()) if owner is not None else None
         group = os.open(group_dir, DIR_FLAGS)
         ipc = _ensure_dir(group, IPC_DIR, host)
-        return cls(group, ipc, _ensure_dir(ipc, "requests", owner), _ensure_dir(ipc, "responses", host),
-                   _ensure_dir(ipc, HEARTBEAT_DIR, owner))
+        mounted: list[Path] = []
+        try:
+            for name, (size, inodes) in SANDBOX_WRITTEN.items():
+                path = group_dir / IPC_DIR / name  # its parents are claw's: no link on the way
+                if owner is not None:
+                    _detach(path)  # a run's tmpfs that a killed worker left
+                fd = _ensure_dir(ipc, name, owner)
+                try:  # what is left underneath (an older claw's run) must not hide under the mount
+                    for entry in os.listdir(fd):
+                        _remove(entry, fd)
+                finally:
+                    os.close(fd)
+                if owner is not None and _mount_small(path, owner, size, inodes):
+                    mounted.append(path)
+            return cls(group, ipc, _ensure_dir(ipc, "requests", owner), _ensure_dir(ipc, "responses", host),
+                       _ensure_dir(ipc, HEARTBEAT_DIR, owner), mounted)
+        except BaseException:
+            for path in mounted:
+                _detach(path)
+            os.close(ipc)
+            os.close(group)
+            raise
 
     def close(self) -> None:
         for fd in (self.requests, self.responses, self.heartbeat, self.ipc, self.group):
             os.close(fd)
+        for path in self.mounted:
+            try:
+                _detach(path)
+            except OSError as exc:
+                log.warning("ipc_tmpfs_unmount_failed path=%s error=%s", path.name, exc.strerror)
 
     # ---- requests ---------------------------------------------------------------------
 

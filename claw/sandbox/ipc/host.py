@@ -60,6 +60,10 @@ POLL_SECONDS = 0.02
 BATCH = 64
 #: requests answered per run; beyond it they are deleted unanswered (and counted)
 MAX_ANSWERS_PER_RUN = 500
+#: dropped requests logged one by one per run; the rest are only counted (finish() logs the
+#: total): code can write junk files as fast as the host drops them, ~3,000 a second, and a
+#: line for each would let a chat member fill the host's disk with the log
+LOGGED_DROPS = 20
 
 
 @dataclass
@@ -140,10 +144,9 @@ class IpcHost:
         try:
             while self.poll(final=True):
                 pass
-            dropped = self.dirs.clear(self.dirs.requests)
-            if dropped:
-                self.stats.dropped += dropped
-                log.warning("ipc_dropped group=%s count=%d", self.identity.group_id, dropped)
+            self.stats.dropped += self.dirs.clear(self.dirs.requests)
+            if self.stats.dropped:
+                log.warning("ipc_dropped group=%s count=%d", self.identity.group_id, self.stats.dropped)
             self.dirs.clear_heartbeat()
         finally:
             self.dirs.close()
@@ -174,7 +177,11 @@ class IpcHost:
             if match is None or self.stats.answered >= MAX_ANSWERS_PER_RUN:
                 self.dirs.discard_request(name)
                 self.stats.dropped += 1
-                self._decide(name, "-", "dropped", "bad file name" if match is None else "too many requests")
+                if self.stats.dropped <= LOGGED_DROPS:
+                    self._decide(name, "-", "dropped", "bad file name" if match is None else "too many requests")
+                    if self.stats.dropped == LOGGED_DROPS:
+                        log.warning("ipc_drops_not_logged group=%s after=%d reason=only_counted_from_here",
+                                    self.identity.group_id, LOGGED_DROPS)
                 continue
             request_id = match["id"]
             try:
