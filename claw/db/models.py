@@ -17,8 +17,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 #: the largest id a BigInteger column holds; the API refuses larger ones with a 422
 MAX_ID = 2**63 - 1
@@ -90,6 +92,17 @@ class Message(Base):
     set_aside_at: Mapped[datetime | None]
     #: why it was set aside, as the group was told ("FaultInjected: …", "interrupted")
     set_aside_reason: Mapped[str | None] = mapped_column(Text)
+
+    @classmethod
+    def unanswered_in(cls, group_id: str) -> ColumnElement[bool]:
+        """The group's user messages no reply has answered (pending or set aside)."""
+        return and_(cls.group_id == group_id, cls.role == "user", cls.answered_by.is_(None))
+
+    @classmethod
+    def pending_in(cls, group_id: str) -> ColumnElement[bool]:
+        """The group's pending messages: unanswered and not set aside. One predicate for
+        every reader (turns, the sweeper, set-aside), so they never disagree on what is owed."""
+        return and_(cls.unanswered_in(group_id), cls.set_aside_at.is_(None))
 
 
 class OutboxStatus(StrEnum):

@@ -32,12 +32,7 @@ def set_aside_messages(session: Session, group_id: str) -> list[Message]:
     return list(
         session.scalars(
             select(Message)
-            .where(
-                Message.group_id == group_id,
-                Message.role == "user",
-                Message.answered_by.is_(None),
-                Message.set_aside_at.is_not(None),
-            )
+            .where(Message.unanswered_in(group_id), Message.set_aside_at.is_not(None))
             .order_by(Message.id)
         )
     )
@@ -54,13 +49,7 @@ def set_aside(
     rows = list(
         session.scalars(
             select(Message)
-            .where(
-                Message.group_id == group_id,
-                Message.role == "user",
-                Message.answered_by.is_(None),
-                Message.set_aside_at.is_(None),
-                Message.id <= upto_id,
-            )
+            .where(Message.pending_in(group_id), Message.id <= upto_id)
             .order_by(Message.id)
         )
     )

@@ -77,12 +77,7 @@ def pending_messages(session: Session, group_id: str) -> list[Message]:
     return list(
         session.scalars(
             select(Message)
-            .where(
-                Message.group_id == group_id,
-                Message.role == "user",
-                Message.answered_by.is_(None),
-                Message.set_aside_at.is_(None),
-            )
+            .where(Message.pending_in(group_id))
             .order_by(Message.id)
         )
     )
@@ -99,12 +94,7 @@ def journaled_batch(session: Session, journal: TurnJournal) -> list[Message] | N
 def pending_span(session: Session, group_id: str) -> tuple[int, int] | None:
     """(oldest, newest) id of the group's pending messages, or None when nothing is pending."""
     oldest, newest = session.execute(
-        select(func.min(Message.id), func.max(Message.id)).where(
-            Message.group_id == group_id,
-            Message.role == "user",
-            Message.answered_by.is_(None),
-            Message.set_aside_at.is_(None),
-        )
+        select(func.min(Message.id), func.max(Message.id)).where(Message.pending_in(group_id))
     ).one()
     return None if newest is None else (oldest, newest)
 
