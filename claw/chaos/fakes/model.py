@@ -34,8 +34,9 @@ from claw.chaos.fakes.anthropic import (
 )
 from claw.chaos.ids import message_ids, token
 
-#: a reminder that cannot fire while the run lasts
-FAR_FUTURE = "at 2099-01-01 09:00"
+#: a reminder that cannot fire while the run lasts (and within the scheduler's 10-year horizon:
+#: a spec further out is refused, and the run would count no schedule effect at all)
+FAR_FUTURE = "in 300 days"
 #: chance that a turn's plan holds each tool effect
 TOOL_CHANCES = {"schedule": 0.25, "memory": 0.25, "ipc": 0.2}
 #: events a cut stream gets out before the connection drops (message_start, ping, a block start)
