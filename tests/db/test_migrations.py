@@ -3,6 +3,7 @@ and 0007 (external ids unique per chat) keeps every stored message."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,3 +80,32 @@ def test_0007_downgrades_while_external_ids_are_unique_per_channel(blank_url: st
     command.downgrade(alembic_config(blank_url), BEFORE_0007)
     with pytest.raises(IntegrityError):
         insert_message(blank_url, "-200", "42")
+
+
+def test_a_sqlite_database_with_replies_upgrades_past_a_table_rebuild(tmp_path: Path) -> None:
+    # Given a database at 0006 whose outbox rows reference messages (foreign keys)
+    path = tmp_path / "claw.db"
+    config = alembic_config(f"sqlite:///{path}")
+    command.upgrade(config, "0006")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO groups (id, channel, chat_id, priority, is_main, settings, "
+                   "last_processed_id, created_at) VALUES ('http:a', 'http', 'a', 0, 0, '{}', 0, "
+                   "'2026-01-01')")
+        db.execute("INSERT INTO messages (id, group_id, channel, chat_id, external_id, role, sender, "
+                   "text, created_at) VALUES (1, 'http:a', 'http', 'a', 'e1', 'user', 'x', 'hi', "
+                   "'2026-01-01')")
+        db.execute("INSERT INTO outbox (id, group_id, message_id, answers_upto_id, text, status, "
+                   "attempts, created_at) VALUES (1, 'http:a', 1, 1, 'hello', 'sent', 0, '2026-01-01')")
+
+    # When it is upgraded to the head (0007 rebuilds messages on SQLite), down and up again
+    command.upgrade(config, "head")
+    command.downgrade(config, "0006")
+    command.upgrade(config, "head")
+
+    # Then every row is kept and every reference still holds
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM messages").fetchone() == (1,)
+        assert db.execute("SELECT count(*) FROM outbox").fetchone() == (1,)
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        schema = db.execute("SELECT sql FROM sqlite_master WHERE name = 'messages'").fetchone()[0]
+    assert "uq_messages_chat_external_id" in schema
