@@ -44,6 +44,30 @@ def test_group_dir_name_is_reversible(group_id: str) -> None:
     assert unquote(group_dir_name(group_id)) == group_id
 
 
+LONG_IDS = ["http:" + "💥" * 200, "http:" + "💥" * 199 + "x", "http:" + "a" * 300, "http:" + "é" * 120]
+
+
+@pytest.mark.parametrize("group_id", LONG_IDS)
+def test_a_long_group_id_gets_a_name_the_filesystem_takes(tmp_path: Path, group_id: str) -> None:
+    # A 200-character chat id (what the API accepts) of emoji escapes to 2,400 bytes: its folder,
+    # memory index and quota image could not be made, and PUT personality answered 500
+    name = group_dir_name(group_id)
+    assert len(name.encode()) <= 239
+    assert Path(name).name == name and "/" not in name
+    (tmp_path / name).mkdir()
+    (tmp_path / f"{name}.sqlite3-journal").write_text("")
+
+
+def test_long_group_ids_keep_distinct_names_that_no_short_id_can_forge() -> None:
+    names = {group_dir_name(g) for g in LONG_IDS}
+    assert len(names) == len(LONG_IDS)
+    # a chat id spelling another group's long name is escaped ('%' -> '%25'), never equal to it
+    for name in names:
+        assert group_dir_name("http:" + name.removeprefix("http%3A")) != name
+    # names that fit are unchanged (existing folders stay where they are)
+    assert group_dir_name("http:" + "a" * 200) == "http%3A" + "a" * 200
+
+
 @pytest.mark.parametrize("group_id", [".", ".."])
 def test_an_id_without_a_channel_is_refused_rather_than_mapped_to_a_directory(
     tmp_path: Path, group_id: str

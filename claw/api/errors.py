@@ -143,4 +143,8 @@ GUARDED_RESPONSES: dict[int | str, dict[str, Any]] = {
 NOT_FOUND_RESPONSES: dict[int | str, dict[str, Any]] = {404: _documented("no such group")}
 TASK_NOT_FOUND_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _documented("no such task; `error` lists the allowed ones"),
+    503: _documented("Redis (the broker and result backend) is unreachable; try again later"),
+}
+TASK_STATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: _documented("Redis (the result backend) is unreachable; try again later"),
 }

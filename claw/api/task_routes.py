@@ -6,7 +6,9 @@ never becomes a way to run arbitrary Celery tasks with arbitrary input.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import asyncio
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from celery.result import AsyncResult
 from fastapi import APIRouter, Depends, HTTPException, Path, status
@@ -14,13 +16,15 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 
 from claw.api.auth import require_token
-from claw.api.errors import GUARDED_RESPONSES, TASK_NOT_FOUND_RESPONSES
+from claw.api.errors import GUARDED_RESPONSES, TASK_NOT_FOUND_RESPONSES, TASK_STATE_RESPONSES
 from claw.api.schemas import REQUEST_BODY, Name, Text
 from claw.celery_app import app as celery_app
 from claw.config import get_settings
 from claw.pipeline.routing import IO_QUEUE
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=GUARDED_RESPONSES)
+
+T = TypeVar("T")
 
 
 class NoArguments(BaseModel):
@@ -60,6 +64,22 @@ class TaskState(BaseModel):
     error: str | None = None
 
 
+#: longest a task route waits for Redis (the broker and result backend) before a 503
+REDIS_WAIT_SECONDS = 10.0
+
+
+async def _on_redis(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a Celery call that needs Redis; Redis down, refused or hung is a 503 with `error`
+    in bounded time, not a 500 (refused) or a request that hangs (a stopped Redis)."""
+    try:
+        return await asyncio.wait_for(run_in_threadpool(call, *args, **kwargs), REDIS_WAIT_SECONDS)
+    except Exception as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"Redis is unreachable ({type(exc).__name__}): try again later",
+        ) from None
+
+
 # One path template for both routes ({task}: a name to start, an id to read), so the OpenAPI
 # schema has one path item and a 405 can list both methods.
 @router.post("/tasks/{task}", status_code=status.HTTP_202_ACCEPTED, response_model=TaskStarted,
@@ -77,22 +97,23 @@ async def start_task(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=problems) from None
-    result = await run_in_threadpool(
+    result = await _on_redis(
         celery_app.send_task,
         name,
         kwargs=arguments.model_dump(exclude_none=True),
         queue=IO_QUEUE,
         ignore_result=False,  # beat-fired runs ignore results; a caller over HTTP wants them
+        retry=False,  # Redis down: say so now (503), not after kombu's retries
     )
     return TaskStarted(task_id=result.id, name=name)
 
 
-@router.get("/tasks/{task}", response_model=TaskState)
+@router.get("/tasks/{task}", response_model=TaskState, responses=TASK_STATE_RESPONSES)
 async def task_state(
     task_id: Annotated[str, Path(alias="task", max_length=255, description="a task id")],
 ) -> TaskState:
     result = AsyncResult(task_id, app=celery_app)
-    state = await run_in_threadpool(lambda: result.state)
+    state = await _on_redis(lambda: result.state)
     if state == "SUCCESS":
         return TaskState(task_id=task_id, state=state, result=result.result)
     if state == "FAILURE":

@@ -11,7 +11,10 @@ chain*: the backoff key holds the chain's token, and while it exists only a turn
 token runs (claw.pipeline.dispatch refuses other enqueues, the sweeper skips the group).
 
 A model outage is not the batch's fault: it backs off forever and the messages are answered when
-the model is back. Every other failure counts against the batch, and after ``max_attempts`` such
+the model is back. Unless the model is not down at all: when it answered other groups between
+each of this group's "outage" failures (a request the API keeps failing with a 5xx or a timeout
+because of what is in it), the batch is the problem, and after ``max_attempts`` such failures
+over at least ``give_up_after`` seconds it is given up like any other. Every other failure counts against the batch, and after ``max_attempts`` such
 failures, or ``give_up_after`` seconds of them, the turn gives the batch up (claw.pipeline.setaside).
 
 State is a few expiring Redis keys per group: losing them costs at most one extra notice or one
@@ -34,6 +37,8 @@ from claw.agent import ProviderError
 STREAK_KEY = "claw:turn-streak:{group_id}"
 BACKOFF_KEY = "claw:turn-backoff:{group_id}"
 ATTEMPT_KEY = "claw:turn-attempt:{group_id}"
+#: when the model last answered a turn of any group (claw.tasks.turn sets it)
+MODEL_ANSWERED_KEY = "claw:model-answered-at"
 #: keys of earlier versions, removed when a streak ends
 LEGACY_KEYS = ("claw:turn-failures:{group_id}", "claw:turn-notified:{group_id}")
 MEMORY_SECONDS = 86_400
@@ -104,6 +109,11 @@ def note_failure(
     now = time.time() if now is None else now
     key = STREAK_KEY.format(group_id=group_id)
     counts = failure.counts_against_batch
+    if not counts and _model_served_others(client, key, now):
+        return _served_outage(client, group_id, key, now, base_delay=base_delay,
+                              max_attempts=max_attempts, give_up_after=give_up_after)
+    if not counts:
+        client.hdel(key, "served_outages", "served_since")  # a real outage moment: start over
     pipe = client.pipeline()
     pipe.hincrby(key, "failures", 1)
     pipe.hincrby(key, "attempts", 1 if counts else 0)
@@ -119,6 +129,11 @@ def note_failure(
     waited = now - float(first_failed_at) if first_failed_at is not None else 0.0
     if counts and (attempts >= max_attempts or waited >= give_up_after):
         return Verdict(notify, 0.0, True, attempts, "")
+    return _back_off(client, group_id, failures, notify, attempts, base_delay=base_delay)
+
+
+def _back_off(client: redis.Redis, group_id: str, failures: int, notify: bool, attempts: int,
+              *, base_delay: float) -> Verdict:
     retry_in = min(MAX_BACKOFF_SECONDS, base_delay * 2 ** (failures - 1))
     token = uuid.uuid4().hex
     client.set(
@@ -126,6 +141,38 @@ def note_failure(
         ex=max(1, math.ceil(retry_in + BACKOFF_GRACE_SECONDS)),
     )
     return Verdict(notify, retry_in, False, attempts, token)
+
+
+def note_model_answered(client: redis.Redis, now: float | None = None) -> None:
+    """A turn got its answer from the model: the model is up (for the batches it keeps failing)."""
+    client.set(MODEL_ANSWERED_KEY, time.time() if now is None else now, ex=MEMORY_SECONDS)
+
+
+def _model_served_others(client: redis.Redis, key: str, now: float) -> bool:
+    """Whether the model answered some turn since this group's previous outage failure."""
+    previous, answered = client.hget(key, "last_outage_at"), client.get(MODEL_ANSWERED_KEY)
+    client.hset(key, "last_outage_at", now)
+    return previous is not None and answered is not None and float(answered) > float(previous)
+
+
+def _served_outage(client: redis.Redis, group_id: str, key: str, now: float, *,
+                   base_delay: float, max_attempts: int, give_up_after: float) -> Verdict:
+    """An "outage" failure while the model answered others: it counts against the batch, and
+    gives it up after max_attempts of them spanning give_up_after (both: a flaky model must
+    not cost a group its batch)."""
+    pipe = client.pipeline()
+    pipe.hincrby(key, "failures", 1)
+    pipe.hincrby(key, "served_outages", 1)
+    pipe.hsetnx(key, "served_since", now)
+    pipe.hget(key, "served_since")
+    pipe.hget(key, "attempts")
+    pipe.hsetnx(key, "notified", 1)
+    pipe.expire(key, MEMORY_SECONDS)
+    failures, served, _, since, attempts, notify, _ = pipe.execute()
+    if int(served) >= max_attempts and now - float(since) >= give_up_after:
+        return Verdict(bool(notify), 0.0, True, int(served), "")
+    return _back_off(client, group_id, int(failures), bool(notify), int(attempts or 0),
+                     base_delay=base_delay)
 
 
 def clear_failures(client: redis.Redis, group_id: str) -> None:

@@ -20,7 +20,13 @@ from claw.db import Group, read_session, write_session
 from claw.pipeline.attempts import attempt_turn
 from claw.pipeline.delivery import delivers_inline, send_reply
 from claw.pipeline.dispatch import enqueue_turn, turn_queued_key
-from claw.pipeline.failures import backoff_blocks, clear_failures, note_failure, notice_text
+from claw.pipeline.failures import (
+    backoff_blocks,
+    clear_failures,
+    note_failure,
+    note_model_answered,
+    notice_text,
+)
 from claw.pipeline.lease import LeaseBusy, group_lease, lease_key
 from claw.pipeline.progress import announce_typing, progress_publisher
 from claw.pipeline.setaside import set_aside
@@ -96,6 +102,7 @@ def turn(group_id: str, retry: str | None = None) -> str:
         _after_failure(group_id, priority, channel, result)
     elif result.outcome == TurnOutcome.REPLIED and result.outbox_id is not None:
         clear_failures(redis, group_id)
+        note_model_answered(redis)
         send_reply(group_id, result.outbox_id, channel)
     return result.outcome
 

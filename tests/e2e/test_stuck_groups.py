@@ -8,6 +8,7 @@ Failures are injected with fault points scoped to one group each
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 
 from claw.db import write_session
 from claw.pipeline.inbox import IncomingMessage, store_message
-from tests.support.fake_anthropic import FakeAnthropic, FakeResponse, reply_error
+from tests.support.fake_anthropic import FakeAnthropic, FakeResponse, reply_error, reply_text
 from tests.support.redis_server import LocalRedis
 from tests.support.stack import ClawStack, wait_until
 
@@ -150,6 +151,52 @@ def test_a_model_outage_gives_one_notice_and_one_retry_chain(
         assert len(failed_at) >= 2, failed_at
         assert all(gap >= 0.9 * 2**i for i, gap in enumerate(gaps)), gaps
         assert log_count(stack, r"turn_failed group=http:outage kind=outage") == len(failed_at)
+
+
+def test_a_message_the_model_api_keeps_failing_while_others_are_answered_is_set_aside(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis, anthropic: FakeAnthropic
+) -> None:
+    """A request the API fails with a 5xx every time because of what is in it looks like an
+    outage, which never sets anything aside: the group was blocked for good, backing off up to
+    ten minutes between tries, while the model answered every other group."""
+
+    def poisoned(body: dict[str, Any]) -> FakeResponse:
+        if "POISON" in json.dumps(body):
+            return reply_error(500, "api_error", "Internal server error")
+        return reply_text("ok")
+
+    anthropic.otherwise = poisoned
+    stop = threading.Event()
+    try:
+        with ClawStack(
+            tmp_path_factory.mktemp("claw-poison"), redis_server.url, shards=2, cooldown=0,
+            llm="anthropic", llm_max_retries=0, llm_timeout=5, llm_retry_delay=1,
+            turn_max_attempts=3, turn_give_up_after=3,
+            extra_env={"ANTHROPIC_API_KEY": "sk-ant-test-0123456789abcdef",
+                       "ANTHROPIC_BASE_URL": anthropic.url},
+        ) as stack:
+            def others() -> None:  # the model keeps answering another group meanwhile
+                while not stop.wait(0.7):
+                    stack.post("healthy", "hi there")
+
+            helper = threading.Thread(target=others, daemon=True)
+            helper.start()
+            # Given a message the model API fails on, every time
+            stack.post("poisoned", "POISON pill", sender="eve")
+            # When the group's retries keep failing while the model answers others
+            failed = wait_until(
+                lambda: stack.http.get("/v1/groups/http:poisoned/failed").json()["messages"],
+                60, "the poisoned message set aside")
+            # Then it is set aside, and the group answers what comes next
+            assert [m["text"] for m in failed] == ["POISON pill"]
+            stack.post("poisoned", "are you there?", sender="kim")
+            stack.wait_answered("http:poisoned", 1, timeout=30)
+            assert chat_replies(stack, "http:poisoned") == ["ok"]
+            stop.set()
+            helper.join(10)
+    finally:
+        stop.set()
+        anthropic.otherwise = None
 
 
 # ---- an exception in a turn -----------------------------------------------------------------

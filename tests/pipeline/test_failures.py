@@ -26,6 +26,7 @@ from claw.pipeline.failures import (
     interrupted_attempt,
     interrupted_failure,
     note_failure,
+    note_model_answered,
     notice_text,
 )
 from claw.redis_client import get_redis
@@ -144,6 +145,32 @@ def test_a_model_outage_never_gives_the_batch_up_and_does_not_count_against_it(
     verdict = fail(client, CRASH, now=10_000.0, max_attempts=3, give_up_after=600)
     # Then that is its first attempt, not its eleventh, and the group is not told again
     assert (verdict.attempts, verdict.give_up, verdict.notify) == (1, False, False)
+
+
+def test_a_batch_the_model_keeps_failing_while_it_answers_others_is_given_up(
+    client: redis.Redis,
+) -> None:
+    # Given a message the API keeps failing with a 5xx (an "outage" for this group only),
+    # while the model answers other groups between each of its tries
+    verdicts = []
+    for i in range(6):
+        verdicts.append(fail(client, OUTAGE, now=1000.0 + i * 300, max_attempts=3, give_up_after=600))
+        note_model_answered(client, now=1000.0 + i * 300 + 1)
+    # Then the first failure backs off as an outage, the next ones count against the batch,
+    # and it is given up once both max_attempts and give_up_after are reached: not blocked forever
+    assert [v.give_up for v in verdicts[:3]] == [False, False, False]
+    assert verdicts[3].give_up is True  # 3 failures while others were served, over 600 s
+    assert verdicts[0].notify and not any(v.notify for v in verdicts[1:4])
+
+
+def test_a_real_outage_between_tries_starts_the_count_over(client: redis.Redis) -> None:
+    # Given the model answered others between some tries but not all (it was down meanwhile)
+    for i in range(12):
+        if i % 3:  # every third gap, nobody was answered: a genuine outage moment
+            note_model_answered(client, now=1000.0 + i * 300 - 1)
+        verdict = fail(client, OUTAGE, now=1000.0 + i * 300, max_attempts=3, give_up_after=600)
+        # Then the batch is never given up: its failures never run max_attempts in a row
+        assert not verdict.give_up, i
 
 
 # ---- the attempt marker -------------------------------------------------------------------
