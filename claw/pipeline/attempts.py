@@ -19,11 +19,11 @@ import redis
 from claw.config import Settings
 from claw.db import read_session
 from claw.pipeline.failures import (
-    begin_attempt,
     describe_failure,
     end_attempt,
     interrupted_attempt,
     interrupted_failure,
+    replace_attempt,
 )
 from claw.pipeline.turns import TurnOutcome, TurnResult, pending_span
 
@@ -36,18 +36,21 @@ def attempt_turn(
     """Run ``run`` (the turn) once; a failure of any kind comes back as a FAILED result."""
     with read_session() as session:
         span = pending_span(session, group_id)
-    left_by_dead = interrupted_attempt(client, group_id)
+    # This attempt's marker goes in as the last one's comes out: one round trip per turn.
+    left_by_dead = (interrupted_attempt(client, group_id) if span is None
+                    else replace_attempt(client, group_id, span[1]))
     if left_by_dead is not None:
-        end_attempt(client, group_id)
         # Its batch still (partly) pending: it failed. Otherwise it died after committing.
         if span is not None and span[0] <= left_by_dead:
+            end_attempt(client, group_id)
             log.warning("turn_interrupted group=%s upto=%d", group_id, left_by_dead)
             return TurnResult(TurnOutcome.FAILED, newest_pending_id=left_by_dead,
                               failure=interrupted_failure())
+        if span is None:
+            end_attempt(client, group_id)
     if span is None:
         return TurnResult(TurnOutcome.IDLE)
     newest = span[1]
-    begin_attempt(client, group_id, newest)
     try:
         result = run()
     except Exception as exc:  # every failure of a turn is the group's failure, not the worker's

@@ -10,7 +10,7 @@ import logging
 
 from claw.celery_app import app
 from claw.config import get_settings
-from claw.pipeline.failures import in_backoff
+from claw.pipeline.failures import BACKOFF_KEY
 from claw.pipeline.routing import IO_QUEUE, shard_queue
 from claw.redis_client import get_redis
 
@@ -23,6 +23,14 @@ PRIORITY_NORMAL = 6
 TURN_QUEUED_KEY = "claw:turn-queued:{group_id}"
 #: how long a "turn already queued" marker may suppress new enqueues; the sweeper covers the rest
 TURN_QUEUED_TTL = 30
+#: one round trip on the hot path: no turn while the group backs off (its retry chain answers),
+#: else at most one queued turn (``force`` skips that check). 1 = send a turn, 0 = don't.
+_MAY_QUEUE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if ARGV[1] == '1' then return 1 end
+if redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[2]) then return 1 end
+return 0
+"""
 
 
 def turn_queued_key(group_id: str) -> str:
@@ -46,10 +54,9 @@ def enqueue_turn(
     """
     try:
         if retry is None:
-            client = get_redis()
-            if in_backoff(client, group_id):
-                return False
-            if not force and not client.set(turn_queued_key(group_id), 1, nx=True, ex=TURN_QUEUED_TTL):
+            may_queue = get_redis().register_script(_MAY_QUEUE)
+            keys = [BACKOFF_KEY.format(group_id=group_id), turn_queued_key(group_id)]
+            if not may_queue(keys=keys, args=[int(force), TURN_QUEUED_TTL]):
                 return False
         app.send_task(
             "claw.turn",

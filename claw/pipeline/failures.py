@@ -185,10 +185,14 @@ def in_backoff(client: redis.Redis, group_id: str) -> bool:
     return bool(client.exists(BACKOFF_KEY.format(group_id=group_id)))
 
 
-def backoff_blocks(client: redis.Redis, group_id: str, token: str | None) -> bool:
-    """Whether a turn must not run now: the group backs off and the turn is not its retry."""
-    current = client.get(BACKOFF_KEY.format(group_id=group_id))
-    return current is not None and (token is None or current.decode() != token)
+def backoff_blocks(
+    client: redis.Redis, group_id: str, token: str | None, *, current: bytes | None | object = ...
+) -> bool:
+    """Whether a turn must not run now: the group backs off and the turn is not its retry.
+    ``current``: the backoff key's value when the caller already read it."""
+    if current is ...:
+        current = client.get(BACKOFF_KEY.format(group_id=group_id))
+    return current is not None and (token is None or current.decode() != token)  # type: ignore[union-attr]
 
 
 # ---- the attempt marker: how a turn that died without a word is still counted -------------
@@ -200,6 +204,13 @@ def begin_attempt(client: redis.Redis, group_id: str, newest_pending_id: int) ->
 
 def end_attempt(client: redis.Redis, group_id: str) -> None:
     client.delete(ATTEMPT_KEY.format(group_id=group_id))
+
+
+def replace_attempt(client: redis.Redis, group_id: str, newest_pending_id: int) -> int | None:
+    """Begin an attempt and return what an earlier, unfinished one left (one round trip)."""
+    value = client.set(ATTEMPT_KEY.format(group_id=group_id), newest_pending_id,
+                       ex=MEMORY_SECONDS, get=True)
+    return int(value) if value is not None else None
 
 
 def interrupted_attempt(client: redis.Redis, group_id: str) -> int | None:

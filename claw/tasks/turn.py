@@ -21,6 +21,7 @@ from claw.pipeline.attempts import attempt_turn
 from claw.pipeline.delivery import delivers_inline, send_reply
 from claw.pipeline.dispatch import enqueue_turn, turn_queued_key
 from claw.pipeline.failures import (
+    BACKOFF_KEY,
     backoff_blocks,
     clear_failures,
     note_failure,
@@ -73,8 +74,9 @@ def turn(group_id: str, retry: str | None = None) -> str:
     settings = get_settings()
     redis = get_redis()
     # Cleared before reading pending messages: anything stored after this point queues anew.
-    redis.delete(turn_queued_key(group_id))
-    if backoff_blocks(redis, group_id, retry):
+    _, backoff = (redis.pipeline(transaction=False).delete(turn_queued_key(group_id))
+                  .get(BACKOFF_KEY.format(group_id=group_id)).execute())
+    if backoff_blocks(redis, group_id, retry, current=backoff):
         log.info("turn_skipped group=%s reason=backoff", group_id)
         return TurnOutcome.BACKOFF
     priority, channel, chat_id = _group_flags(group_id)
