@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     llm_timeout: float = 90.0
     max_iterations: int = 10  #: model calls per turn before the loop gives up
     llm_retry_delay: float = 30.0  #: first wait before retrying a failed turn; doubles each time
+    #: first wait after a turn whose process was killed (SIGKILL, OOM, hard time limit): usually
+    #: the worker's fate, not the batch's, so the group is answered again within seconds
+    #: (DESIGN: "within about half a minute"); doubles like the other
+    interrupted_retry_delay: float = 2.0
     #: a batch whose turn failed this many times (a model outage aside) is set aside
     turn_max_attempts: int = Field(default=5, ge=1)
     #: … or that has kept failing this many seconds since its first failure

@@ -22,6 +22,7 @@ from claw.pipeline.delivery import delivers_inline, send_reply
 from claw.pipeline.dispatch import enqueue_turn, turn_queued_key
 from claw.pipeline.failures import (
     BACKOFF_KEY,
+    FailureKind,
     backoff_blocks,
     clear_failures,
     note_failure,
@@ -116,7 +117,8 @@ def _after_failure(group_id: str, priority: bool, channel: str, result: TurnResu
     failure = result.failure
     verdict = note_failure(
         redis, group_id, failure,
-        base_delay=settings.llm_retry_delay,
+        base_delay=(settings.interrupted_retry_delay if failure.kind == FailureKind.INTERRUPTED
+                    else settings.llm_retry_delay),
         max_attempts=settings.turn_max_attempts,
         give_up_after=settings.turn_give_up_after,
     )

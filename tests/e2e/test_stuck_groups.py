@@ -288,7 +288,7 @@ def test_a_hard_killed_turn_counts_as_a_failure_and_is_answered_once(stack: Claw
     assert log_count(stack, r"turn_failed group=http:killed kind=interrupted") == 1
     assert notices(stack, group) == [
         "Sorry, my answer was interrupted (the process running it stopped). Your message is "
-        "kept and I'll try again in 1 s."
+        "kept and I'll try again in 2 s."  # CLAW_INTERRUPTED_RETRY_DELAY, not the model's delay
     ]
     time.sleep(3)
     assert chat_replies(stack, group) == ["ivy: still there?"]
