@@ -12,7 +12,8 @@ loss, duplication, order and coalescing in the replies. A few plain commands bec
     be more <trait>                     -> update_personality
 
 After the tools ran, the reply gives, in message order, each command's tool result (prefixed
-"Error: " if it failed) and each plain message's echo line.
+"Error: " if it failed) and each plain message's echo line. A line that starts like a command
+but is not one ("remind me tomorrow at 9") is answered with the form that command takes.
 """
 
 from __future__ import annotations
@@ -60,6 +61,31 @@ COMMANDS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], ToolUse]]] = [
 ]
 
 
+#: lines that start like a command but are not one get the forms that command knows, not an echo
+NEAR_MISSES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^remind me\b", re.I), "remind me in <N> minutes|hours to <something>"),
+    (re.compile(r"^every day\b", re.I), "every day at <HH:MM> <what to do>"),
+    (re.compile(r"^what do you remember\b", re.I), "what do you remember about <topic>"),
+    (re.compile(r"^run python\b", re.I), "run python: <code>"),
+    (re.compile(r"^be more\s*$", re.I), "be more <trait>"),
+]
+
+
+def near_miss(text: str) -> str | None:
+    """The help for a line that nearly is a command (``remind me tomorrow at 9``), else None."""
+    line = text.strip()
+    for pattern, form in NEAR_MISSES:
+        if pattern.match(line) and parse_command(line) is None:
+            return (f"I did not understand {line!r}. The offline model knows this form: {form} "
+                    "(set ANTHROPIC_API_KEY for a model that understands more).")
+    return None
+
+
+def _plain_line(message: ChatLine) -> str:
+    """A plain message's line: the echo, or the forms of the command it nearly is."""
+    return near_miss(message.text) or f"{message.sender}: {message.text}"
+
+
 def parse_command(text: str) -> ToolUse | None:
     for pattern, build in COMMANDS:
         match = pattern.match(text.strip())
@@ -87,7 +113,7 @@ class OfflineProvider:
             calls = self._tool_calls(request.new_messages)
             if calls:
                 return self._finish(calls, "tool_use", request)
-            text = "\n".join(f"{m.sender}: {m.text}" for m in request.new_messages)
+            text = "\n".join(_plain_line(m) for m in request.new_messages)
         else:
             text = "\n".join(self._answer_lines(request.new_messages, results))
         if request.on_text:
@@ -117,7 +143,7 @@ class OfflineProvider:
         for index, message in enumerate(new_messages):
             result = results.get(_tool_id(index))
             if result is None:
-                lines.append(f"{message.sender}: {message.text}")
+                lines.append(_plain_line(message))
             else:
                 content = str(result.get("content", ""))
                 lines.append(f"Error: {content}" if result.get("is_error") else content)

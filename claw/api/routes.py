@@ -96,15 +96,19 @@ def list_messages(
     group_id: GroupId,
     after_id: int = Query(default=0, ge=0, le=MAX_ID),
     limit: int = Query(default=50, ge=1, le=500),
+    newest: bool = Query(default=False, description="the newest `limit` messages after `after_id` "
+                         "instead of the oldest (still oldest first): the recent history"),
 ) -> MessagePage:
     with read_session() as session:
         _group_or_404(session, group_id)
-        rows = session.scalars(
+        rows = list(session.scalars(
             select(Message)
             .where(Message.group_id == group_id, Message.id > after_id)
-            .order_by(Message.id)
+            .order_by(Message.id.desc() if newest else Message.id)
             .limit(limit)
-        )
+        ))
+        if newest:
+            rows.reverse()
         return MessagePage(messages=[MessageOut.model_validate(m) for m in rows])
 
 

@@ -2,7 +2,9 @@
 
 Used by the ``claw.send`` task for channels that push (WhatsApp, Telegram). Replies on channels
 whose clients pull (HTTP, terminal, web) are committed already delivered
-(claw.pipeline.outbox.new_row); the turn only announces them.
+(claw.pipeline.outbox.new_row); the turn only announces them. Every delivery, on either kind of
+channel, is announced (``announce``): logged on the group's delivery log
+(claw.pipeline.delivery_log), which `claw chat` and the event stream show.
 
 A send task names one reply but delivers its chat: it sends the chat's oldest undelivered
 reply, then the next, until none is left or one fails. Only that oldest reply is ever claimed,
@@ -37,6 +39,7 @@ from claw.config import Settings, get_settings
 from claw.db import Group, Outbox, read_session, write_session
 from claw.db.models import OutboxStatus, utcnow
 from claw.faults import fault_point
+from claw.pipeline.delivery_log import record_delivery
 from claw.pipeline.outbox import (
     as_utc,
     claim,
@@ -214,11 +217,17 @@ def _finish(result: ChatDelivery) -> ChatDelivery:
 
 
 def announce(group_id: str, outbox_id: int) -> None:
-    """Wake whoever waits for this group's reply (``POST /v1/messages?wait=``)."""
+    """A reply was delivered: log it on the group's delivery log (what `claw chat` and the
+    event stream show) and wake whoever waits for it (``POST /v1/messages?wait=``), in one
+    round trip."""
     try:
-        get_redis().publish(reply_channel(group_id), str(outbox_id))
+        pipe = get_redis().pipeline(transaction=False)
+        record_delivery(pipe, group_id, outbox_id)
+        pipe.publish(reply_channel(group_id), str(outbox_id))
+        pipe.execute()
     except Exception:
-        pass  # waiters also re-check the database on their own
+        # waiters re-check the database on their own; the message is in the group's history
+        log.warning("announce_failed outbox=%s group=%s", outbox_id, group_id)
 
 
 def send_reply(group_id: str, outbox_id: int, channel: str) -> None:

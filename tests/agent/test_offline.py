@@ -123,3 +123,18 @@ def test_a_failed_tool_is_reported_as_an_error_line() -> None:
                                               "content": "unknown tool 'run_code'", "is_error": True}]}]
     second = provider.step(ModelRequest("", messages, [], None, new_messages=t.new_messages))
     assert second.text == "Error: unknown tool 'run_code'"
+
+
+def test_a_line_that_nearly_is_a_command_gets_the_forms_it_knows_not_an_echo() -> None:
+    # Given lines that start like the reminder command but are not in its form
+    reply = _Answer(OfflineProvider()).reply(
+        turn([user("max", "remind me tomorrow at 9"), user("max", "remind me in abc"), user("max", "hello")])
+    )
+
+    # Then each is told the form the offline model knows, and a plain line is still echoed
+    first, second, third = reply.text.splitlines()
+    assert first.startswith("I did not understand 'remind me tomorrow at 9'")
+    assert "remind me in <N> minutes|hours to <something>" in first
+    assert second.startswith("I did not understand 'remind me in abc'")
+    assert third == "max: hello"
+    assert reply.stop_reason == "end_turn"
