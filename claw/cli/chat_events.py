@@ -45,7 +45,7 @@ class GroupEvents:
         self.on_reply, self.on_typing, self.on_connection = on_reply, on_typing, on_connection
         self.cursor: str | None = None
         self.connected = threading.Event()
-        #: set once the first attempt found the stream or found that the group does not exist
+        #: set once the first attempt connected, failed, or found that the group does not exist
         self.settled = threading.Event()
         self._group_created = threading.Event()
         self._was_missing = False
@@ -76,6 +76,7 @@ class GroupEvents:
                 if self._stopped.is_set():
                     return  # the client was closed under us as the chat ended
                 raise
+            self.settled.set()  # the chat need not wait for a stream that is not there
             if self.connected.is_set():
                 self.connected.clear()
                 self.on_connection(False)
