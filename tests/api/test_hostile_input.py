@@ -61,6 +61,9 @@ def raw(text: str) -> dict[str, Any]:
         ("POST", "/v1/messages?wait=nan", {"json": {"chat_id": "c", "text": "hi"}}, 422, "wait: "),
         ("POST", "/v1/messages?wait=inf", {"json": {"chat_id": "c", "text": "hi"}}, 422, "wait: "),
         ("GET", "/v1/groups/http:c/events?seconds=-1", {}, 422, "seconds: "),
+        ("GET", "/v1/groups/http:c/events?last_event_id=$", {}, 422, "'$' is not an event id"),
+        ("GET", "/v1/groups/http:c/events", {"headers": {"Last-Event-ID": "18446744073709551616-0"}}, 422,
+         "is not an event id of this stream"),
         ("PATCH", "/v1/groups/http:c", {"json": {"priority": 0}}, 422, "priority: Input should be a valid boolean"),
         ("POST", "/v1/messages", {"json": {"chat_id": 7, "text": "hi"}}, 422, "chat_id: Input should be a valid string"),
         # bodies that are not JSON text, or not an object
