@@ -117,8 +117,17 @@ def test_a_reminder_that_fires_while_the_chat_is_open_appears_unprompted(stack: 
     created = stack.http.post("/v1/schedules", json={"group_id": "terminal:kitchen", "spec": at(3),
                                                      "text": "take the bread out", "kind": "reminder"})
     assert created.status_code == 201, created.text
-    # Then it is shown as claw's, as it is delivered
+    # and half a line typed meanwhile
+    chat.send("half typed")
+    # Then it is shown as claw's, as it is delivered, and the prompt is drawn again with what
+    # was typed so far, which is still there to finish
     chat.expect(claw_says("Reminder: take the bread out"), timeout=30)
+    chat.expect_exact("max> half typed")
+    chat.sendline(" and finished")
+    chat.expect(claw_says("max: half typed and finished"))
+    # And a message sent by code through IPC is shown as it is delivered, before the turn's reply
+    chat.sendline("run python: import claw_ipc; claw_ipc.send_message('sent from the sandbox')")
+    chat.expect(claw_says("sent from the sandbox"), timeout=60)
     # And the offline model says which reminder forms it knows instead of echoing a near miss
     chat.sendline("remind me tomorrow at 9")
     chat.expect(re.escape("[claw] I did not understand 'remind me tomorrow at 9'"))
