@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from claw.channels.bridge_items import PageReader
 from claw.pipeline.inbox import IncomingMessage
@@ -107,3 +109,30 @@ def test_malformed_items_are_skipped_with_a_reason_and_the_rest_is_read() -> Non
 def test_a_float_timestamp_and_an_iso_one_are_keys_too() -> None:
     (a, b), notes = read_page(tutorial(timestamp=1_700_000_000.25), tutorial(timestamp="2026-12-02T12:00:00Z"))
     assert a is not None and b is not None and notes == []
+
+
+FIELDS = ["id", "chat_id", "chat_jid", "sender", "text", "content", "timestamp", "type", "media_type", "caption",
+          "from_me", "is_from_me", "fromMe"]
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=4,
+)
+ITEMS = st.one_of(JSON, st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=len(FIELDS)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(items=st.lists(ITEMS, max_size=6))
+def test_any_page_reads_item_by_item_without_raising(items: list[Any]) -> None:
+    # Given any page a bridge may send, whatever its items hold
+    reader = PageReader("whatsapp")
+    for position, item in enumerate(items):
+        before = len(reader.notes)
+        # When each item is read
+        message = reader.read(item, position)
+        # Then it is a message whose fields claw can store, or it is skipped or ignored with a note
+        if message is None:
+            assert reader.notes[-1].action in ("skipped", "ignored") and len(reader.notes) > before
+        else:
+            assert message.chat_id and message.text and message.sender and message.external_id
+            assert len(message.external_id) <= 255
