@@ -1,4 +1,5 @@
-"""WhatsApp through a bridge, polled by beat: a fake bridge HTTP server on 127.0.0.1."""
+"""WhatsApp through a bridge, polled by beat: a fake bridge HTTP server on 127.0.0.1, speaking
+claw's protocol (ids, a cursor) and, in the tests that say so, the setup tutorial's (neither)."""
 
 from __future__ import annotations
 
