@@ -7,12 +7,14 @@ All configuration lives here so that no other module reads ``os.environ``; proce
 from __future__ import annotations
 
 import os
+import re
 import secrets
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -69,6 +71,11 @@ class Settings(BaseSettings):
     scheduler_interval: float = 60.0
     scheduler_batch: int = 500  #: most due runs one tick claims; the rest wait for the next tick
     max_schedules_per_group: int = 100  #: active schedules a group may have
+    #: the least time between two runs of a repeating schedule, for every schedule made from now
+    #: on (API, CLI, the model's tools, sandboxed code); so one chat member cannot set up a
+    #: flood of runs on the owner's model bill. Seconds, or "5m", "1h"; 0 turns it off.
+    #: Schedules already stored keep running as they are (see claw/scheduler/service.py).
+    schedule_min_interval: timedelta = timedelta(minutes=5)
     memory_prompt_chars: int = 8000  #: most of MEMORY.md (global + group) put in the system prompt
     cooldown: float = 1.5  #: seconds of quiet after a group's latest message before its turn
     stale_after: float = 300.0  #: a turn whose oldest message waited longer apologises
@@ -115,6 +122,33 @@ class Settings(BaseSettings):
     sandbox_uid: int = 65534  #: host uid sandboxed code runs as when claw runs as root
     sandbox_gid: int = 65534
     sandbox_docker_image: str = "python:3.11-slim"
+
+    @field_validator("schedule_min_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        """"5m", "90s", "1h", "300" (seconds), or what pydantic reads as a timedelta."""
+        if isinstance(value, str):
+            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr)?\s*", value.lower())
+            if match:
+                size = {"m": 60, "min": 60, "h": 3600, "hr": 3600}.get(match[2] or "s", 1)
+                return timedelta(seconds=float(match[1]) * size)
+        return value
+
+    @field_validator("schedule_min_interval")
+    @classmethod
+    def _whole_minutes(cls, value: timedelta) -> timedelta:
+        # schedules step in minutes: 5 (read as seconds) would silently allow every minute
+        if value < timedelta(0) or timedelta(0) < value < timedelta(minutes=1):
+            raise ValueError(
+                f"CLAW_SCHEDULE_MIN_INTERVAL is {value.total_seconds():g} seconds; schedules step in "
+                "minutes: give at least 60 (or '1m', '5m'), or 0 to turn the limit off"
+            )
+        return value
+
+    @property
+    def schedule_min_gap(self) -> timedelta | None:
+        """The minimum interval as the scheduler takes it: None when turned off."""
+        return self.schedule_min_interval or None
 
     # ---- derived values -------------------------------------------------------------------
 

@@ -6,9 +6,11 @@ import os
 import re
 import stat
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from claw.config import Settings, get_settings
 
@@ -279,3 +281,28 @@ def test_the_claw_command_refuses_settings_that_do_not_fit_with_one_clear_line(t
     assert done.stderr.strip() == (
         "claw: bad settings: CLAW_SANDBOX_WALL_SECONDS (60) must be below the turn's soft time "
         "limit of 16 s: lower it or raise CLAW_TURN_TIME_LIMIT")
+
+
+@pytest.mark.parametrize(
+    ("value", "minutes"),
+    [("5m", 5), ("300", 5), ("1h", 60), ("90 min", 90), ("0", 0), ("PT10M", 10), ("00:07:00", 7)],
+)
+def test_the_schedule_minimum_interval_reads_as_people_write_it(
+    monkeypatch: pytest.MonkeyPatch, value: str, minutes: int
+) -> None:
+    monkeypatch.setenv("CLAW_SCHEDULE_MIN_INTERVAL", value)
+    settings = Settings()
+    assert settings.schedule_min_interval == timedelta(minutes=minutes)
+    assert settings.schedule_min_gap == (timedelta(minutes=minutes) if minutes else None)
+
+
+def test_the_schedule_minimum_interval_defaults_to_5_minutes() -> None:
+    assert Settings().schedule_min_interval == timedelta(minutes=5)
+
+
+@pytest.mark.parametrize("value", ["5", "-1", "soon"])
+def test_a_schedule_minimum_that_cannot_be_meant_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    # "5" is 5 seconds: schedules step in minutes, so it would silently allow every minute
+    monkeypatch.setenv("CLAW_SCHEDULE_MIN_INTERVAL", value)
+    with pytest.raises(ValidationError, match="schedule_min_interval"):
+        Settings()

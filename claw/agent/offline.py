@@ -6,8 +6,10 @@ loss, duplication, order and coalescing in the replies. A few plain commands bec
 
     remember <fact>                     -> save_memory
     what do you remember about <x>      -> search_memory
-    remind me in <N> minutes|hours to <x> -> schedule_task (reminder)
-    every day at <HH:MM> <prompt>       -> schedule_task (agent prompt)
+    remind me <when> to <x>             -> schedule_task (reminder); <when> as a schedule spec
+                                           starts: "in 5 minutes", "tomorrow at 9", "every morning at 8"
+    every <recurring spec> <prompt>     -> schedule_task (agent prompt): "every day at 9:00 ...",
+                                           "hourly ...", "every monday at 9 ..." (longest spec that parses)
     run python: <code>                  -> run_code
     be more <trait>                     -> update_personality
 
@@ -21,13 +23,38 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from claw.agent.base import Block, ChatLine, ModelRequest, ModelStep, TokenUsage
 
 ToolUse = tuple[str, dict[str, Any]]
 
-COMMANDS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], ToolUse]]] = [
+#: how a "remind me ..." time begins (the rest is left to the scheduler's grammar)
+SPEC_START = r"(?:in|at|on|tomorrow|tonight|today|this|every|each|daily|hourly|weekly|weekdays|weekends)"
+#: most words a recurring spec at the start of a message may have
+MAX_SPEC_WORDS = 10
+
+
+def _recurring_prompt(text: str) -> ToolUse | None:
+    """"every morning at 8 summarize the news": the longest start that is a recurring spec is
+    the spec (in its normal form), the rest the prompt; None when no start is one."""
+    from claw.scheduler import SpecError, parse_spec
+    from claw.scheduler.specs import UTC, zone
+
+    words = text.split()
+    for end in range(min(len(words) - 1, MAX_SPEC_WORDS), 0, -1):
+        try:
+            spec = parse_spec(" ".join(words[:end]).rstrip(",:;-"), now=datetime.now(UTC), tz=zone("UTC"))
+        except SpecError:
+            continue
+        if spec.repeats:
+            what = " ".join(words[end:]).lstrip(",:- ").strip()
+            return ("schedule_task", {"kind": "agent_prompt", "spec": spec.text, "text": what}) if what else None
+    return None
+
+
+COMMANDS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], ToolUse | None]]] = [
     (
         re.compile(r"^what do you remember about\s+(?P<q>.+?)\??$", re.I | re.S),
         lambda m: ("search_memory", {"query": m["q"].strip()}),
@@ -37,18 +64,15 @@ COMMANDS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], ToolUse]]] = [
         lambda m: ("save_memory", {"category": "topics", "topic": "notes", "content": m["fact"].strip()}),
     ),
     (
-        re.compile(r"^remind me in (?P<n>\d+) (?P<unit>minutes?|hours?) to (?P<what>.+)$", re.I | re.S),
+        re.compile(rf"^remind (?:me|us) (?P<when>{SPEC_START}\b.*?) to (?P<what>.+)$", re.I | re.S),
         lambda m: (
             "schedule_task",
-            {"kind": "reminder", "spec": f"in {m['n']} {m['unit']}", "text": m["what"].strip()},
+            {"kind": "reminder", "spec": m["when"].strip(), "text": m["what"].strip()},
         ),
     ),
     (
-        re.compile(r"^every day at (?P<hh>\d{1,2}):(?P<mm>\d{2})\s*,?\s*(?P<what>.+)$", re.I | re.S),
-        lambda m: (
-            "schedule_task",
-            {"kind": "agent_prompt", "spec": f"daily {int(m['hh']):02d}:{m['mm']}", "text": m["what"].strip()},
-        ),
+        re.compile(r"^(?:every|each|daily|hourly|weekly|weekdays|weekends|on weekdays|on weekends)\b.*$", re.I | re.S),
+        lambda m: _recurring_prompt(m.group(0)),
     ),
     (
         re.compile(r"^run python:\s*(?P<code>.+)$", re.I | re.S),
@@ -89,8 +113,9 @@ def _plain_line(message: ChatLine) -> str:
 def parse_command(text: str) -> ToolUse | None:
     for pattern, build in COMMANDS:
         match = pattern.match(text.strip())
-        if match:
-            return build(match)
+        command = build(match) if match else None
+        if command:
+            return command
     return None
 
 

@@ -113,7 +113,8 @@ def post_schedule(body: ScheduleIn) -> ScheduleOut | JSONResponse:
             if session.get(Group, body.group_id) is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown group {body.group_id!r}")
             tz_name = body.timezone or group_timezone(session, body.group_id, settings.tz)
-        plan = plan_schedule(kind=body.kind, spec=body.spec, text=body.text, timezone_name=tz_name, now=now)
+        plan = plan_schedule(kind=body.kind, spec=body.spec, text=body.text, timezone_name=tz_name, now=now,
+                             min_interval=settings.schedule_min_gap)
         with write_session() as session:
             schedule = add_schedule(session, plan, group_id=body.group_id, created_by="api", now=now,
                                     max_per_group=settings.max_schedules_per_group)
@@ -136,7 +137,8 @@ def patch_schedule(schedule_id: RowId, body: SchedulePatch) -> ScheduleOut | JSO
     try:
         with write_session() as session:
             schedule = update_schedule(session, schedule_id, now=utcnow(), spec=body.spec, text=body.text,
-                                       timezone_name=body.timezone)
+                                       timezone_name=body.timezone,
+                                       min_interval=get_settings().schedule_min_gap)
             return ScheduleOut.of(schedule)
     except ScheduleNotFound as exc:
         raise _not_found(exc) from None

@@ -40,8 +40,8 @@ class ItemNote:
     """What happened to one item that could not be stored as it came."""
 
     channel: str
-    action: str  #: "skipped" | "placeholder" | "cleaned" | "cut"
-    reason: str  #: e.g. "no_chat_id", "malformed", "media:photo", "nul", "text_too_long"
+    action: str  #: "skipped" | "ignored" (the bot's own message) | "placeholder" | "cleaned" | "cut"
+    reason: str  #: e.g. "no_chat_id", "malformed", "from_me", "media:photo", "nul", "text_too_long"
     ref: str  #: where it was (an id or a position), never its content
 
 

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 ITEM_NOTES_KEY = "claw:channel-items"
 #: what storing raises for a value it cannot hold (NUL, bad encoding, too long, not text)
 UNSTORABLE = (DataError, ValueError, TypeError)
+#: how loudly each kind of note is logged: the bot's own messages come back with every reply
+NOTE_LEVELS = {"skipped": logging.WARNING, "ignored": logging.DEBUG}
 
 
 def poll_channel(channel: PolledChannel) -> int:
@@ -70,7 +72,7 @@ def record_notes(notes: list[ItemNote]) -> None:
     if not notes:
         return
     for note in notes:
-        level = logging.WARNING if note.action == "skipped" else logging.INFO
+        level = NOTE_LEVELS.get(note.action, logging.INFO)
         log.log(level, "channel_item_%s channel=%s reason=%s item=%s",
                 note.action, note.channel, note.reason, note.ref)
     try:

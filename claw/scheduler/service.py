@@ -60,14 +60,22 @@ def in_words(span: timedelta) -> str:
     return f"{int(span.total_seconds())} seconds"
 
 
-def check_min_interval(spec: Spec, min_interval: timedelta | None, *, who: str = "this group") -> None:
-    """The minimum-interval rule: a repeating schedule's runs are at least ``min_interval`` apart."""
+def check_min_interval(spec: Spec, min_interval: timedelta | None, *, who: str | None = None) -> None:
+    """The minimum-interval rule: a repeating schedule's runs are at least ``min_interval`` apart.
+
+    Every path that makes or changes a schedule's timing passes the configured minimum
+    (CLAW_SCHEDULE_MIN_INTERVAL; sandboxed code a stricter one). It guards what is asked from
+    now on: schedules stored before it (or before it was raised) keep running as they are,
+    since stopping them unasked would drop reminders people rely on; changing one's spec must
+    meet it. None (or a zero interval) turns the rule off.
+    """
     gap = spec.shortest_gap()
-    if min_interval is None or gap is None or gap >= min_interval:
+    if not min_interval or gap is None or gap >= min_interval:
         return
+    whose = f"schedules made by {who}" if who else "a repeating schedule"
     raise ScheduleRefused(
-        f"{spec.describe()!r} runs as often as every {in_words(gap)}; schedules made by {who} may "
-        f"run at most every {in_words(min_interval)}: choose a longer interval"
+        f"{spec.describe()!r} runs as often as every {in_words(gap)}; {whose} may run at most "
+        f"every {in_words(min_interval)}: choose a longer interval, like 'every {in_words(min_interval)}'"
     )
 
 
@@ -91,7 +99,7 @@ def plan_schedule(
     timezone_name: str,
     now: datetime,
     min_interval: timedelta | None = None,
-    who: str = "this group",
+    who: str | None = None,
 ) -> SchedulePlan:
     """Parse and time a request (raises SpecError or ScheduleRefused); touches no database."""
     schedule_kind = _kind(kind)
@@ -225,10 +233,13 @@ def update_schedule(
     spec: str | None = None,
     text: str | None = None,
     timezone_name: str | None = None,
+    min_interval: timedelta | None = None,
 ) -> Schedule:
     """Change when (spec, timezone) or what (text) an active schedule does.
 
-    A new spec or timezone restarts the cadence from ``now``; a new text alone keeps it. The
+    A new spec or timezone restarts the cadence from ``now``; a new text alone keeps it. A new
+    spec must meet ``min_interval``; a new text or timezone alone does not make an older
+    schedule that runs more often meet it first (see check_min_interval). The
     new timing is worked out before ``session`` is first used, from the row as a read-only
     session sees it; should the row change in between, it is worked out again.
     """
@@ -251,6 +262,8 @@ def update_schedule(
         wanted = (spec if spec is not None else schedule.spec, timezone_name or schedule.timezone)
         if timed is None or (timed.request, timed.timezone) != wanted:
             timed = _retime(*wanted, now)
+        if spec is not None:
+            check_min_interval(timed.spec, min_interval)
         schedule.spec, schedule.timezone, schedule.next_run = timed.spec.text, timed.timezone, timed.first_run
         if spec is not None:
             schedule.payload = {**schedule.payload, "request": spec.strip()[:500]}

@@ -1,16 +1,24 @@
 """Schedule specs: what a user may write, and when each run falls due.
 
-Accepted forms (case-insensitive):
+Accepted forms (case-insensitive), as people write them:
 
-    in 10 minutes · in 2 hours · in 3 days        once, relative to now
+    in 10 minutes · in 2h · in half an hour       once, relative to now
     at 2026-05-01 14:00 · 2026-05-01T14:00+02:00  once, absolute (local time unless an offset is given)
-    at 14:05 · tomorrow at 9am                    once, the next such local time
-    every 30 minutes · every 2 hours · every day  an interval (minutes and hours are elapsed time,
-                                                  days keep the wall-clock time across DST changes)
-    daily 09:00 · every day at 9:00               every day at a local time
-    weekly MON 09:00 · every monday at 9am        every week (days may be listed: MON,WED)
-    every weekday at 08:30                        Monday to Friday
+    at 14:05 · tomorrow at 9am · tonight at 8     once, the next such local time
+    tomorrow morning · this evening at 7
+    every 30 minutes · every 30m · every 2h       an interval (minutes and hours are elapsed time,
+    hourly · every half hour · every other day    days and weeks keep the wall-clock time across
+    every day · daily · every 2 weeks · weekly    DST changes)
+    daily 09:00 · daily at 9 · every day at 18:30 every day at a local time
+    every morning at 8 · every evening at 7       (7 in the afternoon, evening or at night is pm)
+    every monday at 9am · weekly MON 09:00        every week (days may be listed: MON,WED)
+    every friday evening at 6
+    weekdays at 8 · every weekday morning at 8    Monday to Friday
+    weekends at 10                                Saturday and Sunday
     0 9 * * MON                                   a 5-field cron expression
+
+"noon" and "midnight" are times, "o'clock" is ignored; a part of the day without a time takes
+its usual one (PART_TIMES). Every form has a normal text (Spec.text) that parses to itself.
 
 Every wall-clock time is in the schedule's timezone (zoneinfo). A local time that does not
 exist (the spring-forward gap) runs as many minutes after the gap as it was into it (02:30 on
@@ -41,9 +49,10 @@ from claw.scheduler.errors import SpecError
 UTC = timezone.utc
 
 ACCEPTED_FORMS = (
-    "'in 10 minutes', 'at 2026-05-01 14:00', 'at 14:05', 'tomorrow at 9am', 'every 2 hours', "
-    "'every 3 days', 'daily 09:00', 'weekly MON 09:00', 'every weekday at 08:30', "
-    "or a 5-field cron expression like '0 9 * * MON'"
+    "'in 10 minutes', 'in 2h', 'at 14:05', 'tomorrow at 9am', 'at 2026-05-01 14:00', 'hourly', "
+    "'every 30m', 'every 2 hours', 'every 3 days', 'daily at 9', 'every day at 18:30', "
+    "'every morning at 8', 'every evening at 7', 'every monday at 9', 'weekdays at 8', "
+    "'weekends at 10', or a 5-field cron expression like '0 9 * * MON'"
 )
 
 DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
@@ -51,7 +60,14 @@ DAY_NAMES = dict(
     zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"))
 )
 UNITS = {"minute": "minutes", "min": "minutes", "m": "minutes", "hour": "hours", "hr": "hours",
-         "h": "hours", "day": "days", "d": "days"}
+         "h": "hours", "day": "days", "d": "days", "week": "weeks", "wk": "weeks", "w": "weeks"}
+#: a week is kept as 7 days: one unit less to time, and "every 2 weeks" reads back as 14 days
+WEEK_DAYS = 7
+SECOND_WORDS = ("s", "sec", "second")
+#: the time a part of the day means when no time is given ("every morning")
+PART_TIMES = {"morning": (8, 0), "afternoon": (14, 0), "evening": (18, 0), "night": (21, 0)}
+#: "at 7" in these parts of the day, with no am/pm, is in the afternoon or evening
+PM_PARTS = ("afternoon", "evening", "night")
 UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 24 * 60}
 #: longest spec text parsed; the API and the tools refuse longer ones before they get here
 MAX_SPEC_CHARS = 200
@@ -73,7 +89,10 @@ DATE = r"(?P<date>\d{4}-\d{2}-\d{2})[ t](?P<clock>\d{1,2}:\d{2}(?::\d{2}(?:\.\d{
 DAY = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*+"
 # Between days: "," or "and", or ", and"; never empty, so two words cannot run together.
 DAY_SEPARATOR = r"(?: ?,(?: and)? ?| and )"
-DAY_LIST = rf"(?>(?:{DAY}|weekdays?)(?:{DAY_SEPARATOR}{DAY})*)"
+DAY_LIST = rf"(?>(?:{DAY}|weekdays?|weekends?)(?:{DAY_SEPARATOR}(?:{DAY}|weekdays?|weekends?))*)"
+PART = r"(?: in the)? (?P<part>morning|afternoon|evening|night)"
+#: a time that may be left out (a part of the day then gives it)
+MAYBE_TIME = rf"(?:(?: at)? {TIME})?"
 
 
 def zone(name: str) -> ZoneInfo:
@@ -181,8 +200,10 @@ class Spec:
     def describe(self) -> str:
         """In words, for people: "every Monday at 09:00", "every 2 hours"."""
         if self.form == "interval":
-            unit = self.unit[:-1] if self.every == 1 else self.unit
-            return f"every {unit}" if self.every == 1 else f"every {self.every} {unit}"
+            every, unit = self.every, self.unit
+            if unit == "days" and every % WEEK_DAYS == 0:
+                every, unit = every // WEEK_DAYS, "weeks"
+            return f"every {unit[:-1]}" if every == 1 else f"every {every} {unit}"
         if self.form == "cron":
             minute, hour, dom, month, dow = self.cron.split()
             clock = f"{int(hour):02d}:{int(minute):02d}" if minute.isdigit() and hour.isdigit() else ""
@@ -192,7 +213,8 @@ class Spec:
                 if dow == "MON-FRI":
                     return f"every weekday at {clock}"
                 if all(d in DAYS for d in dow.split(",")):
-                    days = " and ".join(DAY_NAMES[d] for d in dow.split(","))
+                    *others, last = [DAY_NAMES[d] for d in dow.split(",")]
+                    days = f"{', '.join(others)} and {last}" if others else last
                     return f"every {days} at {clock}"
             return f"cron {self.cron}"
         return self.text
@@ -234,16 +256,39 @@ def _clock(hh: str, mm: str | None, ampm: str | None) -> tuple[int, int]:
 
 
 def _days(text: str) -> str:
-    days = []
+    days: set[str] = set()
     for word in re.split(DAY_SEPARATOR, text.strip()):
         if word in ("weekday", "weekdays"):
-            return "MON-FRI"
+            days.update(DAYS[:5])
+            continue
+        if word in ("weekend", "weekends"):
+            days.update(DAYS[5:])
+            continue
         prefix = word[:3].upper()
-        if prefix not in DAYS or not DAY_NAMES[prefix].lower().startswith(word.lower()):
+        # "mondays" is Monday too; "monand" is no day
+        name = word.lower().removesuffix("s") if len(word) > 3 else word.lower()
+        if prefix not in DAYS or not DAY_NAMES[prefix].lower().startswith(name):
             raise SpecError(f"{word!r} is not a day; use MON, TUE, WED, THU, FRI, SAT or SUN")
-        if prefix not in days:
-            days.append(prefix)
+        days.add(prefix)
+    if days == set(DAYS[:5]):
+        return "MON-FRI"
     return ",".join(sorted(days, key=DAYS.index))
+
+
+def _time_of(match: re.Match[str], *, part: str | None = None) -> tuple[int, int]:
+    """The time of day a match gives: its clock, read in its part of the day if it names one."""
+    part = part or match.groupdict().get("part")
+    if match["hh"] is None:
+        if part is None:
+            raise SpecError(f"'{match.string}' needs a time of day, like '{match.string} at 9:00'")
+        return PART_TIMES[part]
+    hour, minute = _clock(match["hh"], match["mm"], match["ampm"])
+    if part in PM_PARTS and not match["ampm"]:
+        if 1 <= hour <= 11 and not (part == "night" and hour < 6):  # "night at 2" is 02:00
+            hour += 12
+        elif part == "night" and hour == 12:
+            hour = 0
+    return hour, minute
 
 
 def _daily(hour: int, minute: int) -> Spec:
@@ -289,11 +334,19 @@ def _next_clock(hour: int, minute: int, now: datetime, tz: ZoneInfo, *, tomorrow
     return localize(candidate, tz)
 
 
+def _plain(text: str) -> str:
+    """The spec in one case and spacing, with the words that name a clock time made times."""
+    spec = " ".join(text.strip().lower().split())
+    spec = re.sub(r" ?o'?clock\b", "", spec)
+    spec = re.sub(r"\b(?:12 )?noon\b", "12:00", spec)
+    return re.sub(r"\b(?:12 )?midnight\b", "0:00", spec)
+
+
 def parse_spec(text: str, *, now: datetime, tz: ZoneInfo) -> Spec:
     """Parse what a user (or the model) wrote; raise SpecError saying what forms work."""
     if len(text) > MAX_SPEC_CHARS:
         raise SpecError(f"a spec is at most {MAX_SPEC_CHARS} characters; accepted forms: {ACCEPTED_FORMS}")
-    spec = " ".join(text.strip().lower().split())
+    spec = _plain(text)
     if not spec:
         raise SpecError(f"a schedule needs a spec; accepted forms: {ACCEPTED_FORMS}")
     try:
@@ -305,36 +358,65 @@ def parse_spec(text: str, *, now: datetime, tz: ZoneInfo) -> Spec:
     return parsed
 
 
+def _unit(word: str) -> str | None:
+    """The unit a word names ("m", "hrs", "weeks"); seconds are refused with the reason."""
+    if word in SECOND_WORDS:
+        raise SpecError("schedules count in minutes, hours, days and weeks; the shortest step is a minute")
+    return UNITS.get(word)
+
+
+def _count(n: int, unit: str) -> tuple[int, str]:
+    """Weeks as days: the timing knows minutes, hours and days."""
+    return (n * WEEK_DAYS, "days") if unit == "weeks" else (n, unit)
+
+
+def _interval(n: int, unit: str) -> Spec:
+    n, unit = _count(n, unit)
+    if n < 1:
+        raise SpecError("an interval must be at least 1")
+    _amount(n, unit, interval=True)
+    return Spec("interval", f"every {n} {unit if n != 1 else unit[:-1]}", every=n, unit=unit)
+
+
 def _parse(spec: str, now: datetime, tz: ZoneInfo) -> Spec | None:
-    if m := re.fullmatch(r"in (?P<n>\d+|an?) (?P<unit>[a-z]+?)s?", spec):
-        unit = UNITS.get(m["unit"])
-        if unit is None:
-            return None
-        n = 1 if m["n"] in ("a", "an") else int(m["n"])
+    # a word that is no unit ("every monday") may still be another form: fall through
+    if (m := re.fullmatch(r"in (?P<n>\d+|an?) ?(?P<unit>[a-z]+?)s?", spec)) and (unit := _unit(m["unit"])):
+        n, unit = _count(1 if m["n"] in ("a", "an") else int(m["n"]), unit)
         if n < 1:
             raise SpecError(f"'{spec}' is now; give at least 1 {unit[:-1]}")
         return _once(now + _amount(n, unit, interval=False), tz)
+    if re.fullmatch(r"in (?:half an?|a half) hour", spec):
+        return _once(now + timedelta(minutes=30), tz)
     if m := re.fullmatch(rf"(?:(?:at|on|once)(?: at)? )?{DATE}", spec):
         return _once(_absolute(m, now, tz), tz)
     if m := re.fullmatch(rf"(?:at|once)(?: at)? {TIME}", spec):
         return _once(_next_clock(*_clock(m["hh"], m["mm"], m["ampm"]), now, tz, tomorrow=False), tz)
-    if m := re.fullmatch(rf"tomorrow(?: at)? {TIME}", spec):
-        return _once(_next_clock(*_clock(m["hh"], m["mm"], m["ampm"]), now, tz, tomorrow=True), tz)
-    if m := re.fullmatch(r"every (?:(?P<n>\d+) )?(?P<unit>[a-z]+?)s?", spec):
-        unit = UNITS.get(m["unit"])
-        if unit is None:
-            return None
-        n = int(m["n"] or 1)
-        if n < 1:
-            raise SpecError("an interval must be at least 1")
-        _amount(n, unit, interval=True)
-        return Spec("interval", f"every {n} {unit if n != 1 else unit[:-1]}", every=n, unit=unit)
-    if m := re.fullmatch(rf"(?:daily|every day)(?: at)? {TIME}", spec):
-        return _daily(*_clock(m["hh"], m["mm"], m["ampm"]))
-    if m := re.fullmatch(rf"(?:weekly|every|weekly on|every week on) (?P<days>{DAY_LIST})(?: at)? {TIME}", spec):
-        return _weekly(_days(m["days"]), *_clock(m["hh"], m["mm"], m["ampm"]))
-    if m := re.fullmatch(rf"weekdays(?: at)? {TIME}", spec):
-        return _weekly("MON-FRI", *_clock(m["hh"], m["mm"], m["ampm"]))
+    if m := re.fullmatch(rf"tomorrow(?:{PART})?{MAYBE_TIME}", spec):
+        return _once(_next_clock(*_time_of(m), now, tz, tomorrow=True), tz)
+    if (m := re.fullmatch(rf"today(?:{PART})?{MAYBE_TIME}", spec)) or (
+        m := re.fullmatch(rf"this{PART}{MAYBE_TIME}", spec)
+    ):
+        return _once(_next_clock(*_time_of(m), now, tz, tomorrow=False), tz)
+    if m := re.fullmatch(rf"tonight{MAYBE_TIME}", spec):
+        return _once(_next_clock(*_time_of(m, part="night"), now, tz, tomorrow=False), tz)
+    if (m := re.fullmatch(r"every (?:(?P<n>\d+|other) ?)?(?P<unit>[a-z]+?)s?", spec)) and (unit := _unit(m["unit"])):
+        return _interval(2 if m["n"] == "other" else int(m["n"] or 1), unit)
+    if m := re.fullmatch(r"every (?:(?P<half>half an?|half|a half)|quarter(?: of an?)?) hour", spec):
+        return _interval(30 if m["half"] else 15, "minutes")
+    if m := re.fullmatch(r"(?P<word>hourly|daily|weekly)", spec):
+        return _interval(1, {"hourly": "hours", "daily": "days", "weekly": "weeks"}[m["word"]])
+    if m := re.fullmatch(rf"(?:daily|every ?day|each day)(?:{PART})?{MAYBE_TIME}", spec):
+        if m["part"] is None and m["hh"] is None:
+            return _interval(1, "days")  # "everyday", "each day"
+        return _daily(*_time_of(m))
+    if m := re.fullmatch(rf"(?:every|each)(?:{PART}){MAYBE_TIME}", spec):
+        return _daily(*_time_of(m))
+    if m := re.fullmatch(
+        rf"(?:weekly|every|each|weekly on|every week on) (?P<days>{DAY_LIST})(?:{PART})?{MAYBE_TIME}", spec
+    ):
+        return _weekly(_days(m["days"]), *_time_of(m))
+    if m := re.fullmatch(rf"(?:on )?(?P<days>weekdays|weekends)(?:{PART})?{MAYBE_TIME}", spec):
+        return _weekly(_days(m["days"]), *_time_of(m))
     cron = spec.removeprefix("cron ").upper()
     fields = cron.split()
     # names only where cron allows them: months and days of the week

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from claw.agent import ChatLine, ModelRequest, ModelStep, TurnInput
 from claw.agent.offline import OfflineProvider, parse_command
 from claw.agent.transcript import to_chat_turns
@@ -94,6 +96,28 @@ def test_plain_commands_become_tool_calls() -> None:
     assert parse_command("be more cheerful") == (
         "update_personality", {"content": "Be more cheerful.", "mode": "append"})
     assert parse_command("hello there") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "arguments"),
+    [("remind me in 30m to stretch", {"kind": "reminder", "spec": "in 30m", "text": "stretch"}),
+     ("remind me tomorrow morning to call mum", {"kind": "reminder", "spec": "tomorrow morning", "text": "call mum"}),
+     ("remind us every evening at 7 to take the pills",
+      {"kind": "reminder", "spec": "every evening at 7", "text": "take the pills"}),
+     ("every morning at 8 summarize the news", {"kind": "agent_prompt", "spec": "daily 08:00", "text": "summarize the news"}),
+     ("every day at 9:00, summarize the news", {"kind": "agent_prompt", "spec": "daily 09:00", "text": "summarize the news"}),
+     ("hourly check the feed", {"kind": "agent_prompt", "spec": "every 1 hour", "text": "check the feed"}),
+     ("every 2h look at the build", {"kind": "agent_prompt", "spec": "every 2 hours", "text": "look at the build"}),
+     ("weekdays at 8 post the standup", {"kind": "agent_prompt", "spec": "weekdays 08:00", "text": "post the standup"}),
+     ("every monday at 9 plan the week", {"kind": "agent_prompt", "spec": "weekly MON 09:00", "text": "plan the week"})],
+)
+def test_schedules_in_everyday_words_become_schedule_task_calls(text: str, arguments: dict[str, str]) -> None:
+    assert parse_command(text) == ("schedule_task", arguments)
+
+
+@pytest.mark.parametrize("text", ["every time you answer, be brief", "remind me to buy milk", "every day", "hourly"])
+def test_words_that_only_look_like_a_schedule_stay_plain_messages(text: str) -> None:
+    assert parse_command(text) is None
 
 
 def test_a_command_asks_for_its_tool_then_reports_the_result_among_plain_lines() -> None:

@@ -210,3 +210,36 @@ def test_one_channel_raising_never_stops_another_channels_poll(
     lines = [r.getMessage() for r in caplog.records]
     assert any("poll_crashed channel=whatsapp error=RuntimeError" in line for line in lines)
     assert any("poll_failed channel=whatsapp" in line for line in lines)
+
+
+def test_the_tutorial_bridge_stores_each_message_once_and_never_its_own(
+    claw_redis: redis.Redis, bridge: FakeBridge, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given the tutorial's bridge (no ids, no cursor) with a message, the same words a minute
+    # later, the bot's own reply, and a broken item between them
+    bridge.shape = "tutorial"
+    bridge.add_tutorial(CHAT, "Ann", "lunch?", timestamp=1_700_000_000)
+    bridge.add_tutorial(CHAT, "claw", "Ann: lunch?", timestamp=1_700_000_001, is_from_me=True)
+    bridge.add_tutorial(CHAT, "Ann", "no timestamp", timestamp=None)
+    bridge.tutorial_inbox[-1].pop("timestamp")
+    bridge.add_tutorial(CHAT, "Ann", "lunch?", timestamp=1_700_000_060)
+    caplog.set_level(logging.DEBUG, logger="claw")
+
+    # When claw polls, and the bridge then hands the whole page out again (a restart)
+    assert poll_channel(WhatsAppBridge(bridge.url)) == 2
+    bridge.hand_out_again(4)
+    assert poll_channel(WhatsAppBridge(bridge.url)) == 0
+
+    # Then each of Ann's messages is stored once, the bot's own reply never
+    assert [(sender, text) for sender, text, _ in stored(f"whatsapp:{CHAT}")] == [
+        ("Ann", "lunch?"), ("Ann", "lunch?")]
+    assert claw_redis.exists(f"claw:turn-queued:whatsapp:{CHAT}")
+    # And the broken item is a warning that names it by place; the own reply only a debug line
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if "channel_item_" in r.getMessage()]
+    assert (logging.WARNING, "channel_item_skipped channel=whatsapp reason=no_id item=#2") in lines
+    assert any(level == logging.DEBUG and "channel_item_ignored" in line and "from_me" in line
+               for level, line in lines)
+    # And the counts behind /metrics show both polls' own replies ignored
+    assert claw_redis.hget("claw:channel-items", "whatsapp|ignored|from_me") == b"2"
+    # And claw's cursor was left alone (this bridge has none)
+    assert cursor_of("whatsapp") == ""

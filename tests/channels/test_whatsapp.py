@@ -127,14 +127,79 @@ def test_an_unreachable_bridge_raises_poll_error() -> None:
         WhatsAppBridge(f"http://127.0.0.1:{free_port()}").fetch("")
 
 
-def test_deliver_posts_chat_id_and_text(bridge: FakeBridge) -> None:
+def test_deliver_posts_the_text_as_message_and_as_text(bridge: FakeBridge) -> None:
     channel = WhatsAppBridge(bridge.url)
 
     channel.deliver("123@g.us", "Alice: hello\nBob: hi")
     channel.deliver("456@g.us", "second")
 
-    assert bridge.sent == [{"chat_id": "123@g.us", "text": "Alice: hello\nBob: hi"},
-                           {"chat_id": "456@g.us", "text": "second"}]
+    # both field names: the tutorial's bridge reads "message", claw's protocol "text"
+    assert bridge.sent == [
+        {"chat_id": "123@g.us", "message": "Alice: hello\nBob: hi", "text": "Alice: hello\nBob: hi"},
+        {"chat_id": "456@g.us", "message": "second", "text": "second"},
+    ]
+
+
+# ---- the tutorial's bridge: no ids, no cursor ------------------------------------------------
+
+
+def test_the_tutorial_bridges_page_becomes_messages_and_keeps_claws_cursor(bridge: FakeBridge) -> None:
+    # Given the tutorial's bridge with two messages, one of them the same words again later
+    bridge.shape = "tutorial"
+    bridge.add_tutorial("123@g.us", "Alice", "hello", timestamp=1_700_000_000)
+    bridge.add_tutorial("123@g.us", "Alice", "hello", timestamp=1_700_000_060)
+
+    # When claw polls it with the cursor it had
+    batch = WhatsAppBridge(bridge.url).fetch("41")
+
+    # Then both are messages of the chat, with ids of their own, and claw's cursor stays
+    assert [(m.chat_id, m.sender, m.text) for m in batch.messages] == [
+        ("123@g.us", "Alice", "hello"), ("123@g.us", "Alice", "hello")]
+    first, second = (m.external_id for m in batch.messages)
+    assert first != second and first.startswith("bridge-sha256:")
+    assert batch.cursor == "41"
+    # And the next poll brings nothing: that bridge hands out only what is new
+    assert WhatsAppBridge(bridge.url).fetch("41").messages == []
+
+
+def test_an_item_the_tutorial_bridge_hands_out_again_gets_the_same_id(bridge: FakeBridge) -> None:
+    bridge.shape = "tutorial"
+    bridge.add_tutorial("123@g.us", "Alice", "hello")
+    channel = WhatsAppBridge(bridge.url)
+    first = channel.fetch("").messages
+
+    # When the bridge restarts and hands the same item out again
+    bridge.hand_out_again(1)
+    again = channel.fetch("").messages
+
+    # Then it has the same id, so the store keeps one copy
+    assert [m.external_id for m in again] == [m.external_id for m in first]
+
+
+def test_the_bots_own_messages_are_ignored_in_either_shape(bridge: FakeBridge) -> None:
+    # Given the bot's own replies coming back through the bridge, flagged either way
+    bridge.add_raw({"id": "a", "chat_id": "1@g.us", "sender": "me", "text": "my reply", "from_me": True})
+    bridge.add_raw({"id": "b", "chat_id": "1@g.us", "sender": "me", "text": "mine", "is_from_me": "true"})
+    bridge.add("1@g.us", "Ann", "a person", "c")
+    cursor_batch = WhatsAppBridge(bridge.url).fetch("")
+    bridge.shape = "tutorial"
+    bridge.add_tutorial("1@g.us", "me", "my reply", is_from_me=True)
+    bridge.add_tutorial("1@g.us", "Ann", "a person", is_from_me=False)
+    tutorial_batch = WhatsAppBridge(bridge.url).fetch("")
+
+    # Then only the person's messages come through; the others are noted as ignored
+    assert [m.text for m in cursor_batch.messages] == ["a person"]
+    assert [m.text for m in tutorial_batch.messages] == ["a person"]
+    assert [(n.action, n.reason) for n in cursor_batch.notes + tutorial_batch.notes] == [
+        ("ignored", "from_me")] * 3
+
+
+def test_the_tutorial_bridge_takes_a_reply_in_its_message_field(bridge: FakeBridge) -> None:
+    bridge.shape = "tutorial"  # answers 400 to a /send without "message"
+
+    WhatsAppBridge(bridge.url).deliver("123@g.us", "hello")
+
+    assert bridge.sent_to("123@g.us") == ["hello"]
 
 
 def test_deliver_raises_delivery_error_on_a_5xx(bridge: FakeBridge) -> None:

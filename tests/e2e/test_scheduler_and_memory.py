@@ -24,8 +24,10 @@ UTC = timezone.utc
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ClawStack]:
+    # the soak needs schedules every minute, below claw's default minimum interval (5 minutes;
+    # refusing it is tested in tests/api/test_schedule_limits.py)
     with ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0,
-                     scheduler_interval=1) as claw:
+                     scheduler_interval=1, schedule_min_interval=0) as claw:
         yield claw
 
 

@@ -1,4 +1,5 @@
-"""WhatsApp through a bridge, polled by beat: a fake bridge HTTP server on 127.0.0.1."""
+"""WhatsApp through a bridge, polled by beat: a fake bridge HTTP server on 127.0.0.1, speaking
+claw's protocol (ids, a cursor) and, in the tests that say so, the setup tutorial's (neither)."""
 
 from __future__ import annotations
 
@@ -92,3 +93,60 @@ def test_a_reply_the_bridge_refuses_is_delivered_once_it_recovers(
     wait_until(lambda: bridge.sent_to("retry@g.us"), 30, "the retried delivery")
     time.sleep(2)
     assert bridge.sent_to("retry@g.us") == ["Dee: ping"]
+
+
+@pytest.fixture
+def tutorial_bridge(bridge: FakeBridge) -> Iterator[FakeBridge]:
+    """The same bridge speaking as the tutorial's does, for one test (the stack is shared)."""
+    bridge.shape = "tutorial"
+    try:
+        yield bridge
+    finally:
+        bridge.shape = "cursor"
+
+
+def wait_for_polls(bridge: FakeBridge, count: int) -> None:
+    """Until claw has polled ``count`` more times: what was handed out has been read."""
+    start = bridge.polls
+    wait_until(lambda: bridge.polls >= start + count, 20, f"{count} more polls")
+
+
+def test_the_tutorials_bridge_is_answered_once_per_message_and_never_answers_itself(
+    stack: ClawStack, tutorial_bridge: FakeBridge
+) -> None:
+    bridge, chat = tutorial_bridge, "tutorial@g.us"
+    # Given two people writing through the tutorial's bridge (no ids, no cursor)
+    bridge.add_tutorial(chat, "Ann", "good morning", timestamp=1_700_100_000)
+    bridge.add_tutorial(chat, "Ben", "morning!", timestamp=1_700_100_005)
+    # Then claw answers once, through /send's "message" field (the only one that bridge reads)
+    sent = wait_until(lambda: bridge.sent_to(chat), 30, "a reply through the tutorial's bridge")
+    assert sent == ["Ann: good morning\nBen: morning!"]
+    assert bridge.sent[-1]["message"] == sent[0]
+
+    # When the bridge shows claw's own reply back as a message of the chat, and restarts,
+    # handing both messages out again
+    bridge.add_tutorial(chat, "me", sent[0], timestamp=1_700_100_010, is_from_me=True)
+    bridge.hand_out_again(3)
+    wait_for_polls(bridge, 3)
+    # And Ann says the same words again, later
+    bridge.add_tutorial(chat, "Ann", "good morning", timestamp=1_700_100_600)
+
+    # Then only the new message is answered: no echo of claw itself, no repeat of the first two
+    wait_until(lambda: len(bridge.sent_to(chat)) >= 2, 30, "the reply to the repeated words")
+    wait_for_polls(bridge, 3)
+    assert bridge.sent_to(chat) == ["Ann: good morning\nBen: morning!", "Ann: good morning"]
+    users = [m["text"] for m in stack.messages(f"whatsapp:{chat}") if m["role"] == "user"]
+    assert users == ["good morning", "morning!", "good morning"]
+
+
+def test_the_bots_own_messages_on_claws_bridge_are_not_answered(stack: ClawStack, bridge: FakeBridge) -> None:
+    chat = "own@g.us"
+    # Given the bot's own message next to a person's, flagged as the bridge does
+    bridge.add_raw({"id": "own-1", "chat_id": chat, "sender": "me", "text": "claw said this",
+                    "from_me": True})
+    bridge.add(chat, "Cat", "hello claw")
+    # Then only the person is answered, and the bot's message is not stored
+    wait_until(lambda: bridge.sent_to(chat), 30, "a reply to the person")
+    wait_for_polls(bridge, 3)
+    assert bridge.sent_to(chat) == ["Cat: hello claw"]
+    assert [m["text"] for m in stack.messages(f"whatsapp:{chat}") if m["role"] == "user"] == ["hello claw"]

@@ -57,7 +57,7 @@ def test_a_group_may_let_code_schedule_turns_within_the_minimum_interval(tmp_pat
     every_minute = ask(tmp_path, {"kind": "agent_prompt", "spec": "every 1 minute", "text": "again"}, allow)
     assert every_minute["error"] == (
         "'every minute' runs as often as every 1 minute; schedules made by sandboxed code may run at "
-        "most every 1 hour: choose a longer interval")
+        "most every 1 hour: choose a longer interval, like 'every 1 hour'")
     cron = ask(tmp_path, {"kind": "agent_prompt", "spec": "*/5 * * * *", "text": "again"}, allow)
     assert "runs as often as every 5 minutes" in cron["error"]
     soon = ask(tmp_path, {"kind": "agent_prompt", "spec": "in 5 minutes", "text": "again"}, allow)
@@ -83,6 +83,16 @@ def test_the_minimum_interval_applies_to_reminders_from_code_and_a_group_may_cha
                {"schedule_min_minutes": 5})["ok"]
     [tea, stretch] = stored()
     assert tea[1].startswith("once ") and stretch[:2] == ("reminder", "every 5 minutes")
+
+
+def test_a_groups_policy_for_code_never_goes_below_claws_own_minimum(tmp_path: Path, default_db: str) -> None:
+    # Given a group that lets its code repeat every minute, and claw's minimum of 5 minutes
+    loose = {"schedule_min_minutes": 1}
+    # Then code is still held to claw's minimum
+    every_2 = ask(tmp_path, {"kind": "reminder", "spec": "every 2 minutes", "text": "spam"}, loose)
+    assert "may run at most every 5 minutes" in every_2["error"]
+    assert ask(tmp_path, {"kind": "reminder", "spec": "every 5 minutes", "text": "stretch"}, loose)["ok"]
+    assert [spec for _, spec, _ in stored()] == ["every 5 minutes"]
 
 
 def test_overflowing_and_never_firing_specs_from_code_are_clear_errors(tmp_path: Path, default_db: str) -> None:

@@ -134,3 +134,53 @@ def test_overflowing_and_never_firing_specs_are_clear_tool_errors(db: str, tmp_p
     moved = call(ctx, "update_task", task_id=made.id, spec="0 0 31 4 *")
     assert moved.is_error and moved.content.startswith("'0 0 31 4 *' never runs")
     assert [s.spec for s in schedules(db)] == ["daily 09:00"]
+
+
+# ---- the forms people write, and the minimum interval -----------------------------------
+
+
+def test_the_model_is_refused_a_schedule_that_runs_too_often_and_is_told_why(db: str, tmp_path: Path) -> None:
+    ctx = context(db, tmp_path)  # CLAW_SCHEDULE_MIN_INTERVAL: the default 5 minutes
+    # When the model asks for a reminder every minute, by cron and in words
+    for spec in ("* * * * *", "*/2 * * * *", "every 1m"):
+        result = call(ctx, "schedule_task", kind="reminder", spec=spec, text="spam")
+        # Then it gets a tool error that says the limit and what would work
+        assert result.is_error, spec
+        assert "may run at most every 5 minutes: choose a longer interval, like 'every 5 minutes'" in result.content
+    assert schedules(db) == []
+    # And moving an existing task to every minute is refused the same way
+    made = call(ctx, "schedule_task", kind="reminder", spec="every 30m", text="stand up")
+    assert made.content.startswith("Reminder #1 set every 30 minutes, first ")
+    moved = call(ctx, "update_task", task_id=1, spec="every 1 minute")
+    assert moved.is_error and "may run at most every 5 minutes" in moved.content
+    assert [s.spec for s in schedules(db)] == ["every 30 minutes"]
+
+
+def test_the_minimum_interval_follows_the_setting(db: str, tmp_path: Path) -> None:
+    settings = Settings(database_url=db, home=tmp_path / "home", workspace=tmp_path / "ws",
+                        schedule_min_interval="1h")  # type: ignore[arg-type]
+    ctx = ToolContext("http:team", settings.workspace, settings)
+    assert "may run at most every 1 hour" in call(ctx, "schedule_task", kind="reminder", spec="every 30m",
+                                                  text="x").content
+    off = Settings(database_url=db, home=tmp_path / "home", workspace=tmp_path / "ws",
+                   schedule_min_interval="0")  # type: ignore[arg-type]
+    assert not call(ToolContext("http:team", off.workspace, off), "schedule_task", kind="reminder",
+                    spec="* * * * *", text="x").is_error
+
+
+def test_the_offline_model_understands_the_forms_people_write(db: str, tmp_path: Path) -> None:
+    ctx = context(db, tmp_path)
+    # Given chat messages in everyday words
+    morning = say(ctx, "every morning at 8 summarize the news")
+    pills = say(ctx, "remind me every evening at 7 to take the pills")
+    hourly = say(ctx, "hourly check the feed")
+    flood = say(ctx, "remind me every 1 minute to drink water")
+    # Then each became the schedule it says, and the flood was refused in the reply
+    assert [(s.kind, s.spec, s.payload["text"]) for s in schedules(db)] == [
+        ("agent_prompt", "daily 08:00", "summarize the news"),
+        ("reminder", "daily 19:00", "take the pills"),
+        ("agent_prompt", "every 1 hour", "check the feed")]
+    assert morning.startswith("Task #1 scheduled daily at 08:00, first ")
+    assert pills.startswith("Reminder #2 set daily at 19:00, first ")
+    assert hourly.startswith("Task #3 scheduled every hour, first ")
+    assert flood.startswith("Error: 'every minute' runs as often as every 1 minute")

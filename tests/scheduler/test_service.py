@@ -23,6 +23,7 @@ from claw.scheduler import (
     cancel_schedule,
     create_schedule,
     describe_schedule,
+    fire_due,
     group_timezone,
     list_schedules,
     update_schedule,
@@ -125,6 +126,62 @@ def test_a_bad_update_changes_nothing(db: str) -> None:
     with read_session(db) as session:
         row = session.get(Schedule, made.id)
         assert row is not None and (row.spec, row.payload["text"]) == ("weekly MON 09:00", "standup")
+
+
+# ---- the minimum interval ---------------------------------------------------------------
+
+FIVE_MINUTES = timedelta(minutes=5)
+
+
+#: specs whose runs come closer than 5 minutes, and the closest two runs of each
+TOO_OFTEN = [("* * * * *", "1 minute"), ("*/2 * * * *", "2 minutes"), ("every 1m", "1 minute"),
+             ("every 4 minutes", "4 minutes"), ("0,3 9 * * *", "3 minutes"), ("*/2 9 * * MON", "2 minutes")]
+
+
+def test_a_spec_whose_runs_come_closer_than_the_minimum_is_refused(db: str) -> None:
+    # one database for all the specs: a database per case costs more than the cases
+    for spec, gap in TOO_OFTEN:
+        with pytest.raises(ScheduleRefused) as refused:
+            create(db, spec, min_interval=FIVE_MINUTES)
+        assert f"runs as often as every {gap}; a repeating schedule may run at most every 5 minutes" in str(
+            refused.value), spec
+        assert str(refused.value).endswith("choose a longer interval, like 'every 5 minutes'")
+    with read_session(db) as session:
+        assert list_schedules(session) == []
+
+
+def test_a_spec_at_or_above_the_minimum_and_any_one_off_is_made(db: str) -> None:
+    for spec in ["every 5 minutes", "*/5 * * * *", "hourly", "every morning at 8", "in 1 minute", "0,30 9 * * *"]:
+        assert create(db, spec, min_interval=FIVE_MINUTES).enabled, spec
+
+
+def test_moving_a_schedule_must_meet_the_minimum_and_leaves_it_as_it_was(db: str) -> None:
+    made = create(db, "daily 09:00", min_interval=FIVE_MINUTES)
+    with pytest.raises(ScheduleRefused, match="may run at most every 5 minutes"):
+        with write_session(db) as session:
+            update_schedule(session, made.id, now=T0, spec="*/2 * * * *", text="spam",
+                            min_interval=FIVE_MINUTES)
+    with read_session(db) as session:
+        row = session.get(Schedule, made.id)
+        assert row is not None and (row.spec, row.payload["text"]) == ("daily 09:00", "water the plants")
+
+
+def test_a_schedule_stored_before_the_minimum_keeps_running_and_keeps_its_text_edits(db: str) -> None:
+    # Given a schedule every minute, stored when no minimum applied (or a lower one)
+    old = create(db, "every 1 minute", "stretch")
+    # Then it still fires on its cadence: it is not stopped behind the owner's back
+    fired = fire_due(T0 + timedelta(minutes=1, seconds=5), limit=10, database_url=db)
+    assert [run.schedule_id for run in fired] == [old.id]
+    with read_session(db) as session:
+        row = session.get(Schedule, old.id)
+        assert row is not None and row.next_run.replace(tzinfo=T0.tzinfo) == T0 + timedelta(minutes=2)  # type: ignore[union-attr]
+    # And its text and timezone may change; only a new spec must meet the minimum
+    with write_session(db) as session:
+        update_schedule(session, old.id, now=T0, text="stretch more", timezone_name="UTC",
+                        min_interval=FIVE_MINUTES)
+    with pytest.raises(ScheduleRefused):
+        with write_session(db) as session:
+            update_schedule(session, old.id, now=T0, spec="every 2 minutes", min_interval=FIVE_MINUTES)
 
 
 def test_cancel_stops_a_schedule_and_it_cannot_be_updated_after(db: str) -> None:

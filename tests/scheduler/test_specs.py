@@ -203,7 +203,10 @@ def test_specs_are_normalised_and_the_normal_form_parses_to_itself(text: str, no
 
 @pytest.mark.parametrize(
     ("text", "complaint"),
-    [("whenever you like", "cannot understand"), ("every monday", "cannot understand"),
+    [("whenever you like", "cannot understand"), ("every monday", "needs a time of day, like 'every monday at 9:00'"),
+     ("tomorrow", "needs a time of day"), ("weekends", "needs a time of day"),
+     ("every 30 seconds", "the shortest step is a minute"), ("in 10 secs", "the shortest step is a minute"),
+     ("every 0m", "at least 1"), ("every blue moon", "cannot understand"), ("every evening at 25", "not a time of day"),
      ("daily 25:00", "not a time of day"), ("61 9 * * *", "not a valid cron expression"),
      ("0 9 * * * *", "cannot understand"), ("in 0 minutes", "at least 1"),
      ("weekly FUNDAY 09:00", "cannot understand"), ("at 13pm", "1-12 with am/pm"), ("", "needs a spec")],
@@ -215,6 +218,62 @@ def test_bad_specs_say_what_forms_are_accepted(text: str, complaint: str) -> Non
     assert ACCEPTED_FORMS in str(error.value)
 
 
+# ---- schedules people actually write ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [("hourly", "every 1 hour"), ("every 30m", "every 30 minutes"), ("every 2h", "every 2 hours"),
+     ("every 90 mins", "every 90 minutes"), ("every 2 hrs", "every 2 hours"), ("every half hour", "every 30 minutes"),
+     ("every quarter hour", "every 15 minutes"), ("every other day", "every 2 days"), ("daily", "every 1 day"),
+     ("everyday", "every 1 day"), ("weekly", "every 7 days"), ("every 2 weeks", "every 14 days"),
+     ("every morning at 8", "daily 08:00"), ("every morning at 8:15am", "daily 08:15"),
+     ("every morning", "daily 08:00"), ("every day in the morning", "daily 08:00"),
+     ("every evening at 7", "daily 19:00"), ("every evening at 19:30", "daily 19:30"),
+     ("every afternoon at 3", "daily 15:00"), ("every night at 11", "daily 23:00"),
+     ("every night at 2", "daily 02:00"), ("every night at 12", "daily 00:00"), ("every evening at 7am", "daily 07:00"),
+     ("daily at 9", "daily 09:00"), ("every day at 18:30", "daily 18:30"), ("everyday at 9", "daily 09:00"),
+     ("each day at 9pm", "daily 21:00"), ("every day at noon", "daily 12:00"), ("every day at midnight", "daily 00:00"),
+     ("every morning at 8 o'clock", "daily 08:00"), ("every monday at 9", "weekly MON 09:00"),
+     ("every mondays at 9", "weekly MON 09:00"), ("every friday evening at 6", "weekly FRI 18:00"),
+     ("every sunday evening", "weekly SUN 18:00"), ("every monday, wednesday and friday at 7:15", "weekly MON,WED,FRI 07:15"),
+     ("weekdays at 8", "weekdays 08:00"), ("on weekdays at 8", "weekdays 08:00"),
+     ("every weekday morning at 8", "weekdays 08:00"), ("every mon,tue,wed,thu,fri at 9", "weekdays 09:00"),
+     ("weekends at 10", "weekly SAT,SUN 10:00"), ("every weekend at 10am", "weekly SAT,SUN 10:00"),
+     ("every weekday and saturday at 9", "weekly MON,TUE,WED,THU,FRI,SAT 09:00"),
+     ("in 10m", "once 2026-03-01 13:10"), ("in 2h", "once 2026-03-01 15:00"),
+     ("in half an hour", "once 2026-03-01 13:30"), ("in 2 weeks", "once 2026-03-15 13:00"),
+     ("tomorrow morning", "once 2026-03-02 08:00"), ("tomorrow evening at 7", "once 2026-03-02 19:00"),
+     ("tonight", "once 2026-03-01 21:00"), ("tonight at 8", "once 2026-03-01 20:00"),
+     ("this evening at 7", "once 2026-03-01 19:00"), ("today at 17:00", "once 2026-03-01 17:00")],
+)
+def test_the_forms_people_write_are_understood(text: str, normal: str) -> None:
+    now = utc(2026, 3, 1, 12)  # a Sunday, 13:00 in Berlin
+    spec = parse_spec(text, now=now, tz=BERLIN)
+    assert spec.text == normal
+    assert parse_spec(spec.text, now=now, tz=BERLIN) == spec
+
+
+def test_every_morning_at_8_is_eight_local_every_day_across_dst() -> None:
+    fired = runs("every morning at 8", utc(2026, 3, 27, 12, 0), 3)
+    assert local(fired) == ["Sat 03-28 08:00 CET", "Sun 03-29 08:00 CEST", "Mon 03-30 08:00 CEST"]
+
+
+def test_weekends_and_evenings_fall_where_people_expect() -> None:
+    now = utc(2026, 3, 25, 12)  # a Wednesday
+    assert local(runs("weekends at 10", now, 3)) == ["Sat 03-28 10:00 CET", "Sun 03-29 10:00 CEST",
+                                                    "Sat 04-04 10:00 CEST"]
+    assert local(runs("every friday evening at 6", now, 2)) == ["Fri 03-27 18:00 CET", "Fri 04-03 18:00 CEST"]
+
+
+def test_the_accepted_forms_listed_in_errors_all_parse() -> None:
+    # every example the error message gives must itself be accepted
+    examples = [part.strip("' ") for part in ACCEPTED_FORMS.replace("or a 5-field cron expression like", ",").split(",")]
+    for example in filter(None, examples):
+        parse_spec(example, now=utc(2026, 3, 1), tz=BERLIN)
+    assert "every morning at 8" in examples and "hourly" in examples and "every 30m" in examples
+
+
 def test_an_unknown_timezone_is_a_clear_error() -> None:
     with pytest.raises(SpecError, match="IANA name like 'Europe/Berlin'"):
         zone("Mars/Olympus")
@@ -224,11 +283,13 @@ def test_describe_in_words() -> None:
     now = utc(2026, 3, 1)
     words = {t: parse_spec(t, now=now, tz=BERLIN).describe() for t in
              ["daily 09:00", "weekly MON,WED 09:00", "every weekday at 8:30", "every 2 hours",
-              "every day", "0 */2 * * *"]}
+              "every day", "0 */2 * * *", "weekly", "every 2 weeks", "every mon, wed and fri at 9"]}
     assert words == {"daily 09:00": "daily at 09:00",
                      "weekly MON,WED 09:00": "every Monday and Wednesday at 09:00",
                      "every weekday at 8:30": "every weekday at 08:30", "every 2 hours": "every 2 hours",
-                     "every day": "every day", "0 */2 * * *": "cron 0 */2 * * *"}
+                     "every day": "every day", "0 */2 * * *": "cron 0 */2 * * *", "weekly": "every week",
+                     "every 2 weeks": "every 2 weeks",
+                     "every mon, wed and fri at 9": "every Monday, Wednesday and Friday at 09:00"}
 
 
 # ---- adversarial input ------------------------------------------------------------------
@@ -242,11 +303,15 @@ TOKENS = (
      "0", "1", "9", "12", "23:59", "25:00", "9:00", "9am", "13pm", "30", "2", "29", "31",
      "999999999", "99999999999999999999", "9" * 60, "-1", "2026-05-01", "9999-12-31", "0001-01-01",
      "14:00", "+14:00", "-12:00", "z", "utc", "t", "T", "1e9", "½", "٣", "𝟗", "é", "\u200b",
-     "\u202e", "\x00", "\n", "\t", " "]
+     "\u202e", "\x00", "\n", "\t", " ", "hourly", "morning", "afternoon", "evening", "night", "in the",
+     "noon", "midnight", "o'clock", "oclock", "other", "half", "quarter", "of an", "weekend", "weekends",
+     "tonight", "today", "this", "each", "everyday", "s", "sec", "seconds", "w", "weeks", "30m", "2h"]
 )
 SEPARATORS = st.sampled_from([" ", "", ",", "  ", "\t"])
 NUMBERS = st.one_of(st.integers(0, 120), st.integers(0, 10**30))
-UNIT_WORDS = st.sampled_from(["minute", "minutes", "min", "m", "hour", "hours", "h", "day", "days", "d", "weeks"])
+UNIT_WORDS = st.sampled_from(["minute", "minutes", "min", "m", "hour", "hours", "h", "day", "days", "d", "weeks",
+                              "w", "wk", "sec", "s", "hrs", "mins", ""])
+PART_WORDS = st.sampled_from(["", " morning", " afternoon", " evening", " night", " in the morning", " in the night"])
 DAY_WORDS = st.sampled_from(["mon", "monday", "tues", "wed", "thursday", "fri", "sat", "sun", "weekday", "monand", "xyz"])
 CLOCKS = st.builds(lambda h, m, ampm: f"{h}:{m:02d}{ampm}", st.integers(0, 30), st.integers(0, 70),
                    st.sampled_from(["", "am", " pm"]))
@@ -261,6 +326,15 @@ shaped_specs = st.one_of(
     st.builds(lambda days, sep, clock: f"every {sep.join(days)} at {clock}",
               st.lists(DAY_WORDS, min_size=1, max_size=30), st.sampled_from([",", ", ", " and ", ", and ", "and"]), CLOCKS),
     st.builds(lambda clock, form: f"{form} {clock}", CLOCKS, st.sampled_from(["daily", "at", "tomorrow at", "weekdays"])),
+    # the natural forms: glued units, parts of the day, with and without a time
+    st.builds(lambda word, n, unit: f"{word} {n}{unit}", st.sampled_from(["every", "in"]), NUMBERS, UNIT_WORDS),
+    st.builds(lambda head, part, at: f"{head}{part}{at}",
+              st.sampled_from(["every", "each", "daily", "every day", "everyday", "tomorrow", "this", "today",
+                               "tonight", "weekdays", "on weekends", "every weekday", "every sun", "every mon and fri"]),
+              PART_WORDS, st.one_of(st.just(""), CLOCKS.map(lambda c: f" at {c}"), st.just(" at noon"),
+                                    st.just(" at 12 midnight"), st.integers(0, 30).map(lambda h: f" at {h} o'clock"))),
+    st.sampled_from(["hourly", "daily", "weekly", "every other day", "every half an hour", "every quarter of an hour",
+                     "in half an hour", "every other week"]),
     st.builds(lambda y, mo, d, clock, off: f"at {y:04d}-{mo:02d}-{d:02d} {clock}{off}", st.integers(1, 9999),
               st.integers(0, 13), st.integers(0, 32), st.sampled_from(["9:00", "23:59:59.999999", "00:00"]),
               st.sampled_from(["", "z", "+14:00", "-1200"])),

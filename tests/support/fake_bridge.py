@@ -7,6 +7,13 @@ garbage ("garbage": not JSON; "wrong-shape": JSON without the fields) on both ro
 every refused attempt is kept in ``refused``. ``send_delay`` slows /send down, and
 ``most_in_flight`` records the most sends to one chat the bridge ever had at once.
 ``add_raw`` queues an item exactly as given (media, broken items).
+
+``shape = "tutorial"`` makes it speak as the tutorial's bridge does: GET /messages hands out
+the items added with ``add_tutorial`` that it has not handed out yet, as
+``{"messages": [{"chat_jid", "sender", "content", "timestamp"}]}`` with no ids and no cursor
+(``since`` is ignored), and POST /send takes ``{"chat_id", "message"}`` (400 without
+``message``). ``hand_out_again(n)`` hands the last ``n`` items out once more, as such a bridge
+does after a restart or when its answer was lost.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ class FakeBridge(LoopbackServer):
         self.in_flight: dict[str, int] = {}
         self.most_in_flight = 0
         self.polls = 0
+        self.shape = "cursor"  #: "cursor" (claw's protocol) | "tutorial" (the setup document's bridge)
+        self.tutorial_inbox: list[dict[str, Any]] = []
+        self.handed_out = 0  #: tutorial items handed out so far
         self.lock = threading.Lock()
         super().__init__()
 
@@ -48,6 +58,21 @@ class FakeBridge(LoopbackServer):
             self.in_flight.clear()
             self.most_in_flight = 0
             self.polls = 0
+            self.shape = "cursor"
+            self.tutorial_inbox.clear()
+            self.handed_out = 0
+
+    def add_tutorial(self, chat_jid: str, sender: str, content: str, *, timestamp: Any = None,
+                     **extra: Any) -> None:
+        """Queue a message as the tutorial's bridge has it; timestamps count up by default."""
+        with self.lock:
+            stamp = 1_700_000_000 + len(self.tutorial_inbox) if timestamp is None else timestamp
+            self.tutorial_inbox.append({"chat_jid": chat_jid, "sender": sender, "content": content,
+                                        "timestamp": stamp, **extra})
+
+    def hand_out_again(self, count: int) -> None:
+        with self.lock:
+            self.handed_out = max(0, self.handed_out - count)
 
     def add_raw(self, item: Any) -> None:
         with self.lock:
@@ -62,7 +87,7 @@ class FakeBridge(LoopbackServer):
 
     def sent_to(self, chat_id: str) -> list[str]:
         with self.lock:
-            return [s["text"] for s in self.sent if s["chat_id"] == chat_id]
+            return [s["text"] if "text" in s else s["message"] for s in self.sent if s["chat_id"] == chat_id]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         bridge = self
@@ -99,6 +124,11 @@ class FakeBridge(LoopbackServer):
                     return self._reply(404, b"{}")
                 if self._misbehave():
                     return
+                if bridge.shape == "tutorial":
+                    with bridge.lock:
+                        page = bridge.tutorial_inbox[bridge.handed_out:]
+                        bridge.handed_out = len(bridge.tutorial_inbox)
+                    return self._reply(200, json.dumps({"messages": page}).encode())
                 since = parse_qs(url.query).get("since", [""])[0]
                 start = int(since) if since.isdigit() else 0
                 with bridge.lock:
@@ -116,6 +146,8 @@ class FakeBridge(LoopbackServer):
                         bridge.refused.append((time.monotonic(), payload))
                     wait = {} if bridge.retry_after is None else {"Retry-After": str(bridge.retry_after)}
                     return self._reply(503, b'{"error":"cannot send"}', wait)
+                if bridge.shape == "tutorial" and not isinstance(payload.get("message"), str):
+                    return self._reply(400, b'{"error":"message is required"}')
                 chat = str(payload.get("chat_id"))
                 with bridge.lock:
                     bridge.in_flight[chat] = bridge.in_flight.get(chat, 0) + 1

@@ -68,6 +68,7 @@ def schedule_task(
                 session, group_id=ctx.group_id, kind=kind, spec=spec, text=text,
                 timezone_name=timezone or group_timezone(session, ctx.group_id, ctx.settings.tz),
                 created_by="agent", now=now, max_per_group=ctx.settings.max_schedules_per_group,
+                min_interval=ctx.settings.schedule_min_gap,
             )
             return journal_result(ctx, session, confirmation(schedule, now))
     except SchedulerError as exc:
@@ -114,7 +115,8 @@ def update_task(
     try:
         with write_session(ctx.settings.resolved_database_url) as session:
             schedule = update_schedule(session, task_id, group_id=ctx.group_id, now=now,
-                                       spec=spec, text=text, timezone_name=timezone)
+                                       spec=spec, text=text, timezone_name=timezone,
+                                       min_interval=ctx.settings.schedule_min_gap)
             return journal_result(ctx, session, f"Updated {describe_schedule(schedule, now)}")
     except SchedulerError as exc:
         raise ToolError(str(exc)) from None

@@ -43,7 +43,11 @@ def schedule_task(ctx: ActionContext, args: ScheduleTaskArgs) -> dict[str, Any]:
             "asked for; schedule a reminder, or ask the group to allow it "
             "(groups.settings['sandbox']['code_agent_prompts'] = true)"
         )
-    min_interval = timedelta(minutes=ctx.policy.schedule_min_minutes or ctx.settings.sandbox_schedule_min_minutes)
+    # the group's policy for code may be looser than the sandbox default, never than claw's own
+    min_interval = max(
+        timedelta(minutes=ctx.policy.schedule_min_minutes or ctx.settings.sandbox_schedule_min_minutes),
+        ctx.settings.schedule_min_interval,
+    )
     now = utcnow()
     try:
         with read_session() as session:
