@@ -62,9 +62,11 @@ def test_fetch_turns_text_messages_into_incoming_messages(api: FakeTelegram) -> 
 
     # Then it gets every text, in order, keyed per chat, with the next offset as the cursor
     assert batch.messages == [
-        IncomingMessage("telegram", "-100123", "Ann Lee", "good morning", "-100123:1"),
-        IncomingMessage("telegram", "-100123", "ben_b", "hi", "-100123:2"),
-        IncomingMessage("telegram", "-100456", "Cid", "hello", "-100456:7"),
+        IncomingMessage("telegram", "-100123", "Ann Lee", "good morning", "-100123:1",
+                        private=False, chat_name="group -100123"),
+        IncomingMessage("telegram", "-100123", "ben_b", "hi", "-100123:2",
+                        private=False, chat_name="group -100123"),
+        IncomingMessage("telegram", "-100456", "Cid", "hello", "-100456:7", private=False),
     ]
     assert batch.cursor == str(last + 1)
     assert [m.group_id for m in batch.messages] == ["telegram:-100123", "telegram:-100123",
