@@ -48,6 +48,8 @@ class FakeTelegram(LoopbackServer):
         self.sends_before_outage: int | None = None
         self.refused: list[tuple[float, dict[str, Any]]] = []  #: (monotonic time, payload)
         self.polls = 0
+        self.me_calls = 0  #: getMe calls
+        self.get_me_fails = False  #: getMe answers 502 (getUpdates still works)
         self.next_update_id = 500_000
         self.next_message_id: dict[int, int] = {}
         self.lock = threading.Lock()
@@ -67,6 +69,8 @@ class FakeTelegram(LoopbackServer):
             self.sends_before_outage = None
             self.refused.clear()
             self.polls = 0
+            self.me_calls = 0
+            self.get_me_fails = False
 
     # ---- what people do in Telegram ------------------------------------------------------
 
@@ -200,6 +204,10 @@ class FakeTelegram(LoopbackServer):
                 if method is None:
                     return
                 if method == "getMe":
+                    with fake.lock:
+                        fake.me_calls += 1
+                    if fake.get_me_fails:
+                        return self._reply(502, b"<html>502 Bad Gateway</html>", "text/html")
                     return self._json(200, {"ok": True, "result": {
                         "id": BOT_ID, "is_bot": True, "first_name": "claw", "username": BOT_USERNAME}})
                 if method != "getUpdates":
