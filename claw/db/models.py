@@ -67,6 +67,9 @@ class Group(Base):
     #: "approved", "waiting" (for its owner's approval of a pairing code) or "blocked"
     #: (claw.pipeline.pairing); only an approved group's messages reach the model
     access: Mapped[str] = mapped_column(String(16), default="approved", server_default="approved")
+    #: when its owner approved it (NULL: approved from the start); its wait before does not
+    #: count as claw being slow to reply
+    approved_at: Mapped[datetime | None]
     #: the newest user message a committed turn has answered (informational; pending
     #: messages are found by ``Message.answered_by``)
     last_processed_id: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -130,7 +130,9 @@ def approve_group(session: Session, group_id: str) -> Approved:
     group = session.get(Group, group_id)
     if group is None:
         raise UnknownCode(group_id)
-    group.access = GroupAccess.APPROVED
+    if group.access != GroupAccess.APPROVED:
+        group.access = GroupAccess.APPROVED
+        group.approved_at = utcnow()
     session.execute(delete(Pairing).where(Pairing.group_id == group_id))
     return Approved(group.id, bool(group.priority))
 

@@ -105,8 +105,14 @@ def cooldown_left(pending: list[Message], cooldown: float, now: datetime) -> flo
     return max(0.0, cooldown - (now - latest).total_seconds())
 
 
-def is_stale(pending: list[Message], stale_after: float, now: datetime) -> bool:
+def is_stale(
+    pending: list[Message], stale_after: float, now: datetime, *, since: datetime | None = None
+) -> bool:
+    """Whether the oldest message waited too long for claw. ``since``: when the group was
+    approved; the wait for the owner's approval was not claw being slow."""
     oldest = min(_as_aware(m.created_at) for m in pending)
+    if since is not None:
+        oldest = max(oldest, _as_aware(since))
     return now - oldest > timedelta(seconds=stale_after)
 
 
@@ -268,6 +274,7 @@ def answer_pending(
         _ensure_layout(settings, group_id)
         quota.remount(settings, group_id)  # after a reboot: the group's files are in its image
         turn = build_turn_input(session, settings, group, pending)
+        approved_at = group.approved_at
         ctx = ToolContext(group_id, settings.workspace, settings, is_main=group.is_main)
     if journal is not None and batch is None:  # stale: its batch was answered or set aside
         with write_session() as session:
@@ -296,7 +303,7 @@ def answer_pending(
         log.warning("turn_model_failed group=%s retryable=%s error=%s", group_id, exc.retryable, exc)
         return TurnResult(TurnOutcome.FAILED, error=exc, newest_pending_id=pending[-1].id)
     text = reply.text
-    if is_stale(pending, settings.stale_after, now):
+    if is_stale(pending, settings.stale_after, now, since=approved_at):
         text = f"{STALE_APOLOGY}\n{text}"
     fault_point("turn.before_commit")
     try:

@@ -229,3 +229,16 @@ def test_the_allowlist_pre_approves_and_pairing_off_approves_all(
     get_settings.cache_clear()
     pushed, notice = receive(IncomingMessage("http", "team", "al", "hi"))
     assert pushed.starts_turn and notice is None
+
+
+def test_waiting_for_approval_is_not_claw_being_slow(
+    shipped_defaults: str, tmp_path: Path
+) -> None:
+    # Given a stranger's message that waited an hour for the owner's approval
+    receive(IncomingMessage("telegram", DM_CHAT, "Eve", "hi", f"{DM_CHAT}:1",
+                            created_at=utcnow() - timedelta(hours=1), private=True))
+    approve_all(DM_CHAT)
+    # When it is answered right after the approval
+    answer_pending(settings(tmp_path), OfflineProvider(), f"telegram:{DM_CHAT}")
+    # Then the reply does not apologise for being slow
+    assert notices(f"telegram:{DM_CHAT}")[1:] == ["Eve: hi"]

@@ -3,7 +3,8 @@
 - ``messages.addressed``: whether a message starts a turn (existing messages did: true).
 - ``groups.respond``: "mention" for Telegram and WhatsApp group chats (negative Telegram chat
   ids, WhatsApp ids ending in ``@g.us``), "always" for every other chat.
-- ``groups.access``: every group that exists when this ships stays approved.
+- ``groups.access``: every group that exists when this ships stays approved;
+  ``groups.approved_at``: when a waiting chat was approved.
 - ``pairings``: chats waiting for their owner's approval, with their code.
 
 Revision ID: 0008_addressed
@@ -26,6 +27,7 @@ def upgrade() -> None:
     with op.batch_alter_table("groups") as batch_op:
         batch_op.add_column(sa.Column("respond", sa.String(16), nullable=False, server_default="always"))
         batch_op.add_column(sa.Column("access", sa.String(16), nullable=False, server_default="approved"))
+        batch_op.add_column(sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True))
     op.execute(
         "UPDATE groups SET respond = 'mention' WHERE (channel = 'telegram' AND chat_id LIKE '-%') "
         "OR (channel = 'whatsapp' AND chat_id LIKE '%@g.us')"
@@ -47,6 +49,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("pairings")
     with op.batch_alter_table("groups") as batch_op:
+        batch_op.drop_column("approved_at")
         batch_op.drop_column("access")
         batch_op.drop_column("respond")
     with op.batch_alter_table("messages") as batch_op:
