@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from claw.config import get_settings
 from claw.db.models import Group, GroupAccess, Message, Pairing, utcnow
+from claw.db.text import storable
 from claw.pipeline.inbox import IncomingMessage, StoredMessage, _insert_ignore
 from claw.pipeline.outbox import as_utc, write_reply
 
@@ -87,8 +88,10 @@ def hold(session: Session, stored: StoredMessage, incoming: IncomingMessage) -> 
     expires = now + timedelta(seconds=settings.pairing_code_ttl)
     code = new_code()
     inserted = _insert_ignore(session, Pairing, {
-        "group_id": stored.group_id, "code": code, "chat_name": incoming.chat_name,
-        "first_sender": incoming.sender[:255], "first_text": incoming.text[:FIRST_TEXT_MAX],
+        "group_id": stored.group_id, "code": code,
+        "chat_name": None if incoming.chat_name is None else storable(incoming.chat_name)[:255],
+        "first_sender": storable(incoming.sender)[:255],
+        "first_text": storable(incoming.text)[:FIRST_TEXT_MAX],
         "created_at": now, "expires_at": expires, "notice_id": None,
     })
     if inserted is None:
