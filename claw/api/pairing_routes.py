@@ -93,12 +93,16 @@ def approve_group(group_id: GroupId) -> AccessOut:
     return _queued(approved)
 
 
-@router.post("/groups/{group_id}/block", response_model=AccessOut, responses=NOT_FOUND_RESPONSES)
+@router.post("/groups/{group_id}/block", response_model=AccessOut, responses={
+    **NOT_FOUND_RESPONSES, 409: _documented("only Telegram and WhatsApp chats can be blocked")})
 def block_group(group_id: GroupId) -> AccessOut:
-    """Refuse a chat: its messages are dropped from now on."""
+    """Refuse a Telegram or WhatsApp chat: its messages are dropped from now on."""
     try:
         with write_session() as session:
             set_aside = pairing.block_group(session, group_id)
     except pairing.UnknownCode:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown group {group_id!r}") from None
+    except pairing.NotBlockable:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=(
+            f"{group_id!r} is not a Telegram or WhatsApp chat: only those can be blocked")) from None
     return AccessOut(group_id=group_id, access="blocked", set_aside=set_aside)

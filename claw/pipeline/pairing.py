@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from claw.config import get_settings
 from claw.db.models import Group, GroupAccess, Message, Pairing, utcnow
 from claw.db.text import storable
+from claw.pipeline.addressing import GROUP_CHANNELS
 from claw.pipeline.inbox import IncomingMessage, StoredMessage, _insert_ignore
 from claw.pipeline.outbox import as_utc, write_reply
 
@@ -45,6 +46,11 @@ class PairingError(Exception):
 
 class UnknownCode(PairingError):
     """No chat waits with this code."""
+
+
+class NotBlockable(PairingError):
+    """Only Telegram and WhatsApp chats are paired or blocked: the API's channels need the
+    owner's token already."""
 
 
 class ExpiredCode(PairingError):
@@ -146,6 +152,8 @@ def block_group(session: Session, group_id: str) -> int:
     group = session.get(Group, group_id)
     if group is None:
         raise UnknownCode(group_id)
+    if group.channel not in GROUP_CHANNELS:
+        raise NotBlockable(group_id)
     group.access = GroupAccess.BLOCKED
     session.execute(delete(Pairing).where(Pairing.group_id == group_id))
     return session.execute(

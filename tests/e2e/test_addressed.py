@@ -151,7 +151,9 @@ def test_a_group_is_answered_when_addressed_and_knows_what_was_said_meanwhile(
     # And someone chats on without addressing claw, then the owner makes the group chatty
     telegram.add_message(GROUP, "Ann", "see you all there")
     stored(stack, group_id, 7)
-    assert stack.http.patch(f"/v1/groups/{group_id}", json={"respond": "always"}).json()["respond"] == "always"
+    assert stack.http.patch(f"/v1/groups/{group_id}", json={"respond": "sometimes"}).status_code == 422
+    made_chatty = claw_cli(stack, "groups", "set", group_id, "--respond", "always")
+    assert made_chatty.returncode == 0, made_chatty.stderr
     listed = claw_cli(stack, "groups", "list")
     assert f"{group_id}  respond=always" in listed.stdout
     telegram.add_message(GROUP, "Ann", "anyone?")
@@ -177,3 +179,20 @@ def test_a_blocked_chat_is_dropped(stack: ClawStack, telegram: FakeTelegram, ant
     assert [m["text"] for m in stack.messages(f"telegram:{dm}") if m["role"] == "user"] == ["let me in"]
     assert len(telegram.sent_to(dm)) == 1  # the pairing reply, nothing else
     assert not model_saw(anthropic, "let me in")
+
+
+def test_an_expired_code_is_gone_and_the_group_can_be_approved_by_its_id(
+    stack: ClawStack, telegram: FakeTelegram
+) -> None:
+    dm = 7170
+    telegram.add_message(dm, "Sam", "hello")
+    code = pairing_code(stack, f"telegram:{dm}")
+    stack.sql("UPDATE pairings SET expires_at = '2000-01-01 00:00:00.000000' WHERE code = ?", code)
+    gone = stack.http.post(f"/v1/pairings/{code}/approve")
+    assert gone.status_code == 410 and "expired" in gone.json()["error"]
+    assert stack.http.post(f"/v1/groups/telegram:{dm}/approve").status_code == 200
+    wait_until(lambda: len(telegram.sent_to(dm)) >= 2, 30, "the answer after approval")
+    assert telegram.sent_to(dm)[1:] == ["ok"]
+    # And only Telegram and WhatsApp chats can be blocked
+    assert stack.post("blockme", "hi").status_code == 202
+    assert stack.http.post("/v1/groups/http:blockme/block").status_code == 409

@@ -242,3 +242,9 @@ def test_waiting_for_approval_is_not_claw_being_slow(
     answer_pending(settings(tmp_path), OfflineProvider(), f"telegram:{DM_CHAT}")
     # Then the reply does not apologise for being slow
     assert notices(f"telegram:{DM_CHAT}")[1:] == ["Eve: hi"]
+
+
+def test_only_polled_chats_can_be_blocked(shipped_defaults: str) -> None:
+    receive(IncomingMessage("http", "team", "al", "hi"))
+    with write_session() as session, pytest.raises(pairing.NotBlockable):
+        pairing.block_group(session, "http:team")
