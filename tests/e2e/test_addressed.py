@@ -172,6 +172,8 @@ def test_a_blocked_chat_is_dropped(stack: ClawStack, telegram: FakeTelegram, ant
     dm = 6160
     telegram.add_message(dm, "Mal", "let me in")
     code = pairing_code(stack, f"telegram:{dm}")
+    listed = claw_cli(stack, "groups", "pairings")
+    assert f"{code}  telegram:{dm}  Mal" in listed.stdout and "Mal: let me in" in listed.stdout
     blocked = claw_cli(stack, "groups", "block", code)
     assert blocked.returncode == 0, blocked.stderr
     telegram.add_message(dm, "Mal", "please")
