@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     telegram_allowlist: str | None = None  #: comma-separated chat ids; empty means all
 
+    #: the word that addresses claw in a group chat (case-insensitive, a whole word)
+    trigger: str = Field(default="@claw", min_length=1, max_length=64)
+    #: how a new Telegram/WhatsApp group chat is answered: only when addressed ("mention"), or
+    #: every message ("always"); private chats and the HTTP/terminal/web channels are "always"
+    group_respond: Literal["mention", "always"] = "mention"
+    #: a Telegram/WhatsApp chat claw has never seen gets a pairing code and waits for the
+    #: owner's approval (`claw groups approve CODE`); off: every chat is approved at once
+    pairing: bool = True
+    pairing_code_ttl: float = Field(default=3600.0, gt=0)  #: seconds a pairing code is valid
+
     tz: str = "UTC"
     sandbox: Literal["bwrap", "docker", "subprocess"] | None = None
     # Sandbox limits; a group's settings["sandbox"] may override each (see claw/sandbox/limits.py).

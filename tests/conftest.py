@@ -13,6 +13,12 @@ import pytest
 from tests.support.postgres_server import LocalPostgres
 from tests.support.redis_server import LocalRedis
 
+# Suites written before pairing and "answer when addressed" drive chats that claw has never
+# seen and groups that do not mention it; they keep the old behaviour. tests/e2e/test_addressed.py
+# and the unit tests of claw.pipeline.addressing/pairing set these themselves.
+os.environ.setdefault("CLAW_PAIRING", "off")
+os.environ.setdefault("CLAW_GROUP_RESPOND", "always")
+
 
 def pytest_configure(config: pytest.Config) -> None:
     if shutil.which("redis-server") is None:

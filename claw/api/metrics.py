@@ -44,7 +44,8 @@ class ClawCollector(Collector):
             by_role = dict(session.execute(select(Message.role, func.count()).group_by(Message.role)).all())
             unanswered = dict(session.execute(
                 select(Message.set_aside_at.is_not(None), func.count())
-                .where(Message.role == "user", Message.answered_by.is_(None))
+                .where(Message.role == "user", Message.answered_by.is_(None),
+                       Message.addressed.is_(True))  # the rest is context, owed nothing
                 .group_by(Message.set_aside_at.is_not(None))
             ).all())
             pending, set_aside = unanswered.get(False, 0), unanswered.get(True, 0)

@@ -37,7 +37,7 @@ def _accept(body: MessageIn) -> StoredMessage:
     incoming = IncomingMessage(body.channel, body.chat_id, body.sender, body.text, body.external_id)
     with write_session() as session:
         stored = store_message(session, incoming)
-    if stored.created:
+    if stored.starts_turn:  # the API's channels answer every message (claw.pipeline.addressing)
         enqueue_turn(stored.group_id, priority=stored.priority)
     return stored
 

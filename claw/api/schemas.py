@@ -87,6 +87,10 @@ class GroupOut(BaseModel):
     name: str | None
     priority: bool
     is_main: bool
+    #: "mention": answers only messages that address claw; "always": every message
+    respond: Literal["mention", "always"] = "always"
+    #: "approved", "waiting" (for the owner to approve its pairing code) or "blocked"
+    access: Literal["approved", "waiting", "blocked"] = "approved"
     timezone: str | None = None  #: the group's own; CLAW_TZ when None
     created_at: UtcDatetime
 
@@ -95,7 +99,7 @@ class GroupOut(BaseModel):
     def _timezone_from_settings(cls, value: Any) -> Any:
         if isinstance(value, Group):
             return {**{k: getattr(value, k) for k in ("id", "channel", "chat_id", "name", "priority",
-                                                       "is_main", "created_at")},
+                                                       "is_main", "respond", "access", "created_at")},
                     "timezone": (value.settings or {}).get("timezone")}
         return value
 
@@ -114,6 +118,9 @@ class GroupPatch(BaseModel):
     name: Name | None = Field(default=None, min_length=1, max_length=200)
     priority: bool | None = None
     is_main: bool | None = None
+    #: "mention": answer only messages that address claw (trigger word, @mention, reply to
+    #: claw), keeping the rest as context; "always": answer every message
+    respond: Literal["mention", "always"] | None = None
     #: the group's timezone, for `[Alice @ 2:34 PM]` stamps, schedules and memory dates
     timezone: Annotated[str, AfterValidator(_known_timezone)] | None = None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -39,6 +40,7 @@ PERMANENT_STATUSES = (400, 403)
 
 
 class TelegramUser(BaseModel):
+    id: int | None = None
     first_name: str = ""
     last_name: str | None = None
     username: str | None = None
@@ -46,6 +48,29 @@ class TelegramUser(BaseModel):
 
 class TelegramChat(BaseModel):
     id: int | str
+    type: str | None = None  #: "private", "group", "supergroup", "channel"
+    title: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    username: str | None = None
+
+    @property
+    def name(self) -> str | None:
+        person = " ".join(p for p in (self.first_name, self.last_name) if p).strip()
+        return self.title or person or self.username
+
+
+class TelegramEntity(BaseModel):
+    type: str
+    offset: int = 0  #: in UTF-16 code units
+    length: int = 0
+    user: TelegramUser | None = None  #: a text_mention's user (someone without a username)
+
+
+class RepliedTo(BaseModel):
+    """The message a message replies to: only who wrote it matters here."""
+
+    from_: TelegramUser | None = Field(default=None, alias="from")
 
 
 class TelegramMessage(BaseModel):
@@ -54,6 +79,16 @@ class TelegramMessage(BaseModel):
     from_: TelegramUser | None = Field(default=None, alias="from")
     text: str | None = None  #: photos, stickers, joins... have none
     caption: str | None = None  #: a photo's or a video's words
+    entities: list[TelegramEntity] = []
+    caption_entities: list[TelegramEntity] = []
+    reply_to_message: RepliedTo | None = None
+
+
+class BotIdentity(BaseModel):
+    """getMe's answer: how people @mention the bot, and whose messages are its own."""
+
+    id: int
+    username: str | None = None
 
 
 class TelegramUpdate(BaseModel):
@@ -101,6 +136,24 @@ class TelegramBot:
         self._base = f"{api_url.rstrip('/')}/bot{token}"
         self.allowed_chats = allowed_chats or set()
         self.http = requests.Session()
+        self._me: BotIdentity | None = None
+
+    def identity(self) -> BotIdentity:
+        """The bot's id and username (getMe), asked once per process when a message first
+        mentions someone or replies to someone: without them claw could not tell whether it is
+        addressed, so a failure fails the poll (nothing is skipped; the page comes again)."""
+        if self._me is None:
+            try:
+                response = self.http.get(f"{self._base}/getMe", timeout=TIMEOUT)
+            except requests.RequestException as exc:
+                raise PollError(f"telegram getMe: {self._scrub(exc)}") from None
+            if response.status_code >= 300:
+                raise PollError(f"telegram getMe: {self._http_error(response)}")
+            try:
+                self._me = BotIdentity.model_validate(response.json()["result"])
+            except (ValueError, KeyError, TypeError, ValidationError):
+                raise PollError("telegram getMe: unexpected answer") from None
+        return self._me
 
     def fetch(self, cursor: str) -> PollBatch:
         params = {"timeout": "0", "allowed_updates": ALLOWED_UPDATES}
@@ -153,13 +206,20 @@ class TelegramBot:
         if not text and media is None and SERVICE_FIELDS.intersection(fields):
             return None  # someone joined, the title changed...: nothing was said
         chat_id = str(message.chat.id)
-        return build_message(
+        incoming = build_message(
             self.name, ref=ref,
             # message_id is only unique within a chat; dedup is on (channel, external_id)
             external_id=f"{chat_id}:{message.message_id}",
             chat_id=chat_id, sender=sender_name(message.from_), text=text, media=media,
             notes=notes,
         )
+        if incoming is None:
+            return None
+        private = message.chat.type == "private" if message.chat.type else None
+        # getMe only when a message could address the bot: most pages never need it
+        could = message.reply_to_message or message.entities or message.caption_entities
+        return replace(incoming, private=private, chat_name=message.chat.name,
+                       mentions_bot=bool(could) and mentions_bot(message, self.identity()))
 
     def split(self, text: str) -> list[str]:
         """The messages a reply goes out as (Telegram takes 4096 UTF-16 units per message)."""
@@ -233,6 +293,30 @@ def _description(response: requests.Response) -> str:
         return str(response.json().get("description", ""))[:200]
     except (ValueError, AttributeError):
         return response.reason or ""
+
+
+def mentions_bot(message: TelegramMessage, me: BotIdentity) -> bool:
+    """Whether the message @mentions the bot (a ``mention`` of its username, a
+    ``text_mention`` of its id, a ``/command@its_username``) or replies to one of its messages."""
+    replied = message.reply_to_message
+    if replied is not None and replied.from_ is not None and replied.from_.id == me.id:
+        return True
+    text = message.text if message.text is not None else message.caption or ""
+    handle = f"@{me.username}".lower() if me.username else None
+    for entity in message.entities or message.caption_entities:
+        if entity.type == "text_mention" and entity.user is not None and entity.user.id == me.id:
+            return True
+        if handle and entity.type in ("mention", "bot_command"):
+            words = utf16_slice(text, entity.offset, entity.length).lower()
+            if words == handle or (entity.type == "bot_command" and words.endswith(handle)):
+                return True
+    return False
+
+
+def utf16_slice(text: str, offset: int, length: int) -> str:
+    """Telegram's entity offsets count UTF-16 code units (an emoji counts twice)."""
+    units = text.encode("utf-16-le")
+    return units[offset * 2:(offset + length) * 2].decode("utf-16-le", errors="replace")
 
 
 def sender_name(user: TelegramUser | None) -> str:

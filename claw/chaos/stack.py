@@ -65,6 +65,9 @@ class ChaosStack:
             "CLAW_POLL_INTERVAL": "1",
             "CLAW_SWEEP_INTERVAL": "2",
             "CLAW_COOLDOWN": "0.5",
+            # every chaos message must be answered: its chats are trusted groups of one sender
+            "CLAW_PAIRING": "off",
+            "CLAW_GROUP_RESPOND": "always",
         }
         self.redis: subprocess.Popen[bytes] | None = None
         self.process: subprocess.Popen[bytes] | None = None

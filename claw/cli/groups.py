@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from claw.cli.common import api_client, checked, cli, client_settings, groups_cli
+from claw.pipeline.addressing import Respond
 
 
 @groups_cli.command("list")
@@ -15,7 +16,8 @@ def groups_list() -> None:
     with api_client(client_settings()) as client:
         for group in checked(client.get("/v1/groups"))["groups"]:
             flags = " ".join(f for f in ("priority", "is_main") if group[f])
-            typer.echo(f"{group['id']}  {flags}".rstrip())
+            access = "" if group.get("access", "approved") == "approved" else f"  [{group['access']}]"
+            typer.echo(f"{group['id']}  respond={group.get('respond', 'always')}{access}  {flags}".rstrip())
 
 
 @groups_cli.command("set")
@@ -23,10 +25,52 @@ def groups_set(
     group_id: str,
     priority: Annotated[Optional[bool], typer.Option("--priority/--no-priority")] = None,
     main: Annotated[Optional[bool], typer.Option("--main/--no-main")] = None,
+    respond: Annotated[Optional[Respond], typer.Option(
+        help="mention: answer only messages that address claw; always: every message")] = None,
 ) -> None:
-    """Mark a group as priority (its turns go first) or main."""
+    """Mark a group as priority (its turns go first) or main; say when it is answered."""
+    body = {"priority": priority, "is_main": main, "respond": respond.value if respond else None}
     with api_client(client_settings()) as client:
-        typer.echo(checked(client.patch(f"/v1/groups/{group_id}", json={"priority": priority, "is_main": main})))
+        typer.echo(checked(client.patch(f"/v1/groups/{group_id}", json=body)))
+
+
+@groups_cli.command("pairings")
+def groups_pairings() -> None:
+    """Chats waiting for approval: their code, name and first message."""
+    with api_client(client_settings()) as client:
+        rows = checked(client.get("/v1/pairings"))["pairings"]
+    if not rows:
+        typer.echo("no chat is waiting for approval")
+        return
+    for row in rows:
+        text = " ".join(row["first_text"].split())
+        text = text if len(text) <= 60 else text[:59] + "…"
+        state = "expired" if row["expired"] else f"until {row['expires_at']}"
+        typer.echo(f"{row['code']}  {row['group_id']}  {row['chat_name'] or ''}  ({state})")
+        typer.echo(f"    {row['first_sender']}: {text}")
+    typer.echo("`claw groups approve CODE` lets a chat in; `claw groups block GROUP` refuses it")
+
+
+@groups_cli.command("approve")
+def groups_approve(code: Annotated[str, typer.Argument(help="a pairing code, or a group id")]) -> None:
+    """Let a waiting (or blocked) chat in; what it sent meanwhile is answered now."""
+    path = f"/v1/groups/{code}/approve" if ":" in code else f"/v1/pairings/{code}/approve"
+    with api_client(client_settings()) as client:
+        result = checked(client.post(path))
+    typer.echo(f"{result['group_id']} approved")
+
+
+@groups_cli.command("block")
+def groups_block(group: Annotated[str, typer.Argument(help="a group id, or its pairing code")]) -> None:
+    """Refuse a chat: its messages are dropped from now on."""
+    with api_client(client_settings()) as client:
+        if ":" not in group:
+            codes = {p["code"]: p["group_id"] for p in checked(client.get("/v1/pairings"))["pairings"]}
+            if group.upper() not in codes:
+                raise typer.BadParameter(f"no chat waits with code {group!r}; give its group id")
+            group = codes[group.upper()]
+        result = checked(client.post(f"/v1/groups/{group}/block"))
+    typer.echo(f"{result['group_id']} blocked")
 
 
 @groups_cli.command("personality")

@@ -4,7 +4,7 @@ The database is the source of truth for every message, reply and cursor; Celery 
 only ids, so a lost or duplicated Celery message never loses or duplicates a chat message.
 """
 
-from claw.db.models import Base, Channel, Group, Message, Outbox, PollCursor, Usage
+from claw.db.models import Base, Channel, Group, Message, Outbox, Pairing, PollCursor, Usage
 from claw.db.session import get_engine, read_session, write_session
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "Group",
     "Message",
     "Outbox",
+    "Pairing",
     "PollCursor",
     "Usage",
     "get_engine",

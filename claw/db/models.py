@@ -1,4 +1,4 @@
-"""The tables: groups, messages, outbox, usage, poll cursors, schedules and turn journals."""
+"""The tables: groups, pairings, messages, outbox, usage, poll cursors, schedules and turn journals."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
@@ -38,6 +39,12 @@ class Channel(StrEnum):
     TELEGRAM = "telegram"
 
 
+class GroupAccess(StrEnum):
+    APPROVED = "approved"  #: its messages are answered
+    WAITING = "waiting"  #: a new chat waiting for its owner to approve its pairing code
+    BLOCKED = "blocked"  #: refused by its owner: its messages are dropped
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
 
@@ -54,6 +61,15 @@ class Group(Base):
     priority: Mapped[bool] = mapped_column(Boolean, default=False)
     is_main: Mapped[bool] = mapped_column(Boolean, default=False)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: "mention": only messages that address claw start a turn (the rest are context);
+    #: "always": every message does (claw.pipeline.addressing)
+    respond: Mapped[str] = mapped_column(String(16), default="always", server_default="always")
+    #: "approved", "waiting" (for its owner's approval of a pairing code) or "blocked"
+    #: (claw.pipeline.pairing); only an approved group's messages reach the model
+    access: Mapped[str] = mapped_column(String(16), default="approved", server_default="approved")
+    #: when its owner approved it (NULL: approved from the start); its wait before does not
+    #: count as claw being slow to reply
+    approved_at: Mapped[datetime | None]
     #: the newest user message a committed turn has answered (informational; pending
     #: messages are found by ``Message.answered_by``)
     last_processed_id: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -83,6 +99,9 @@ class Message(Base):
     sender: Mapped[str] = mapped_column(String(255))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: whether the message starts a turn: False for a group message that does not address
+    #: claw (trigger word, @mention, reply to claw), which the next turn only sees as context
+    addressed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     #: the outbox row whose reply answered this user message; NULL while it is pending.
     #: A flag per message (not a high-water mark) because PostgreSQL ids can commit out of order.
     answered_by: Mapped[int | None] = mapped_column(BigInteger)
@@ -100,9 +119,30 @@ class Message(Base):
 
     @classmethod
     def pending_in(cls, group_id: str) -> ColumnElement[bool]:
-        """The group's pending messages: unanswered and not set aside. One predicate for
-        every reader (turns, the sweeper, set-aside), so they never disagree on what is owed."""
-        return and_(cls.unanswered_in(group_id), cls.set_aside_at.is_(None))
+        """The group's pending messages: unanswered, addressed to claw and not set aside. One
+        predicate for every reader (turns, the sweeper, set-aside), so they never disagree on
+        what is owed. A message that does not address claw is never owed an answer."""
+        return and_(cls.unanswered_in(group_id), cls.set_aside_at.is_(None), cls.addressed.is_(True))
+
+
+class Pairing(Base):
+    """A chat waiting for its owner's approval, and the code that approves it (one per group).
+
+    ``notice_id`` is the outbox row that told the chat its code: one per code, so a chat that
+    keeps writing is not answered again until the code expires.
+    """
+
+    __tablename__ = "pairings"
+    __table_args__ = (UniqueConstraint("code", name="uq_pairings_code"),)
+
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(16))
+    chat_name: Mapped[str | None] = mapped_column(String(255))
+    first_sender: Mapped[str] = mapped_column(String(255))
+    first_text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    notice_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class OutboxStatus(StrEnum):

@@ -18,8 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from claw.config import get_settings
-from claw.db.models import Channel, Group, Message, utcnow
+from claw.db.models import Channel, Group, GroupAccess, Message, utcnow
 from claw.db.text import storable
+from claw.pipeline.addressing import GROUP_CHANNELS, default_respond, is_addressed
 from claw.pipeline.routing import group_id_for
 
 #: channels whose clients push through the HTTP API, which refuses over-long text with a 422
@@ -35,6 +36,12 @@ class IncomingMessage:
     text: str
     external_id: str | None = None
     created_at: datetime | None = None
+    #: the channel's word on whether the chat is one person (Telegram's chat.type); None: the
+    #: chat id tells (claw.pipeline.addressing.is_private)
+    private: bool | None = None
+    #: the message @mentions the bot or replies to one of its messages (found by the channel)
+    mentions_bot: bool = False
+    chat_name: str | None = None  #: the chat's title or its person's name, when the channel says
 
     @property
     def group_id(self) -> str:
@@ -45,8 +52,15 @@ class IncomingMessage:
 class StoredMessage:
     id: int
     group_id: str
-    created: bool  #: False when this chat's external_id was stored before
+    created: bool  #: False when this chat's external_id was stored before (or it was dropped)
     priority: bool  #: the group's priority flag, for routing its turn
+    addressed: bool = True  #: it starts a turn (claw.pipeline.addressing); else context only
+    access: str = GroupAccess.APPROVED  #: its group's access (claw.pipeline.pairing)
+
+    @property
+    def starts_turn(self) -> bool:
+        """A new message that a turn answers now: addressed to claw, in an approved chat."""
+        return self.created and self.addressed and self.access == GroupAccess.APPROVED
 
 
 def max_text(channel: str) -> int:
@@ -74,7 +88,23 @@ def _insert_ignore(session: Session, model: type, values: dict[str, Any]) -> Any
     return session.execute(statement).scalar_one_or_none()
 
 
-def ensure_group(session: Session, channel: str, chat_id: str) -> Group:
+def new_group_access(channel: str, chat_id: str) -> GroupAccess:
+    """A chat claw has never seen waits for its owner's approval on a polled channel, unless
+    pairing is off or the channel's allowlist names it."""
+    settings = get_settings()
+    if channel not in GROUP_CHANNELS or not settings.pairing:
+        return GroupAccess.APPROVED
+    allowlist = {Channel.TELEGRAM: settings.telegram_allowed_chats,
+                 Channel.WHATSAPP: settings.whatsapp_allowed_chats}[Channel(channel)]
+    return GroupAccess.APPROVED if chat_id in allowlist else GroupAccess.WAITING
+
+
+def ensure_group(
+    session: Session, channel: str, chat_id: str, *, private: bool | None = None,
+    name: str | None = None,
+) -> Group:
+    """The chat's group, created on its first message: how it is answered and whether it
+    waits for approval are decided then, once."""
     group_id = group_id_for(channel, chat_id)
     _insert_ignore(
         session,
@@ -83,6 +113,9 @@ def ensure_group(session: Session, channel: str, chat_id: str) -> Group:
             "id": group_id,
             "channel": channel,
             "chat_id": chat_id,
+            "name": None if name is None else storable(name)[:SENDER_MAX],
+            "respond": default_respond(channel, chat_id, private, get_settings().group_respond),
+            "access": new_group_access(channel, chat_id),
             "priority": False,
             "is_main": False,
             "settings": {},
@@ -99,11 +132,20 @@ def store_message(session: Session, incoming: IncomingMessage) -> StoredMessage:
     """Store a user message once per chat and external_id; a repeat returns the first copy.
 
     The same external id in two chats is two messages: Telegram counts message ids per chat,
-    and an HTTP client picks its own.
+    and an HTTP client picks its own. A blocked chat's message is dropped, not stored
+    (``created`` False, id 0). Whether it addresses claw is decided here, once.
     """
+    settings = get_settings()
     chat_id = storable(incoming.chat_id)
     external_id = None if incoming.external_id is None else storable(incoming.external_id)
-    group = ensure_group(session, incoming.channel, chat_id)
+    group = ensure_group(session, incoming.channel, chat_id, private=incoming.private,
+                         name=incoming.chat_name)
+    if group.access == GroupAccess.BLOCKED:
+        return StoredMessage(0, group.id, created=False, priority=group.priority,
+                             addressed=False, access=group.access)
+    text = cut(storable(incoming.text), max_text(incoming.channel))
+    addressed = is_addressed(text, respond=group.respond, mentions_bot=incoming.mentions_bot,
+                             trigger=settings.trigger)
     inserted = _insert_ignore(
         session,
         Message,
@@ -114,19 +156,21 @@ def store_message(session: Session, incoming: IncomingMessage) -> StoredMessage:
             "external_id": external_id,
             "role": "user",
             "sender": storable(incoming.sender)[:SENDER_MAX],
-            "text": cut(storable(incoming.text), max_text(incoming.channel)),
+            "text": text,
+            "addressed": addressed,
             # stored as UTC: SQLite drops the offset of an aware datetime without converting it
             "created_at": (incoming.created_at or utcnow()).astimezone(timezone.utc),
         },
     )
     if inserted is not None:
-        return StoredMessage(inserted, group.id, created=True, priority=group.priority)
-    first_id = session.scalar(
-        select(Message.id).where(
+        return StoredMessage(inserted, group.id, created=True, priority=group.priority,
+                             addressed=addressed, access=group.access)
+    first_id, first_addressed = session.execute(
+        select(Message.id, Message.addressed).where(
             Message.channel == incoming.channel,
             Message.chat_id == chat_id,
             Message.external_id == external_id,
         )
-    )
-    assert first_id is not None, "a skipped insert has a first copy in the same chat"
-    return StoredMessage(first_id, group.id, created=False, priority=group.priority)
+    ).one()
+    return StoredMessage(first_id, group.id, created=False, priority=group.priority,
+                         addressed=first_addressed, access=group.access)

@@ -3,6 +3,9 @@
 Messages and the new cursor are written in one transaction, so a crash can only make the next
 poll fetch the same messages again, which the (channel, chat_id, external_id) key absorbs.
 
+A message that does not address claw in a group chat is stored but queues no turn; a chat
+claw has never seen gets its pairing reply in the same transaction (claw.pipeline.pairing).
+
 Items are judged one by one (claw/channels/items.py), and each is stored in a savepoint of its
 own: an item the database still refuses is skipped with a note, and the good items of the page
 and the cursor move on. A database that is down fails the whole poll instead (nothing moves).
@@ -18,8 +21,9 @@ from sqlalchemy.exc import DataError
 from claw.channels import PolledChannel
 from claw.channels.items import ItemNote
 from claw.db import PollCursor, read_session, write_session
-from claw.pipeline.dispatch import enqueue_turn
+from claw.pipeline.dispatch import enqueue_send, enqueue_turn
 from claw.pipeline.inbox import IncomingMessage, store_message
+from claw.pipeline.pairing import hold
 from claw.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -39,17 +43,21 @@ def poll_channel(channel: PolledChannel) -> int:
     batch = channel.fetch(cursor or "")
     notes = list(batch.notes)
     to_queue: dict[str, bool] = {}
+    notices: list[int] = []  #: pairing replies to strangers (claw.pipeline.pairing)
     created = 0
     with write_session() as session:
         for incoming in batch.messages:
             try:
                 with session.begin_nested():
                     stored = store_message(session, incoming)
+                    notice = hold(session, stored, incoming)
             except UNSTORABLE as exc:
                 notes.append(_unstorable(incoming, exc))
                 continue
-            if stored.created:
-                created += 1
+            created += stored.created
+            if notice is not None:
+                notices.append(notice)
+            if stored.starts_turn:
                 to_queue[stored.group_id] = stored.priority
         row = session.get(PollCursor, channel.name)
         if row is None:
@@ -59,6 +67,8 @@ def poll_channel(channel: PolledChannel) -> int:
     record_notes(notes)
     for group_id, priority in to_queue.items():
         enqueue_turn(group_id, priority=priority)
+    for outbox_id in notices:
+        enqueue_send(outbox_id)
     return created
 
 

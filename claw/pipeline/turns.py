@@ -27,7 +27,7 @@ from claw.agent.pricing import cost_usd, price_table
 from claw.agent.tools import ToolContext, default_registry
 from claw.config import Settings
 from claw.db import Group, Message, Usage, read_session, write_session
-from claw.db.models import utcnow
+from claw.db.models import GroupAccess, utcnow
 from claw.faults import fault_point
 from claw.memory import memory_prompt, record_turn
 from claw.personality import load_personality
@@ -105,17 +105,35 @@ def cooldown_left(pending: list[Message], cooldown: float, now: datetime) -> flo
     return max(0.0, cooldown - (now - latest).total_seconds())
 
 
-def is_stale(pending: list[Message], stale_after: float, now: datetime) -> bool:
+def is_stale(
+    pending: list[Message], stale_after: float, now: datetime, *, since: datetime | None = None
+) -> bool:
+    """Whether the oldest message waited too long for claw. ``since``: when the group was
+    approved; the wait for the owner's approval was not claw being slow."""
     oldest = min(_as_aware(m.created_at) for m in pending)
+    if since is not None:
+        oldest = max(oldest, _as_aware(since))
     return now - oldest > timedelta(seconds=stale_after)
 
 
-def recent_history(session: Session, group_id: str, before_id: int, limit: int) -> list[Message]:
+def recent_history(
+    session: Session, group_id: str, before_id: int, limit: int, *, upto_id: int | None = None,
+    batch: frozenset[int] = frozenset(),
+) -> list[Message]:
     """The conversation before the pending messages; notices about claw itself, and messages
-    set aside because turns kept failing on them, left out."""
+    set aside because turns kept failing on them, left out.
+
+    Group messages that did not address claw are part of it: what was said since claw last
+    spoke. Those said between the batch's messages (up to ``upto_id``) come too, just before it.
+    """
+    said_before = Message.id < before_id
+    if upto_id is not None:
+        said_before = said_before | (
+            (Message.id <= upto_id) & Message.addressed.is_(False) & Message.id.not_in(batch)
+        )
     rows = session.scalars(
         select(Message)
-        .where(Message.group_id == group_id, Message.id < before_id, Message.kind == "chat",
+        .where(Message.group_id == group_id, said_before, Message.kind == "chat",
                Message.set_aside_at.is_(None))
         .order_by(Message.id.desc())
         .limit(limit)
@@ -126,7 +144,8 @@ def recent_history(session: Session, group_id: str, before_id: int, limit: int) 
 def build_turn_input(
     session: Session, settings: Settings, group: Group, pending: list[Message]
 ) -> TurnInput:
-    history = recent_history(session, group.id, pending[0].id, settings.history_messages)
+    history = recent_history(session, group.id, pending[0].id, settings.history_messages,
+                             upto_id=pending[-1].id, batch=frozenset(m.id for m in pending))
     return TurnInput(
         group_id=group.id,
         system_prompt=load_personality(settings.workspace, group.id)
@@ -248,11 +267,14 @@ def answer_pending(
                 return TurnResult(TurnOutcome.COOLING, retry_in=left)
         group = session.get(Group, group_id)
         assert group is not None
+        if group.access != GroupAccess.APPROVED:
+            return TurnResult(TurnOutcome.IDLE)  # its messages wait for the owner's approval
         # A group folder from before the scratch split is moved over before anything in it is
         # read (one stat when it already was); reads are safe either way (claw/safe_fs.py).
         _ensure_layout(settings, group_id)
         quota.remount(settings, group_id)  # after a reboot: the group's files are in its image
         turn = build_turn_input(session, settings, group, pending)
+        approved_at = group.approved_at
         ctx = ToolContext(group_id, settings.workspace, settings, is_main=group.is_main)
     if journal is not None and batch is None:  # stale: its batch was answered or set aside
         with write_session() as session:
@@ -281,7 +303,7 @@ def answer_pending(
         log.warning("turn_model_failed group=%s retryable=%s error=%s", group_id, exc.retryable, exc)
         return TurnResult(TurnOutcome.FAILED, error=exc, newest_pending_id=pending[-1].id)
     text = reply.text
-    if is_stale(pending, settings.stale_after, now):
+    if is_stale(pending, settings.stale_after, now, since=approved_at):
         text = f"{STALE_APOLOGY}\n{text}"
     fault_point("turn.before_commit")
     try:

@@ -15,7 +15,7 @@ from claw.channels.telegram import MESSAGE_LIMIT, TelegramBot, split_text
 from claw.config import Settings, get_settings
 from claw.doctor import _telegram as doctor_check
 from claw.pipeline.inbox import IncomingMessage
-from tests.support.fake_telegram import TOKEN, FakeTelegram, utf16_len
+from tests.support.fake_telegram import BOT_ID, TOKEN, FakeTelegram, utf16_len
 
 CHAT = -100123
 OTHER = -100456
@@ -62,9 +62,11 @@ def test_fetch_turns_text_messages_into_incoming_messages(api: FakeTelegram) -> 
 
     # Then it gets every text, in order, keyed per chat, with the next offset as the cursor
     assert batch.messages == [
-        IncomingMessage("telegram", "-100123", "Ann Lee", "good morning", "-100123:1"),
-        IncomingMessage("telegram", "-100123", "ben_b", "hi", "-100123:2"),
-        IncomingMessage("telegram", "-100456", "Cid", "hello", "-100456:7"),
+        IncomingMessage("telegram", "-100123", "Ann Lee", "good morning", "-100123:1",
+                        private=False, chat_name="group -100123"),
+        IncomingMessage("telegram", "-100123", "ben_b", "hi", "-100123:2",
+                        private=False, chat_name="group -100123"),
+        IncomingMessage("telegram", "-100456", "Cid", "hello", "-100456:7", private=False),
     ]
     assert batch.cursor == str(last + 1)
     assert [m.group_id for m in batch.messages] == ["telegram:-100123", "telegram:-100123",
@@ -415,3 +417,60 @@ def test_show_typing_sends_a_typing_chat_action_and_never_raises() -> None:
         fake.stop()
     # With the API gone, the indicator is skipped quietly: it is never worth failing a turn
     TelegramBot(TOKEN, api_url=fake.url).show_typing("-100777")
+
+
+# ---- whom a message addresses ----------------------------------------------------------------
+
+
+def test_mentions_and_replies_to_the_bot_address_it(api: FakeTelegram) -> None:
+    # Given messages that @mention the bot (after an emoji: offsets count UTF-16 units),
+    # mention someone else, name the bot without a username, reply to it or to a person,
+    # or run its command
+    mention = "🎉 thanks @claw_test_bot!"
+    api.add_message(CHAT, "Ann", mention, entities=api.mention(mention))
+    api.add_message(CHAT, "Ben", "ask @someone_else",
+                    entities=[{"type": "mention", "offset": 4, "length": 13}])
+    api.add_message(CHAT, "Cid", "claw, help", entities=[{"type": "text_mention", "offset": 0, "length": 4,
+                                                          "user": {"id": BOT_ID, "is_bot": True,
+                                                                   "first_name": "claw"}}])
+    api.add_message(CHAT, "Dee", "sure", reply_to_message=api.reply_to_bot(CHAT, "want tea?"))
+    api.add_message(CHAT, "Eve", "me too", reply_to_message={
+        "message_id": 2, "chat": {"id": CHAT}, "from": {"id": 99, "is_bot": False, "first_name": "Ann"}})
+    api.add_message(CHAT, "Fay", "/help@claw_test_bot",
+                    entities=[{"type": "bot_command", "offset": 0, "length": 19}])
+    api.add_message(CHAT, "Gus", "just chatting")
+
+    # When claw polls twice
+    client = bot(api)
+    batch = client.fetch("")
+    client.fetch(batch.cursor)
+
+    # Then exactly the mention, the text mention, the reply to claw and its command address it
+    assert [(m.sender, m.mentions_bot) for m in batch.messages] == [
+        ("Ann", True), ("Ben", False), ("Cid", True), ("Dee", True), ("Eve", False),
+        ("Fay", True), ("Gus", False)]
+    # And claw asked who it is once, not per message or per poll
+    assert api.me_calls == 1
+
+
+def test_a_direct_message_is_private_and_named_after_its_person(api: FakeTelegram) -> None:
+    api.add_message(4242, "Ann", "hello", last_name="Lee")
+    [message] = bot(api).fetch("").messages
+    assert (message.chat_id, message.private, message.chat_name) == ("4242", True, "Ann")
+    assert api.me_calls == 0  # nothing could address the bot: no getMe
+
+
+def test_without_getme_the_poll_fails_and_nothing_is_skipped(api: FakeTelegram) -> None:
+    # Given a message that may mention the bot, while getMe fails
+    text = "hi @claw_test_bot"
+    api.add_message(CHAT, "Ann", text, entities=api.mention(text))
+    api.get_me_fails = True
+    client = bot(api)
+    # Then the poll fails (the cursor stays, the message comes again), without the token
+    with pytest.raises(PollError, match="getMe") as raised:
+        client.fetch("")
+    assert_no_token(raised.value)
+    # And once getMe answers, the message is read as addressing claw
+    api.get_me_fails = False
+    [message] = client.fetch("").messages
+    assert message.mentions_bot

@@ -109,3 +109,36 @@ def test_a_sqlite_database_with_replies_upgrades_past_a_table_rebuild(tmp_path: 
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
         schema = db.execute("SELECT sql FROM sqlite_master WHERE name = 'messages'").fetchone()[0]
     assert "uq_messages_chat_external_id" in schema
+
+
+def test_0008_keeps_existing_groups_approved_and_quiets_group_chats(blank_url: str) -> None:
+    # Given a database before 0008 with a Telegram group, a Telegram DM, a WhatsApp group,
+    # a WhatsApp one-to-one chat and an HTTP chat, each with a message
+    config = alembic_config(blank_url)
+    command.upgrade(config, "0007")
+    with get_engine(blank_url).begin() as connection:
+        for channel, chat in [("telegram", "-100"), ("telegram", "42"), ("whatsapp", "1@g.us"),
+                              ("whatsapp", "491@s.whatsapp.net"), ("http", "team")]:
+            connection.execute(text(
+                "INSERT INTO groups (id, channel, chat_id, priority, is_main, settings, "
+                "last_processed_id, created_at) VALUES (:id, :channel, :chat, false, false, '{}', 0, "
+                "CURRENT_TIMESTAMP)"), {"id": f"{channel}:{chat}", "channel": channel, "chat": chat})
+            connection.execute(text(
+                "INSERT INTO messages (group_id, channel, chat_id, role, sender, text, created_at)"
+                " VALUES (:id, :channel, :chat, 'user', 'alice', 'hi', CURRENT_TIMESTAMP)"),
+                {"id": f"{channel}:{chat}", "channel": channel, "chat": chat})
+    # When it is migrated
+    upgrade(blank_url)
+    # Then every group stays approved, group chats answer when addressed, the rest always,
+    # and the stored messages still count as addressed (nothing owed is forgotten)
+    with get_engine(blank_url).connect() as connection:
+        groups = connection.execute(text("SELECT id, respond, access FROM groups ORDER BY id")).all()
+        addressed = connection.execute(text("SELECT addressed FROM messages")).scalars().all()
+    assert [tuple(g) for g in groups] == [
+        ("http:team", "always", "approved"),
+        ("telegram:-100", "mention", "approved"),
+        ("telegram:42", "always", "approved"),
+        ("whatsapp:1@g.us", "mention", "approved"),
+        ("whatsapp:491@s.whatsapp.net", "always", "approved"),
+    ]
+    assert [bool(a) for a in addressed] == [True] * 5

@@ -3,6 +3,7 @@
 getUpdates keeps Telegram's offset semantics: updates below the ``offset`` a call is made with
 are confirmed and dropped for good; until then every call returns them again. ``allowed_updates``
 filters update kinds as Telegram does (``filter_updates = False`` sends every kind anyway).
+getMe answers the bot's id and username (BOT_ID, BOT_USERNAME).
 sendMessage records what claw sent and refuses an empty or over-long text like Telegram.
 A wrong token gets 401. ``mode`` makes both methods fail: "bad-gateway" (HTTP 502 page),
 "garbage" (200, not JSON), "conflict" (409 ok:false, as with a second poller), "not-ok"
@@ -23,6 +24,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 from tests.support.loopback import LoopbackServer
 
 TOKEN = "123456789:AAF-test_TOKEN-0123456789abcdefghij"
+BOT_ID = 123456789  #: the bot's user id (a token starts with it); getMe answers it
+BOT_USERNAME = "claw_test_bot"
 MESSAGE_LIMIT = 4096
 
 
@@ -45,6 +48,8 @@ class FakeTelegram(LoopbackServer):
         self.sends_before_outage: int | None = None
         self.refused: list[tuple[float, dict[str, Any]]] = []  #: (monotonic time, payload)
         self.polls = 0
+        self.me_calls = 0  #: getMe calls
+        self.get_me_fails = False  #: getMe answers 502 (getUpdates still works)
         self.next_update_id = 500_000
         self.next_message_id: dict[int, int] = {}
         self.lock = threading.Lock()
@@ -64,6 +69,8 @@ class FakeTelegram(LoopbackServer):
             self.sends_before_outage = None
             self.refused.clear()
             self.polls = 0
+            self.me_calls = 0
+            self.get_me_fails = False
 
     # ---- what people do in Telegram ------------------------------------------------------
 
@@ -75,14 +82,17 @@ class FakeTelegram(LoopbackServer):
 
     def add_message(
         self, chat_id: int, first_name: str, text: str | None, *, message_id: int | None = None,
-        last_name: str | None = None, username: str | None = None, **extra: Any,
+        last_name: str | None = None, username: str | None = None, user_id: int | None = None,
+        **extra: Any,
     ) -> int:
-        """A message in a group; returns its message_id (counted per chat, as Telegram does)."""
+        """A message in a group (a DM when ``chat_id`` is positive: Telegram's private chats
+        have the user's id); returns its message_id (counted per chat, as Telegram does).
+        ``extra`` adds fields as they are: ``entities``, ``reply_to_message``..."""
         with self.lock:
             if message_id is None:
                 message_id = self.next_message_id.get(chat_id, 0) + 1
             self.next_message_id[chat_id] = max(self.next_message_id.get(chat_id, 0), message_id)
-        sender: dict[str, Any] = {"id": abs(hash(first_name)) % 10**9, "is_bot": False}
+        sender: dict[str, Any] = {"id": user_id or abs(hash(first_name)) % 10**9, "is_bot": False}
         if first_name:
             sender["first_name"] = first_name
         if last_name:
@@ -91,12 +101,25 @@ class FakeTelegram(LoopbackServer):
             sender["username"] = username
         message: dict[str, Any] = {
             "message_id": message_id, "from": sender, "date": int(time.time()),
-            "chat": {"id": chat_id, "title": f"group {chat_id}", "type": "supergroup"}, **extra,
+            "chat": ({"id": chat_id, "title": f"group {chat_id}", "type": "supergroup"} if chat_id < 0
+                     else {"id": chat_id, "first_name": first_name, "type": "private"}),
+            **extra,
         }
         if text is not None:
             message["text"] = text
         self.add_update("message", message)
         return message_id
+
+    def mention(self, text: str) -> list[dict[str, Any]]:
+        """The ``entities`` Telegram gives a text that @mentions the bot by its username."""
+        handle = f"@{BOT_USERNAME}"
+        return [{"type": "mention", "offset": utf16_len(text[:text.index(handle)]),
+                 "length": len(handle)}]
+
+    def reply_to_bot(self, chat_id: int, text: str) -> dict[str, Any]:
+        """A ``reply_to_message`` field: a reply to one of the bot's messages."""
+        return {"message_id": 1, "chat": {"id": chat_id}, "text": text,
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "claw", "username": BOT_USERNAME}}
 
     def sent_to(self, chat_id: int) -> list[str]:
         with self.lock:
@@ -180,6 +203,13 @@ class FakeTelegram(LoopbackServer):
                 method = self._method()
                 if method is None:
                     return
+                if method == "getMe":
+                    with fake.lock:
+                        fake.me_calls += 1
+                    if fake.get_me_fails:
+                        return self._reply(502, b"<html>502 Bad Gateway</html>", "text/html")
+                    return self._json(200, {"ok": True, "result": {
+                        "id": BOT_ID, "is_bot": True, "first_name": "claw", "username": BOT_USERNAME}})
                 if method != "getUpdates":
                     return self._json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
                 self._json(200, fake._get_updates(parse_qs(urlparse(self.path).query)))
