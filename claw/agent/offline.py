@@ -11,6 +11,9 @@ loss, duplication, order and coalescing in the replies. A few plain commands bec
     run python: <code>                  -> run_code
     be more <trait>                     -> update_personality
 
+and "what day is it", "what time is it", "what's the date" are answered from the clock line the
+turn gives every model (ModelRequest.clock), so the clock can be tested end to end offline.
+
 After the tools ran, the reply gives, in message order, each command's tool result (prefixed
 "Error: " if it failed) and each plain message's echo line.
 """
@@ -60,12 +63,27 @@ COMMANDS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], ToolUse]]] = [
 ]
 
 
+#: questions answered with the turn's clock line instead of an echo (also after "@claw ")
+ASKS_THE_TIME = re.compile(
+    r"(?:^|\s)(?:what(?:'s| is) (?:the )?(?:date|time|day)(?: today| now)?|what day is (?:it|today)"
+    r"|what time is it|what(?:'s| is) today(?:'s date)?)\s*\??$",
+    re.I,
+)
+
+
 def parse_command(text: str) -> ToolUse | None:
     for pattern, build in COMMANDS:
         match = pattern.match(text.strip())
         if match:
             return build(match)
     return None
+
+
+def _plain_answer(message: ChatLine, clock: str) -> str:
+    """The echo line, or the clock line when the message asks what day or time it is."""
+    if clock and ASKS_THE_TIME.search(message.text.strip()):
+        return f"{message.sender}: {clock}"
+    return f"{message.sender}: {message.text}"
 
 
 def _tool_id(index: int) -> str:
@@ -87,9 +105,9 @@ class OfflineProvider:
             calls = self._tool_calls(request.new_messages)
             if calls:
                 return self._finish(calls, "tool_use", request)
-            text = "\n".join(f"{m.sender}: {m.text}" for m in request.new_messages)
+            text = "\n".join(_plain_answer(m, request.clock) for m in request.new_messages)
         else:
-            text = "\n".join(self._answer_lines(request.new_messages, results))
+            text = "\n".join(self._answer_lines(request.new_messages, results, request.clock))
         if request.on_text:
             request.on_text(text)
         return self._finish([{"type": "text", "text": text}], "end_turn", request)
@@ -112,12 +130,12 @@ class OfflineProvider:
         return {b["tool_use_id"]: b for b in last["content"] if b.get("type") == "tool_result"}
 
     @staticmethod
-    def _answer_lines(new_messages: list[ChatLine], results: dict[str, Block]) -> list[str]:
+    def _answer_lines(new_messages: list[ChatLine], results: dict[str, Block], clock: str) -> list[str]:
         lines = []
         for index, message in enumerate(new_messages):
             result = results.get(_tool_id(index))
             if result is None:
-                lines.append(f"{message.sender}: {message.text}")
+                lines.append(_plain_answer(message, clock))
             else:
                 content = str(result.get("content", ""))
                 lines.append(f"Error: {content}" if result.get("is_error") else content)
