@@ -94,10 +94,11 @@ def bench_cache(
     prefixes as Claude does; print the share read from the cache (target: 80% of follow-up
     turns' input tokens) and the cost against no caching."""
     from claw.agent.base import ProviderError
+    from claw.agent.pricing import PriceTableError
     from claw.bench.cache import render_cache, run_cache_bench
 
     try:
         typer.echo(render_cache(run_cache_bench(turns=turns, model=model, prior_lines=prior_lines)))
-    except ProviderError as exc:
+    except (ProviderError, PriceTableError) as exc:
         typer.secho(f"bench failed: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
