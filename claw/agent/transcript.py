@@ -6,11 +6,13 @@ every turn and so must come last.
 
 The history window moves in steps. Sliding it by one message per turn would change the first
 message of every request, and no cached prefix past the system prompt would ever be reused.
-So a window may only start at a *step boundary*: a line whose content hash falls in one
-HISTORY_STEP-th of the hash space (content-defined chunking, as rsync and restic cut files),
-or at the group's very first line. Being a boundary is a property of the line itself, so every
-turn agrees where the boundaries are without keeping any state: the start stays put for
-several turns, until the window from it no longer fits, and then jumps to the next boundary.
+So a window starts at a *step boundary*: a line whose content hash falls in one HISTORY_STEP-th
+of the hash space (content-defined chunking, as rsync and restic cut files), or at the group's
+very first line. Being a boundary is a property of the line itself, so every turn agrees where
+the boundaries are without keeping any state: the start stays put for several turns, until the
+window from it no longer fits, and then jumps to the next boundary. A window always keeps at
+least half of what would fit; in the rare run of lines without a boundary it starts at the
+line of highest hash instead, which also stays put while the window moves on.
 """
 
 from __future__ import annotations
