@@ -28,7 +28,7 @@ from claw.agent.loop import run_agent
 from claw.agent.pricing import cost_usd, price_table
 from claw.agent.tools import ToolContext, default_registry
 from claw.agent.transcript import stored_history_window
-from claw.bench.cache_server import PromptCacheServer, minimum_cacheable
+from claw.bench.cache_server import TTL_SECONDS, PromptCache, PromptCacheServer, minimum_cacheable
 from claw.chaos.fakes.anthropic import FakeResponse, reply_text, reply_tool_use
 from claw.config import Settings
 from claw.memory import GroupMemory, memory_prompt
@@ -39,7 +39,8 @@ CACHE_SHARE_TARGET = 0.80
 GROUP = "telegram:-100200300"
 TIMEZONE = "Europe/Berlin"
 START = datetime(2026, 12, 2, 8, 30, tzinfo=timezone.utc)
-MINUTES_PER_TURN = 4
+#: minutes between turns: the conversation's clock, and the cache's (entries live five minutes)
+MINUTES_PER_TURN = 4.0
 
 MEMORY_MD = """\
 - Ann and Ben share a flat in Leipzig; the landlord is Mr Weber (rent due on the 1st).
@@ -134,6 +135,7 @@ class TurnCost:
 class CacheBench:
     model: str
     minimum: int
+    minutes_per_turn: float
     turns: list[TurnCost] = field(default_factory=list)
     prices: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
 
@@ -175,16 +177,19 @@ def _prior_history(lines: int) -> list[ChatLine]:
 
 
 def run_cache_bench(*, turns: int = 20, model: str = "claude-sonnet-4-5", prior_lines: int = 60,
-                    settings: Settings | None = None) -> CacheBench:
+                    minutes_per_turn: float = MINUTES_PER_TURN, settings: Settings | None = None) -> CacheBench:
     settings = settings or Settings()
-    bench = CacheBench(model, minimum_cacheable(model), prices=price_table(settings.prices))
+    bench = CacheBench(model, minimum_cacheable(model), minutes_per_turn, prices=price_table(settings.prices))
     with tempfile.TemporaryDirectory(prefix="claw-bench-cache-") as directory:
         root = Path(directory)
         settings = settings.model_copy(update={"home": root / "home", "workspace": root / "workspace"})
         GroupMemory(workspace=settings.workspace, index_dir=settings.memory_index_dir,
                     group_id=GROUP).curate(MEMORY_MD, now=START)
         stored = _prior_history(prior_lines)
-        server = PromptCacheServer(answer, keep_requests=False).start()
+        server = PromptCacheServer(answer, keep_requests=False)
+        now = START
+        server.cache = PromptCache(clock=lambda: now.timestamp())  # the conversation's time, not ours
+        server.start()
         try:
             provider = ClaudeProvider(model=model, api_key="bench-key-not-a-real-one", base_url=server.url,
                                       max_retries=0, timeout=30.0)
@@ -192,7 +197,7 @@ def run_cache_bench(*, turns: int = 20, model: str = "claude-sonnet-4-5", prior_
             registry = default_registry()
             first_line: ChatLine | None = None
             for number in range(1, turns + 1):
-                now = START + timedelta(minutes=MINUTES_PER_TURN * number)
+                now = START + timedelta(minutes=minutes_per_turn * number)
                 sender, text = QUESTIONS[(number - 1) % len(QUESTIONS)]
                 question = ChatLine("user", sender, text, now - timedelta(seconds=20))
                 history = stored_history_window(stored[-settings.history_messages:], settings.history_messages)
@@ -213,8 +218,9 @@ def run_cache_bench(*, turns: int = 20, model: str = "claude-sonnet-4-5", prior_
 
 
 def render_cache(bench: CacheBench) -> str:
-    lines = [f"claw bench cache: {len(bench.turns)} turns, {sum(t.calls for t in bench.turns)} model calls, "
-             f"{bench.model} (caches prefixes of {bench.minimum}+ tokens)",
+    lines = [f"claw bench cache: {len(bench.turns)} turns {bench.minutes_per_turn:g} min apart, "
+             f"{sum(t.calls for t in bench.turns)} model calls, {bench.model} (caches prefixes of "
+             f"{bench.minimum}+ tokens for {TTL_SECONDS / 60:g} min)",
              "turn  calls  prompt  read  written  uncached  read%  history",
              ]
     for turn in bench.turns:

@@ -9,7 +9,8 @@ The rules it keeps (Anthropic's prompt caching documentation):
   error, just no entry.
 - A read needs exactly the same prefix, block for block, up to a point where an entry was
   written before; from each breakpoint the API looks back up to 20 blocks for such an entry.
-- Entries live five minutes, and every read refreshes them.
+- Entries live five minutes, and every use refreshes them: a read refreshes the entry it read
+  and the entries at the request's breakpoints inside that prefix (their content was used).
 - ``usage``: ``cache_read_input_tokens`` came from an entry, ``cache_creation_input_tokens``
   were written (from there to the last breakpoint that could be cached), ``input_tokens`` are
   the rest, after it.
@@ -121,8 +122,11 @@ class PromptCache:
                 if self._entries.get(hashes[at], 0.0) > now:
                     read_at = at
                     break
-        if read_at >= 0:
-            self._entries[hashes[read_at]] = now + TTL_SECONDS
+        # Reading refreshes what was used: the entry read, and the request's own breakpoints
+        # inside it that have entries (its tools, its system prompt).
+        for at in [read_at, *(mark for mark in marks if mark < read_at)]:
+            if at >= 0 and self._entries.get(hashes[at], 0.0) > now:
+                self._entries[hashes[at]] = now + TTL_SECONDS
         floor = minimum_cacheable(model)
         written_to = read_at
         for mark in marks:

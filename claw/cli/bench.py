@@ -89,6 +89,7 @@ def bench_cache(
     turns: Annotated[int, typer.Option(min=2, help="turns of the conversation")] = 20,
     model: Annotated[str, typer.Option(help="the Claude model priced and simulated (its cache minimum)")] = "claude-sonnet-4-5",
     prior_lines: Annotated[int, typer.Option(min=0, help="lines the group said before (the window is full from the start)")] = 60,
+    minutes: Annotated[float, typer.Option(min=0, help="minutes between turns (cache entries live 5)")] = 4.0,
 ) -> None:
     """Run a conversation with tool calls against a fake Messages API that caches prompt
     prefixes as Claude does; print the share read from the cache (target: 80% of follow-up
@@ -98,7 +99,8 @@ def bench_cache(
     from claw.bench.cache import render_cache, run_cache_bench
 
     try:
-        typer.echo(render_cache(run_cache_bench(turns=turns, model=model, prior_lines=prior_lines)))
+        typer.echo(render_cache(run_cache_bench(turns=turns, model=model, prior_lines=prior_lines,
+                                                 minutes_per_turn=minutes)))
     except (ProviderError, PriceTableError) as exc:
         typer.secho(f"bench failed: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None

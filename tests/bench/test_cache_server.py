@@ -72,6 +72,27 @@ def test_a_prefix_under_the_models_minimum_is_not_cached(model: str, cached: boo
         assert again.cache_creation_input_tokens == 0 and again.input_tokens == again.prompt_tokens
 
 
+def test_entries_live_five_minutes_from_their_last_use() -> None:
+    clock = [0.0]
+    cache = PromptCache(clock=lambda: clock[0])
+    tool = {"name": "t", "description": LONG, "input_schema": {"type": "object"}, "cache_control": CACHE}
+
+    def ask(words: str) -> int:
+        body = {**request("system", messages=[text("user", words, mark=True)], system_mark=False),
+                "tools": [tool]}
+        return cache.process(body).cache_read_input_tokens
+
+    ask("one")
+    clock[0] = 290.0
+    longest = ask("one")  # read at 290 s: the whole prefix, and the tools entry inside it
+    clock[0] = 580.0
+    assert ask("one") == longest  # still there 290 s after its last use
+    clock[0] = 860.0
+    assert 0 < ask("two") < longest  # the tools entry too: refreshed by the reads of the longer one
+    clock[0] = 1161.0
+    assert ask("one") == 0  # 301 s after the last use: gone
+
+
 def test_a_cache_is_per_model() -> None:
     cache = PromptCache()
     cache.process(request(model="claude-sonnet-4-5"))
