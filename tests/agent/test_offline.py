@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from claw.agent import ChatLine, ModelRequest, ModelStep, TurnInput
 from claw.agent.offline import OfflineProvider, parse_command
-from claw.agent.transcript import to_chat_turns
+from claw.agent.transcript import build_conversation, to_chat_turns
 
 T0 = datetime(2026, 3, 1, 14, 34, tzinfo=timezone.utc)
 
@@ -123,3 +123,26 @@ def test_a_failed_tool_is_reported_as_an_error_line() -> None:
                                               "content": "unknown tool 'run_code'", "is_error": True}]}]
     second = provider.step(ModelRequest("", messages, [], None, new_messages=t.new_messages))
     assert second.text == "Error: unknown tool 'run_code'"
+
+
+def test_what_day_and_time_it_is_are_answered_from_the_turns_clock() -> None:
+    # Given a turn with a clock, asking the time next to a command and a plain message
+    t = TurnInput("http:team", "You are claw.", [],
+                  [user("Ann", "@claw what day is it?"), user("Bob", "be more cheerful"), user("Cy", "hi")],
+                  timezone="Asia/Tokyo")
+    conversation = build_conversation(t, now=T0)
+    provider = OfflineProvider()
+    first = provider.step(ModelRequest("", conversation.messages, [], None, new_messages=t.new_messages,
+                                       clock=conversation.clock))
+    [call] = first.tool_calls
+    messages = [*conversation.messages, {"role": "assistant", "content": first.content},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                              "content": "Personality updated", "is_error": False}]}]
+    second = provider.step(ModelRequest("", messages, [], None, new_messages=t.new_messages,
+                                        clock=conversation.clock))
+    # Then the question gets the clock line, in the group's timezone, in its place
+    assert second.text.splitlines() == [
+        "Ann: (Now: Sunday, 1 March 2026, 11:34 PM, Asia/Tokyo, UTC+09:00)", "Personality updated", "Cy: hi"]
+    # And without a clock it is echoed like any message
+    plain = provider.step(ModelRequest("", conversation.messages, [], None, new_messages=t.new_messages[:1]))
+    assert plain.text == "Ann: @claw what day is it?"
