@@ -42,7 +42,9 @@ class TurnInput:
     system_prompt: str
     history: list[ChatLine]  #: earlier messages, oldest first
     new_messages: list[ChatLine]  #: the pending user messages this turn answers, oldest first
-    timezone: str = "UTC"  #: the group's timezone, for `[Alice @ 2:34 PM]` stamps
+    timezone: str = "UTC"  #: the group's timezone, for `[Alice @ 2:34 PM]` stamps and the clock
+    #: the moment the turn is answered, told to the model (None: when the loop starts)
+    now: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,12 @@ class ModelRequest:
     #: the messages this turn answers. Real models read them in ``messages``; the offline
     #: model uses them directly, so it never has to parse its own transcript format.
     new_messages: list[ChatLine] = field(default_factory=list)
+    #: how many leading ``messages`` are the turn's history: the same bytes next turn, so the
+    #: Claude provider ends a cache breakpoint there (0: none)
+    history_end: int = 0
+    #: the clock line the model reads at the end of the last user message (claw.agent.clock);
+    #: the offline model answers "what day is it" from it
+    clock: str = ""
 
 
 @dataclass(slots=True)

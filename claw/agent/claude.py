@@ -1,5 +1,20 @@
 """Claude through the official ``anthropic`` SDK, streamed, with prompt caching.
 
+Prompt caching: the API caches a request's prefix (tools → system → messages) up to each
+``cache_control`` breakpoint, at most four, and a later request that starts with exactly the
+same bytes reads it back at a tenth of the input price. The four breakpoints here:
+
+    the last tool            tools stay cached when the system prompt changes (memory edits)
+    the system prompt        personality and memory: stable across turns
+    the end of the history   the next turn's history starts with the same bytes (the window
+                             moves in steps, claw/agent/transcript.py), and the API finds this
+                             entry by looking back from that turn's own history breakpoint
+    the last message         the next call of the same tool loop starts with all of this
+
+Everything that changes every turn (the new messages, the clock) comes after the history
+breakpoint. Message contents always go out as lists of blocks, so a message is the same bytes
+whether or not it carries a breakpoint this time.
+
 The SDK already retries 408/409/429/5xx/529 and connection failures with exponential backoff
 (honouring the server's ``retry-after`` headers), so nothing here retries by hand: once the SDK
 gives up, the failure becomes a `ProviderError` whose ``retryable`` flag tells the turn whether
@@ -52,7 +67,7 @@ class ClaudeProvider:
                 # No key, token or profile: the SDK would raise a bare TypeError mid-request.
                 raise ProviderError("no Anthropic API key: set ANTHROPIC_API_KEY", retryable=False)
             with client.messages.stream(model=self.model, max_tokens=MAX_TOKENS,
-                                        messages=request.messages,
+                                        messages=self._messages(request),
                                         **self._prefix(request)) as stream:
                 for delta in stream.text_stream:
                     if request.on_text is not None:
@@ -87,7 +102,8 @@ class ClaudeProvider:
 
         The API caches the prefix in the order tools → system → messages, so the breakpoint on
         the system block covers both; the one on the last tool keeps the tools cached when the
-        system prompt changes (it carries the group's memory and the clock).
+        system prompt changes (it carries the group's memory). The clock is never here: it
+        would change the prefix every turn (claw/agent/clock.py).
         """
         prefix: dict[str, Any] = {}
         if request.system:  # the API refuses an empty text block
@@ -98,6 +114,22 @@ class ClaudeProvider:
             tools[-1]["cache_control"] = CACHE
             prefix["tools"] = tools
         return prefix
+
+    @staticmethod
+    def _messages(request: ModelRequest) -> list[dict[str, Any]]:
+        """The conversation as block lists, breakpoints on the history's end and the last message.
+
+        Copies: the loop sends ``request.messages`` again next step, unmarked where it moved on.
+        """
+        messages = [{"role": m["role"], "content": _blocks(m["content"])} for m in request.messages]
+        marks = {len(messages) - 1}
+        if request.history_end > 0:
+            marks.add(min(request.history_end, len(messages)) - 1)
+        for index in marks:
+            content = messages[index]["content"]
+            if content:
+                content[-1] = {**content[-1], "cache_control": CACHE}
+        return messages
 
     def _error(self, exc: anthropic.APIError) -> ProviderError:
         """A message a group member or operator can act on, and whether retrying later may help."""
@@ -137,3 +169,10 @@ class ClaudeProvider:
         if self._api_key and len(self._api_key) >= 16:
             message = message.replace(self._api_key, "[redacted]")
         return ProviderError(message, retryable=retryable)
+
+
+def _blocks(content: str | list[Block]) -> list[Block]:
+    """A message's content as a list of blocks; a string is one text block (as the API reads it)."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return list(content)

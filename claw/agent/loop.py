@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from claw.agent.base import AgentReply, ModelRequest, ModelStep, Provider, TokenUsage, ToolCall, TurnInput
 from claw.agent.tools import ToolContext, ToolRegistry, ToolResult
-from claw.agent.transcript import to_chat_turns
+from claw.agent.transcript import build_conversation
 from claw.faults import fault_point
 from claw.pipeline.journal import JournalSlot
 
@@ -51,7 +52,11 @@ def run_agent(
     on_text: Callable[[str], None] | None = None,
     journal: StepJournal | None = None,
 ) -> AgentReply:
-    messages = to_chat_turns(turn, token_budget=history_token_budget)
+    # One clock for the whole turn: every model call of the tool loop then sends the same
+    # bytes up to its last message, and reads the previous call's prefix from the cache.
+    conversation = build_conversation(turn, token_budget=history_token_budget,
+                                      now=turn.now or datetime.now(timezone.utc))
+    messages = conversation.messages
     usage = TokenUsage(provider.model)
     tools = registry.specs()
     texts: list[str] = []
@@ -62,7 +67,8 @@ def run_agent(
             step = ModelStep.from_data(journaled, provider.model)
         else:
             step = provider.step(
-                ModelRequest(turn.system_prompt, messages, tools, on_text, new_messages=turn.new_messages)
+                ModelRequest(turn.system_prompt, messages, tools, on_text, new_messages=turn.new_messages,
+                             history_end=conversation.history_end, clock=conversation.clock)
             )
             if journal is not None and step.tool_calls:
                 journal.record(iteration, 0, step.to_data())

@@ -13,6 +13,9 @@ loss, duplication, order and coalescing in the replies. A few plain commands bec
     run python: <code>                  -> run_code
     be more <trait>                     -> update_personality
 
+and "what day is it", "what time is it", "what's the date" are answered from the clock line the
+turn gives every model (ModelRequest.clock), so the clock can be tested end to end offline.
+
 After the tools ran, the reply gives, in message order, each command's tool result (prefixed
 "Error: " if it failed) and each plain message's echo line. A line that starts like a command
 but is not one ("remind me tomorrow at 9") is answered with the form that command takes.
@@ -105,9 +108,12 @@ def near_miss(text: str) -> str | None:
     return None
 
 
-def _plain_line(message: ChatLine) -> str:
-    """A plain message's line: the echo, or the forms of the command it nearly is."""
-    return near_miss(message.text) or f"{message.sender}: {message.text}"
+#: questions answered with the turn's clock line instead of an echo (also after "@claw ")
+ASKS_THE_TIME = re.compile(
+    r"(?:^|\s)(?:what(?:'s| is) (?:the )?(?:date|time|day)(?: today| now)?|what day is (?:it|today)"
+    r"|what time is it|what(?:'s| is) today(?:'s date)?)\s*\??$",
+    re.I,
+)
 
 
 def parse_command(text: str) -> ToolUse | None:
@@ -117,6 +123,14 @@ def parse_command(text: str) -> ToolUse | None:
         if command:
             return command
     return None
+
+
+def _plain_answer(message: ChatLine, clock: str) -> str:
+    """The echo line, the clock line when the message asks what day or time it is, or the
+    forms of the command the line nearly is."""
+    if clock and ASKS_THE_TIME.search(message.text.strip()):
+        return f"{message.sender}: {clock}"
+    return near_miss(message.text) or f"{message.sender}: {message.text}"
 
 
 def _tool_id(index: int) -> str:
@@ -138,9 +152,9 @@ class OfflineProvider:
             calls = self._tool_calls(request.new_messages)
             if calls:
                 return self._finish(calls, "tool_use", request)
-            text = "\n".join(_plain_line(m) for m in request.new_messages)
+            text = "\n".join(_plain_answer(m, request.clock) for m in request.new_messages)
         else:
-            text = "\n".join(self._answer_lines(request.new_messages, results))
+            text = "\n".join(self._answer_lines(request.new_messages, results, request.clock))
         if request.on_text:
             request.on_text(text)
         return self._finish([{"type": "text", "text": text}], "end_turn", request)
@@ -163,12 +177,12 @@ class OfflineProvider:
         return {b["tool_use_id"]: b for b in last["content"] if b.get("type") == "tool_result"}
 
     @staticmethod
-    def _answer_lines(new_messages: list[ChatLine], results: dict[str, Block]) -> list[str]:
+    def _answer_lines(new_messages: list[ChatLine], results: dict[str, Block], clock: str) -> list[str]:
         lines = []
         for index, message in enumerate(new_messages):
             result = results.get(_tool_id(index))
             if result is None:
-                lines.append(_plain_line(message))
+                lines.append(_plain_answer(message, clock))
             else:
                 content = str(result.get("content", ""))
                 lines.append(f"Error: {content}" if result.get("is_error") else content)

@@ -24,7 +24,8 @@ def bench(
 ) -> None:
     """Measure claw against a raw Celery 3-task chain on one private Redis; print both.
 
-    `claw bench scheduler` and `claw bench memory` measure the due scan and the memory search.
+    `claw bench scheduler` and `claw bench memory` measure the due scan and the memory search,
+    `claw bench cache` the share of a conversation's prompt read from Claude's prompt cache.
     Exits 0 when a target is missed (it is a measurement), 1 when it could not measure.
     """
     if ctx.invoked_subcommand is not None:
@@ -79,5 +80,27 @@ def bench_sandbox(
     try:
         typer.echo(run_sandbox_bench(samples))
     except (SandboxError, RuntimeError) as exc:
+        typer.secho(f"bench failed: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
+@bench_cli.command("cache")
+def bench_cache(
+    turns: Annotated[int, typer.Option(min=2, help="turns of the conversation")] = 20,
+    model: Annotated[str, typer.Option(help="the Claude model priced and simulated (its cache minimum)")] = "claude-sonnet-4-5",
+    prior_lines: Annotated[int, typer.Option(min=0, help="lines the group said before (the window is full from the start)")] = 60,
+    minutes: Annotated[float, typer.Option(min=0, help="minutes between turns (cache entries live 5)")] = 4.0,
+) -> None:
+    """Run a conversation with tool calls against a fake Messages API that caches prompt
+    prefixes as Claude does; print the share read from the cache (target: 80% of follow-up
+    turns' input tokens) and the cost against no caching."""
+    from claw.agent.base import ProviderError
+    from claw.agent.pricing import PriceTableError
+    from claw.bench.cache import render_cache, run_cache_bench
+
+    try:
+        typer.echo(render_cache(run_cache_bench(turns=turns, model=model, prior_lines=prior_lines,
+                                                 minutes_per_turn=minutes)))
+    except (ProviderError, PriceTableError) as exc:
         typer.secho(f"bench failed: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None

@@ -25,6 +25,7 @@ from claw.agent import AgentReply, ChatLine, Provider, ProviderError, TurnInput
 from claw.agent.loop import run_agent
 from claw.agent.pricing import cost_usd, price_table
 from claw.agent.tools import ToolContext, default_registry
+from claw.agent.transcript import stored_history_window
 from claw.config import Settings
 from claw.db import Group, Message, Usage, read_session, write_session
 from claw.db.models import GroupAccess, utcnow
@@ -144,13 +145,15 @@ def recent_history(
 def build_turn_input(
     session: Session, settings: Settings, group: Group, pending: list[Message]
 ) -> TurnInput:
-    history = recent_history(session, group.id, pending[0].id, settings.history_messages,
-                             upto_id=pending[-1].id, batch=frozenset(m.id for m in pending))
+    rows = recent_history(session, group.id, pending[0].id, settings.history_messages,
+                          upto_id=pending[-1].id, batch=frozenset(m.id for m in pending))
+    # Cut where the last turns cut, so the cached prompt prefix holds for several turns.
+    history = stored_history_window([_line(m) for m in rows], settings.history_messages)
     return TurnInput(
         group_id=group.id,
         system_prompt=load_personality(settings.workspace, group.id)
         + memory_prompt(settings.workspace, group.id, max_chars=settings.memory_prompt_chars),
-        history=[_line(m) for m in history],
+        history=history,
         new_messages=trim_pending(
             [_line(m) for m in pending],
             max_messages=settings.pending_max_messages,
@@ -275,7 +278,8 @@ def answer_pending(
         quota.remount(settings, group_id)  # after a reboot: the group's files are in its image
         turn = build_turn_input(session, settings, group, pending)
         approved_at = group.approved_at
-        ctx = ToolContext(group_id, settings.workspace, settings, is_main=group.is_main)
+        ctx = ToolContext(group_id, settings.workspace, settings, is_main=group.is_main,
+                          timezone=turn.timezone)
     if journal is not None and batch is None:  # stale: its batch was answered or set aside
         with write_session() as session:
             discard_journal(session, group_id)

@@ -93,12 +93,14 @@ def test_tool_use_blocks_go_back_unchanged_with_the_tool_result(fake: FakeAnthro
     second = provider.step(ModelRequest("You are claw.", messages, tools=[WEATHER]))
 
     # Then the API received the assistant blocks exactly as returned, plus the tool result
+    # (marked as the end of the prefix the next call may read from the cache)
     assert second.text == "Sunny in Paris."
     assert fake.requests[1].body["messages"] == [
-        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]},
         {"role": "assistant", "content": first.content},
-        {"role": "user", "content": [result]},
+        {"role": "user", "content": [{**result, "cache_control": {"type": "ephemeral"}}]},
     ]
+    assert messages[-1]["content"] == [result]  # the loop's own copy stays unmarked
 
 
 def test_system_prompt_and_last_tool_carry_cache_breakpoints(fake: FakeAnthropic) -> None:
@@ -114,6 +116,46 @@ def test_system_prompt_and_last_tool_carry_cache_breakpoints(fake: FakeAnthropic
         {"name": "get_weather", "description": "Weather for a city.",
          "input_schema": WEATHER.input_schema, "cache_control": {"type": "ephemeral"}},
     ]
+
+
+def breakpoints(body: dict[str, Any]) -> list[str]:
+    """Where the request's cache breakpoints are, in the API's order tools → system → messages."""
+    marks = [f"tool {t['name']}" for t in body.get("tools", []) if "cache_control" in t]
+    marks += ["system" for b in body.get("system", []) if "cache_control" in b]
+    marks += [f"message {i} block {j}" for i, m in enumerate(body["messages"])
+              for j, b in enumerate(m["content"]) if "cache_control" in b]
+    return marks
+
+
+def test_the_history_end_and_the_last_message_carry_the_other_two_breakpoints(
+    fake: FakeAnthropic
+) -> None:
+    # Given a conversation of three history messages, then the new ones with a tool loop
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "[Ann @ 9:00 AM]: hi"},
+        {"role": "assistant", "content": "Hello Ann."},
+        {"role": "user", "content": "[Ann @ 9:01 AM]: thanks"},
+        {"role": "assistant", "content": "Any time."},
+        {"role": "user", "content": "(new messages)\n[Ann @ 9:05 AM]: weather?\n\n(Now: ...)"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                                           "input": {"city": "Oslo"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "snow"},
+                                     {"type": "text", "text": "(also this)"}]},
+    ]
+
+    # When the provider sends it, four messages being the stable history
+    claude(fake).step(ModelRequest("You are claw.", messages, tools=[CLOCK, WEATHER], history_end=4))
+
+    # Then exactly four breakpoints: the last tool, the system prompt, the last block of the
+    # history's last message and the last block of the last message
+    body = fake.requests[0].body
+    assert breakpoints(body) == ["tool get_weather", "system", "message 3 block 0", "message 6 block 1"]
+    # And every message went out as blocks, the text unchanged
+    assert body["messages"][0]["content"] == [{"type": "text", "text": "[Ann @ 9:00 AM]: hi"}]
+    assert body["messages"][4]["content"][0]["text"].endswith("(Now: ...)")
+    # And a history that is the whole conversation has one message breakpoint, not two
+    claude(fake).step(ModelRequest("", messages[:3], history_end=3))
+    assert breakpoints(fake.requests[1].body) == ["message 2 block 0"]
 
 
 def test_no_tools_and_no_system_are_left_out(fake: FakeAnthropic) -> None:
@@ -235,7 +277,7 @@ def test_unreachable_api_is_retryable(fake: FakeAnthropic) -> None:
 
 def test_a_scripted_callable_sees_the_request(fake: FakeAnthropic) -> None:
     def echo(body: dict[str, Any]) -> FakeResponse:
-        return reply_text(f"you said: {body['messages'][-1]['content']}")
+        return reply_text(f"you said: {body['messages'][-1]['content'][0]['text']}")
 
     fake.script(echo)
 

@@ -9,7 +9,7 @@ import pytest
 
 from claw.agent import ChatLine, ModelRequest, ModelStep, TurnInput
 from claw.agent.offline import OfflineProvider, parse_command
-from claw.agent.transcript import to_chat_turns
+from claw.agent.transcript import build_conversation, to_chat_turns
 
 T0 = datetime(2026, 3, 1, 14, 34, tzinfo=timezone.utc)
 
@@ -162,3 +162,26 @@ def test_a_line_that_nearly_is_a_command_gets_the_forms_it_knows_not_an_echo() -
     assert second.startswith("I did not understand 'remind me in abc'")
     assert third == "max: hello"
     assert reply.stop_reason == "end_turn"
+
+
+def test_what_day_and_time_it_is_are_answered_from_the_turns_clock() -> None:
+    # Given a turn with a clock, asking the time next to a command and a plain message
+    t = TurnInput("http:team", "You are claw.", [],
+                  [user("Ann", "@claw what day is it?"), user("Bob", "be more cheerful"), user("Cy", "hi")],
+                  timezone="Asia/Tokyo")
+    conversation = build_conversation(t, now=T0)
+    provider = OfflineProvider()
+    first = provider.step(ModelRequest("", conversation.messages, [], None, new_messages=t.new_messages,
+                                       clock=conversation.clock))
+    [call] = first.tool_calls
+    messages = [*conversation.messages, {"role": "assistant", "content": first.content},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                              "content": "Personality updated", "is_error": False}]}]
+    second = provider.step(ModelRequest("", messages, [], None, new_messages=t.new_messages,
+                                        clock=conversation.clock))
+    # Then the question gets the clock line, in the group's timezone, in its place
+    assert second.text.splitlines() == [
+        "Ann: (Now: Sunday, 1 March 2026, 11:34 PM, Asia/Tokyo, UTC+09:00)", "Personality updated", "Cy: hi"]
+    # And without a clock it is echoed like any message
+    plain = provider.step(ModelRequest("", conversation.messages, [], None, new_messages=t.new_messages[:1]))
+    assert plain.text == "Ann: @claw what day is it?"

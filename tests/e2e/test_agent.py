@@ -37,8 +37,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis,
 
 
 def user_text(body: dict[str, Any]) -> str:
+    """The last message's text, without the clock line that ends every turn's last message."""
     content = body["messages"][-1]["content"]
-    return content if isinstance(content, str) else ""
+    text = "".join(b.get("text", "") for b in content if b.get("type") == "text")
+    return text.split("\n\n(Now: ")[0]
 
 
 def test_a_tool_call_runs_and_its_result_reaches_the_model_and_the_user(

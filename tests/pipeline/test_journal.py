@@ -254,7 +254,7 @@ def test_a_stale_journal_is_dropped_and_never_replayed_into_another_batch(
     # Then its turn asks the model afresh and the old journal is gone
     assert answer_pending(settings, fresh, GROUP).outcome == TurnOutcome.REPLIED
     [asked] = fresh.seen
-    assert asked[-1]["content"].endswith("]: hello")
+    assert asked[-1]["content"].split("\n\n(Now: ")[0].endswith("]: hello")
     assert all(isinstance(m["content"], str) for m in asked)  # no journaled tool step replayed
     assert journal_rows() == (0, 0)
 

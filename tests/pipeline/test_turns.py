@@ -180,6 +180,27 @@ def test_turn_input_has_history_before_the_pending_messages(db_url: str, tmp_pat
     assert all(l.created_at.tzinfo is not None for l in [*turn.history, *turn.new_messages])
 
 
+def test_the_history_window_stays_put_for_several_turns_as_the_conversation_grows(
+    db_url: str, tmp_path: Path
+) -> None:
+    # Given a long conversation: 100 messages, a window of 20
+    ids = [say(db_url, "alice" if n % 3 else "bob", f"message {n}", at=T0 + timedelta(minutes=n))
+           for n in range(100)]
+    starts = []
+    with read_session(db_url) as session:
+        group = session.get(Group, GROUP)
+        for n in range(40, 100):
+            # When turn after turn answers the next message
+            turn = build_turn_input(session, settings(tmp_path, history_messages=20), group,
+                                    [session.get(Message, ids[n])])
+            # Then its history ends right before that message and keeps within the window
+            assert turn.history[-1].text == f"message {n - 1}" and 10 <= len(turn.history) <= 20
+            starts.append(turn.history[0].text)
+    # And the window's first message (the start of the cached prompt) changes in steps, not
+    # with every message
+    assert 3 <= sum(a != b for a, b in zip(starts, starts[1:])) <= len(starts) // 3
+
+
 # ---- commit_reply -------------------------------------------------------------------------
 
 

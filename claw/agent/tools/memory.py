@@ -23,7 +23,7 @@ Scope = Annotated[
 
 def group_memory(ctx: ToolContext) -> GroupMemory:
     return GroupMemory(workspace=ctx.workspace, index_dir=ctx.settings.memory_index_dir,
-                       group_id=ctx.group_id, is_main=ctx.is_main, tz=ZoneInfo(ctx.settings.tz))
+                       group_id=ctx.group_id, is_main=ctx.is_main, tz=ZoneInfo(ctx.zone))
 
 
 @tool

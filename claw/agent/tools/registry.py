@@ -44,6 +44,12 @@ class ToolContext:
     journal: JournalSlot | None = None
     #: sandbox time this turn's run_code calls have spent (one context per turn, so per turn)
     sandbox_budget: TurnBudget = field(default_factory=TurnBudget)
+    #: the group's IANA timezone (memory dates, as schedules); None: CLAW_TZ
+    timezone: str | None = None
+
+    @property
+    def zone(self) -> str:
+        return self.timezone or self.settings.tz
 
 
 @dataclass(frozen=True, slots=True)

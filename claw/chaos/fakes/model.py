@@ -79,13 +79,22 @@ class ModelStats:
     asked: Counter[str] = field(default_factory=Counter)
 
 
+def _text(content: Any) -> str | None:
+    """A user message's text: a string, or its text blocks (None when it holds tool results)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and content and all(b.get("type") == "text" for b in content):
+        return "".join(b.get("text", "") for b in content)
+    return None
+
+
 def read_turn(body: dict[str, Any]) -> TurnView:
     messages = body.get("messages") or []
     last = max((i for i, m in enumerate(messages)
-                if m.get("role") == "user" and isinstance(m.get("content"), str)), default=None)
+                if m.get("role") == "user" and _text(m.get("content")) is not None), default=None)
     if last is None:
         return TurnView([], 0)
-    lines = messages[last]["content"].split("\n")
+    lines = (_text(messages[last]["content"]) or "").split("\n")
     if NEW_MESSAGES_HEADER in lines:
         lines = lines[len(lines) - lines[::-1].index(NEW_MESSAGES_HEADER):]
     ids = [found for line in lines if line.startswith("[") for found in message_ids(line)]

@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from claw.db import read_session
 from claw.db.models import utcnow
 from claw.memory import GroupMemory, MemoryRefused
 from claw.sandbox.ipc.actions import ActionContext, ActionError, register
+from claw.scheduler import group_timezone
 
 
 class SaveMemoryArgs(BaseModel):
@@ -26,9 +28,12 @@ class SaveMemoryArgs(BaseModel):
 
 
 def save_memory(ctx: ActionContext, args: SaveMemoryArgs) -> dict[str, Any]:
+    # Dated in the group's timezone, as the save_memory tool and schedules date things.
+    with read_session() as session:
+        tz_name = group_timezone(session, ctx.identity.group_id, ctx.settings.tz)
     memory = GroupMemory(
         workspace=ctx.settings.workspace, index_dir=ctx.settings.memory_index_dir,
-        group_id=ctx.identity.group_id, is_main=ctx.identity.is_main, tz=ZoneInfo(ctx.settings.tz),
+        group_id=ctx.identity.group_id, is_main=ctx.identity.is_main, tz=ZoneInfo(tz_name),
     )
     try:
         where = memory.save(args.category, args.topic, args.content, scope=args.scope, now=utcnow(),
