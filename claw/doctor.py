@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -19,8 +20,14 @@ class Check:
 
 
 def _database(settings: Settings) -> Check:
+    from sqlalchemy.engine import make_url
+
     from claw.db import read_session
 
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        # connecting would create an empty file: a check leaves no trace
+        return Check("database", False, f"no database at {url.database}; run `claw up` or `claw migrate`")
     try:
         with read_session() as session:
             version = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -67,8 +74,9 @@ def _beat(_: Settings) -> Check:
 
 
 def _workspace(settings: Settings) -> Check:
+    if not settings.workspace.is_dir():  # not made here: a check leaves no trace
+        return Check("workspace", False, f"{settings.workspace} does not exist; `claw up` makes it")
     try:
-        (settings.workspace / "groups").mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=settings.workspace):
             pass
         return Check("workspace", True, f"{settings.workspace.resolve()} is writable")
