@@ -31,7 +31,7 @@ def _database(settings: Settings) -> Check:
     try:
         with read_session() as session:
             version = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        return Check("database", True, f"{_redact(settings.resolved_database_url)} (schema {version})")
+        return Check("database", True, f"{redacted(settings.resolved_database_url)} (schema {version})")
     except Exception as exc:
         return Check("database", False, f"cannot use the database: {type(exc).__name__}; run `claw up` or `claw migrate`")
 
@@ -41,9 +41,9 @@ def _redis(settings: Settings) -> Check:
 
     try:
         get_redis().ping()
-        return Check("redis", True, _redact(settings.resolved_redis_url))
+        return Check("redis", True, redacted(settings.resolved_redis_url))
     except Exception as exc:
-        return Check("redis", False, f"no Redis at {_redact(settings.resolved_redis_url)} ({type(exc).__name__}); is `claw up` running?")
+        return Check("redis", False, f"no Redis at {redacted(settings.resolved_redis_url)} ({type(exc).__name__}); is `claw up` running?")
 
 
 def _workers(settings: Settings) -> Check:
@@ -109,7 +109,7 @@ def _telegram(settings: Settings) -> Check:
                  + (f"{chats} allowed chats" if chats else "every chat allowed"))
 
 
-def _redact(url: str) -> str:
+def redacted(url: str) -> str:
     """Hide a password in a connection URL: secrets never reach the terminal or logs."""
     from sqlalchemy.engine import make_url
 

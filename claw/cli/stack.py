@@ -126,12 +126,23 @@ def _banner(settings: Settings, *, flower: bool, sandbox_detail: str) -> None:
 def migrate() -> None:
     """Apply database migrations, and move group folders to the current layout."""
     from claw.db.migrate import upgrade
+    from claw.doctor import redacted
 
     settings = get_settings()
-    upgrade(settings.resolved_database_url)
-    typer.echo("database is up to date")
+    where = redacted(settings.resolved_database_url)
+    done = upgrade(settings.resolved_database_url)
+    if done.created:
+        typer.echo(f"created the database {where}: every table, schema {done.after}")
+    elif done.before != done.after:
+        typer.echo(f"upgraded the database {where} from schema {done.before} to {done.after}")
+    else:
+        typer.echo(f"the database {where} is up to date (schema {done.after})")
+    made = not settings.workspace.is_dir()
+    settings.workspace.mkdir(parents=True, exist_ok=True)
     moved = _migrate_group_folders(settings)
-    typer.echo(f"group folders are up to date ({moved} migrated)")
+    if made:
+        typer.echo(f"created the workspace {settings.workspace.resolve()}")
+    typer.echo(f"group folders are up to date ({moved} moved to the current layout)")
 
 
 def _migrate_group_folders(settings: Settings) -> int:
