@@ -142,7 +142,7 @@ def migrate() -> None:
     moved = _migrate_group_folders(settings)
     if made:
         typer.echo(f"created the workspace {settings.workspace.resolve()}")
-    typer.echo(f"group folders are up to date ({moved} moved to the current layout)")
+    typer.echo(f"group folders are up to date ({moved} migrated)")
 
 
 def _migrate_group_folders(settings: Settings) -> int:
