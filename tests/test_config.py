@@ -281,3 +281,10 @@ def test_the_claw_command_refuses_settings_that_do_not_fit_with_one_clear_line(t
     assert done.stderr.strip() == (
         "claw: bad settings: CLAW_SANDBOX_WALL_SECONDS (60) must be below the turn's soft time "
         "limit of 16 s: lower it or raise CLAW_TURN_TIME_LIMIT")
+
+
+def test_the_workspace_follows_claw_home_unless_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CLAW_HOME", str(tmp_path / "state"))
+
+    assert Settings().workspace == tmp_path / "state" / "workspace"
+    assert Settings(workspace=tmp_path / "ws").workspace == tmp_path / "ws"

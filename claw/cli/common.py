@@ -91,6 +91,8 @@ class ClawGroup(TyperGroup):
         except sqlalchemy.exc.OperationalError as exc:
             code = _report(f"claw: cannot use the database ({type(exc.orig).__name__}); is it running, "
                            "and migrated (`claw migrate`)?", EXIT_UNREACHABLE)
+        except PermissionError as exc:  # a home or workspace this user may not use
+            code = _report(f"claw: {exc.strerror}: {exc.filename}", EXIT_ERROR)
         except redis.ConnectionError as exc:
             code = _report(f"claw: cannot reach Redis ({type(exc).__name__}); is `claw up` running?",
                            EXIT_UNREACHABLE)

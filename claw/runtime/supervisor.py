@@ -4,6 +4,9 @@ Why not honcho or circus: honcho stops the whole tree when one process exits (we
 worker restarted, the chaos tests rely on it), and circus brings ZeroMQ and a daemon of its own.
 What we need fits here: restart with backoff, and an ordered warm shutdown in which Celery
 workers get SIGTERM (their warm shutdown: running turns finish) and time to finish.
+
+Ctrl-C, SIGTERM and SIGHUP (the terminal closing) start that warm stop; a second one during it
+kills everything at once, as the uvicorn child's "press Ctrl-C again" promises.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class Supervisor:
     forced: bool = False
     #: stop signals received (SIGINT, SIGTERM, SIGHUP), in order
     received: list[int] = field(default_factory=list)
+    _stopping_warm: bool = False
 
     def _spawn(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
         # A session of its own: Ctrl-C in the terminal reaches only us, and we stop children
@@ -120,7 +124,8 @@ class Supervisor:
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.received.append(signum)
-        if self.stopping and not self.forced:
+        if self._stopping_warm and not self.forced:
+            # raised in the middle of stop()'s waits, which catches it; never anywhere else
             self.forced = True
             raise ForceStop
 
@@ -142,6 +147,7 @@ class Supervisor:
         after. A second signal meanwhile (ForceStop, from the handler) kills the rest at once."""
         self.stopping = True
         try:
+            self._stopping_warm = True
             if len(self.received) > 1:  # the second came before we started stopping
                 raise ForceStop
             self._stop_in_waves()
@@ -149,6 +155,8 @@ class Supervisor:
             self.forced = True
             log.warning("forced stop: killing every process now")
             self._kill_all()
+        finally:
+            self._stopping_warm = False
 
     def _stop_in_waves(self) -> None:
         runs = list(reversed(list(self.running.values())))

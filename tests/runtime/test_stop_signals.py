@@ -133,3 +133,22 @@ def test_a_process_that_exits_while_starting_fails_the_start(tmp_path: Path) -> 
         wait_until_ready(supervisor, settings, timeout=30)
 
     assert str(failed.value) == "api exited with code 3 while claw was starting; its own output above says why"
+
+
+def test_a_process_that_keeps_crashing_after_the_start_is_reported(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an API that exits at once every time (short backoffs, to keep the test quick)
+    monkeypatch.setattr("claw.runtime.supervisor.RESTART_BACKOFF_MAX", 0.05)
+    supervisor = Supervisor([ProcessSpec("api", python("import sys; sys.exit(1)"), stop_grace=1)])
+    supervisor.start()
+
+    # When it has been restarted a few times
+    with caplog.at_level("ERROR", logger="claw.runtime.supervisor"):
+        wait_for(lambda: supervisor.poll_once() or supervisor.running["api"].restarts >= 5, timeout=30)
+    supervisor.stop()
+
+    # Then it is named as crash-looping, once
+    loops = [r.getMessage() for r in caplog.records if "keeps crashing" in r.getMessage()]
+    assert loops == ["api keeps crashing (5 times in a row, each within 30 s of its start); "
+                     "its own output above says why"]
