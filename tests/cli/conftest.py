@@ -28,14 +28,18 @@ class Result:
 Claw = Callable[..., Result]
 
 
-@pytest.fixture(scope="module")
-def api_server(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ApiServer]:
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """One API (and its Redis) for every CLI module: each test works in groups of its own."""
+    redis_server = LocalRedis(tmp_path_factory.mktemp("cli-redis"))
+    redis_server.start()
     home = tmp_path_factory.mktemp("cli-api")
-    server = ApiServer(home, database_url=f"sqlite:///{home / 'claw.db'}", redis_url=redis_server.url).start()
+    server = ApiServer(home, database_url=f"sqlite:///{home / 'claw.db'}", redis_url=redis_server.url)
     try:
-        yield server
+        yield server.start()
     finally:
         server.stop()
+        redis_server.stop()
 
 
 @pytest.fixture
