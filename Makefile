@@ -6,8 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test test-slow check bench chaos setup system-deps clean
 
-run: setup
-	$(BIN)/claw up
+run: setup  # the repository's workspace (its CLAUDE.md); state in the per-user CLAW_HOME
+	CLAW_WORKSPACE="$${CLAW_WORKSPACE:-$(CURDIR)/workspace}" $(BIN)/claw up
 
 test: setup
 	$(BIN)/pytest

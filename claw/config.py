@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,7 +22,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLAW_", env_file=".env", extra="ignore")
 
-    home: Path = Path("var")
+    #: state (database, Redis data, token, run.json): per user, so that every `claw` command
+    #: finds the same stack from any folder (~/.local/share/claw, or $XDG_DATA_HOME/claw)
+    home: Path = Field(default_factory=lambda: default_home())
+    #: personality and group folders; $CLAW_HOME/workspace unless set
     workspace: Path = Path("workspace")
     database_url: str | None = None
     redis_url: str | None = None
@@ -66,6 +70,8 @@ class Settings(BaseSettings):
     task_events: bool = False  #: Celery task events, for Flower (`claw up` sets it with Flower)
 
     shards: int = 3
+    #: seconds `claw up` waits for every process and /healthz before it gives up on starting
+    startup_timeout: float = Field(default=180.0, gt=0)
     poll_interval: float = 2.0
     sweep_interval: float = 5.0
     scheduler_interval: float = 60.0
@@ -159,6 +165,14 @@ class Settings(BaseSettings):
     def schedule_min_gap(self) -> timedelta | None:
         """The minimum interval as the scheduler takes it: None when turned off."""
         return self.schedule_min_interval or None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _workspace_in_home(cls, data: object) -> object:
+        """The workspace lives in the home unless CLAW_WORKSPACE says otherwise."""
+        if isinstance(data, dict) and not data.get("workspace"):
+            data = {**data, "workspace": Path(data.get("home") or default_home()) / "workspace"}
+        return data
 
     # ---- derived values -------------------------------------------------------------------
 
@@ -259,6 +273,12 @@ class Settings(BaseSettings):
     @property
     def telegram_allowed_chats(self) -> set[str]:
         return {c.strip() for c in (self.telegram_allowlist or "").split(",") if c.strip()}
+
+
+def default_home() -> Path:
+    """Where claw keeps its state when CLAW_HOME is not set: the user's data folder, as other
+    tools do, rather than ./var, which made every command depend on the folder it ran in."""
+    return platformdirs.user_data_path("claw")
 
 
 @lru_cache(maxsize=1)

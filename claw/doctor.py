@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -19,12 +20,18 @@ class Check:
 
 
 def _database(settings: Settings) -> Check:
+    from sqlalchemy.engine import make_url
+
     from claw.db import read_session
 
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        # connecting would create an empty file: a check leaves no trace
+        return Check("database", False, f"no database at {url.database}; run `claw up` or `claw migrate`")
     try:
         with read_session() as session:
             version = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        return Check("database", True, f"{_redact(settings.resolved_database_url)} (schema {version})")
+        return Check("database", True, f"{redacted(settings.resolved_database_url)} (schema {version})")
     except Exception as exc:
         return Check("database", False, f"cannot use the database: {type(exc).__name__}; run `claw up` or `claw migrate`")
 
@@ -34,9 +41,9 @@ def _redis(settings: Settings) -> Check:
 
     try:
         get_redis().ping()
-        return Check("redis", True, _redact(settings.resolved_redis_url))
+        return Check("redis", True, redacted(settings.resolved_redis_url))
     except Exception as exc:
-        return Check("redis", False, f"no Redis at {_redact(settings.resolved_redis_url)} ({type(exc).__name__}); is `claw up` running?")
+        return Check("redis", False, f"no Redis at {redacted(settings.resolved_redis_url)} ({type(exc).__name__}); is `claw up` running?")
 
 
 def _workers(settings: Settings) -> Check:
@@ -67,8 +74,9 @@ def _beat(_: Settings) -> Check:
 
 
 def _workspace(settings: Settings) -> Check:
+    if not settings.workspace.is_dir():  # not made here: a check leaves no trace
+        return Check("workspace", False, f"{settings.workspace} does not exist; `claw up` makes it")
     try:
-        (settings.workspace / "groups").mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=settings.workspace):
             pass
         return Check("workspace", True, f"{settings.workspace.resolve()} is writable")
@@ -101,7 +109,7 @@ def _telegram(settings: Settings) -> Check:
                  + (f"{chats} allowed chats" if chats else "every chat allowed"))
 
 
-def _redact(url: str) -> str:
+def redacted(url: str) -> str:
     """Hide a password in a connection URL: secrets never reach the terminal or logs."""
     from sqlalchemy.engine import make_url
 

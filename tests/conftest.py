@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,9 @@ os.environ.setdefault("CLAW_GROUP_RESPOND", "always")
 def pytest_configure(config: pytest.Config) -> None:
     if shutil.which("redis-server") is None:
         raise pytest.UsageError("redis-server is missing: run the tests through `make test`")
+    # claw's default home is the user's data folder (claw.config.default_home): a test that
+    # sets no CLAW_HOME writes in a folder of this run, never in the real one
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="claw-test-data-")
 
 
 @pytest.fixture(scope="session", autouse=True)

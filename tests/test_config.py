@@ -27,17 +27,19 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     get_settings.cache_clear()
 
 
-def test_defaults_without_any_environment() -> None:
+def test_defaults_without_any_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     settings = Settings()
 
-    assert settings.home == Path("var")
-    assert settings.workspace == Path("workspace")
+    # the per-user data folder, wherever the command runs; the workspace inside it
+    assert settings.home == tmp_path / "data" / "claw"
+    assert settings.workspace == tmp_path / "data" / "claw" / "workspace"
     assert settings.shards == 3
     assert settings.poll_interval == 2.0
     assert settings.scheduler_interval == 60.0
     assert settings.tz == "UTC"
     assert settings.resolved_redis_url == "redis://127.0.0.1:6390/0"
-    assert settings.resolved_database_url == f"sqlite:///{(Path('var') / 'claw.db').resolve()}"
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'data' / 'claw' / 'claw.db'}"
 
 
 def test_claw_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -306,3 +308,10 @@ def test_a_schedule_minimum_that_cannot_be_meant_is_refused(monkeypatch: pytest.
     monkeypatch.setenv("CLAW_SCHEDULE_MIN_INTERVAL", value)
     with pytest.raises(ValidationError, match="schedule_min_interval"):
         Settings()
+
+
+def test_the_workspace_follows_claw_home_unless_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CLAW_HOME", str(tmp_path / "state"))
+
+    assert Settings().workspace == tmp_path / "state" / "workspace"
+    assert Settings(workspace=tmp_path / "ws").workspace == tmp_path / "ws"

@@ -146,5 +146,6 @@ TASK_NOT_FOUND_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _documented("Redis (the broker and result backend) is unreachable; try again later"),
 }
 TASK_STATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: _documented("no task with this id was started through this API, or its result expired"),
     503: _documented("Redis (the result backend) is unreachable; try again later"),
 }

@@ -1,4 +1,5 @@
-"""Routes for schedules: GET|POST /v1/schedules, PATCH|DELETE /v1/schedules/{id}.
+"""Routes for schedules: GET|POST /v1/schedules, GET|PATCH|DELETE /v1/schedules/{id},
+POST /v1/schedules/{id}/pause|resume.
 
 The admin side of what the agent's scheduling tools do for one group; a bad spec is a 422
 whose ``error`` lists the accepted forms.
@@ -13,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from claw.api.auth import require_token
-from claw.api.errors import GUARDED_RESPONSES, NOT_FOUND_RESPONSES
+from claw.api.errors import GUARDED_RESPONSES, NOT_FOUND_RESPONSES, error_response
 from claw.api.schemas import NAME_PATTERN, REQUEST_BODY, RowId, Text, UtcDatetime
 from claw.config import get_settings
 from claw.db import read_session, write_session
@@ -27,8 +28,12 @@ from claw.scheduler import (
     describe_schedule,
     get_schedule,
     group_timezone,
+    is_paused,
     list_schedules,
+    pause_schedule,
+    paused_next_run,
     plan_schedule,
+    resume_schedule,
     update_schedule,
 )
 
@@ -61,8 +66,11 @@ class ScheduleOut(BaseModel):
     timezone: str
     text: str
     description: str  #: the schedule in words, with its next run in its timezone
-    next_run: UtcDatetime | None
-    enabled: bool
+    next_run: UtcDatetime | None  #: null once finished or cancelled, and while paused
+    enabled: bool  #: false once finished or cancelled
+    paused: bool = False  #: paused (still enabled); `paused_next_run` is when it was due
+    paused_next_run: UtcDatetime | None = None
+    cancelled: bool = False  #: cancelled (not enabled), rather than finished
     created_by: str
     created_at: UtcDatetime
     last_run: UtcDatetime | None
@@ -74,7 +82,10 @@ class ScheduleOut(BaseModel):
             id=schedule.id, group_id=schedule.group_id, kind=schedule.kind, spec=schedule.spec,
             timezone=schedule.timezone, text=str(schedule.payload.get("text", "")),
             description=describe_schedule(schedule, utcnow()), next_run=schedule.next_run,
-            enabled=schedule.enabled, created_by=schedule.created_by, created_at=schedule.created_at,
+            enabled=schedule.enabled, paused=is_paused(schedule),
+            paused_next_run=paused_next_run(schedule) if is_paused(schedule) else None,
+            cancelled=bool(not schedule.enabled and schedule.payload.get("cancelled_at")),
+            created_by=schedule.created_by, created_at=schedule.created_at,
             last_run=schedule.last_run, run_count=schedule.run_count,
         )
 
@@ -84,20 +95,26 @@ class ScheduleList(BaseModel):
 
 
 def _unprocessable(exc: SchedulerError) -> JSONResponse:
-    return JSONResponse({"error": str(exc), "detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    return error_response(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc))
 
 
 def _not_found(exc: ScheduleNotFound) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc))
 
 
-@router.get("/schedules", response_model=ScheduleList)
+def _unknown_group(group_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown group {group_id!r}")
+
+
+@router.get("/schedules", response_model=ScheduleList, responses=NOT_FOUND_RESPONSES)
 def get_schedules(
     group_id: str | None = Query(default=None, max_length=255, pattern=NAME_PATTERN,
                                  description="one group's schedules; all when omitted"),
     include_inactive: bool = Query(default=False, description="finished and cancelled ones too"),
 ) -> ScheduleList:
     with read_session() as session:
+        if group_id is not None and session.get(Group, group_id) is None:
+            raise _unknown_group(group_id)
         rows = list_schedules(session, group_id, include_inactive=include_inactive)
         return ScheduleList(schedules=[ScheduleOut.of(s) for s in rows])
 
@@ -111,7 +128,7 @@ def post_schedule(body: ScheduleIn) -> ScheduleOut | JSONResponse:
         # read and parse first: the write lock is taken only to store what is already understood
         with read_session() as session:
             if session.get(Group, body.group_id) is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown group {body.group_id!r}")
+                raise _unknown_group(body.group_id)
             tz_name = body.timezone or group_timezone(session, body.group_id, settings.tz)
         plan = plan_schedule(kind=body.kind, spec=body.spec, text=body.text, timezone_name=tz_name, now=now,
                              min_interval=settings.schedule_min_gap)
@@ -154,3 +171,29 @@ def delete_schedule(schedule_id: RowId) -> ScheduleOut:
             return ScheduleOut.of(cancel_schedule(session, schedule_id, now=utcnow()))
     except ScheduleNotFound as exc:
         raise _not_found(exc) from None
+
+
+@router.post("/schedules/{schedule_id}/pause", response_model=ScheduleOut, responses=NOT_FOUND_RESPONSES)
+def post_pause(schedule_id: RowId) -> ScheduleOut | JSONResponse:
+    """Stop a schedule from firing until it is resumed (pausing a paused one changes nothing);
+    a 422 for one that is finished or cancelled."""
+    try:
+        with write_session() as session:
+            return ScheduleOut.of(pause_schedule(session, schedule_id, now=utcnow()))
+    except ScheduleNotFound as exc:
+        raise _not_found(exc) from None
+    except SchedulerError as exc:
+        return _unprocessable(exc)
+
+
+@router.post("/schedules/{schedule_id}/resume", response_model=ScheduleOut, responses=NOT_FOUND_RESPONSES)
+def post_resume(schedule_id: RowId) -> ScheduleOut | JSONResponse:
+    """Let a paused schedule fire again: a repeating one from its next run after now (runs
+    missed while paused are skipped), a one-off whose time passed at once."""
+    try:
+        with write_session() as session:
+            return ScheduleOut.of(resume_schedule(session, schedule_id, now=utcnow()))
+    except ScheduleNotFound as exc:
+        raise _not_found(exc) from None
+    except SchedulerError as exc:
+        return _unprocessable(exc)

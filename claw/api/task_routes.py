@@ -2,6 +2,10 @@
 
 Only an allowlist of tasks may be started, each with a schema for its arguments, so the API
 never becomes a way to run arbitrary Celery tasks with arbitrary input.
+
+Celery cannot tell an unknown task id from one that waits in the queue (both are PENDING), so
+each id this route issues is kept in Redis as long as its result is (``result_expires``); any
+other id is a 404.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from celery.result import AsyncResult
+from celery.utils import uuid
 from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
@@ -21,6 +26,7 @@ from claw.api.schemas import REQUEST_BODY, Name, Text
 from claw.celery_app import app as celery_app
 from claw.config import get_settings
 from claw.pipeline.routing import IO_QUEUE
+from claw.redis_client import get_redis
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=GUARDED_RESPONSES)
 
@@ -59,9 +65,20 @@ class TaskStarted(BaseModel):
 
 class TaskState(BaseModel):
     task_id: str
-    state: str  #: PENDING (unknown or not started), STARTED, SUCCESS, FAILURE, RETRY
+    state: str  #: PENDING (not started yet), STARTED, SUCCESS, FAILURE, RETRY
     result: Any = None
     error: str | None = None
+
+
+#: Redis key that marks a task id issued by POST /v1/tasks/{name}
+ISSUED_KEY = "claw:api:task:{}"
+
+
+def _issued_for() -> int:
+    """Seconds an issued id is known: as long as Celery keeps its result."""
+    return int(celery_app.conf.result_expires.total_seconds()
+               if hasattr(celery_app.conf.result_expires, "total_seconds")
+               else celery_app.conf.result_expires or 86400)
 
 
 #: longest a task route waits for Redis (the broker and result backend) before a 503
@@ -97,21 +114,31 @@ async def start_task(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=problems) from None
-    result = await _on_redis(
+    task_id = uuid()
+    # marked first: a caller that reads the state at once must not get a 404
+    await _on_redis(get_redis().set, ISSUED_KEY.format(task_id), name, ex=_issued_for())
+    await _on_redis(
         celery_app.send_task,
         name,
+        task_id=task_id,
         kwargs=arguments.model_dump(exclude_none=True),
         queue=IO_QUEUE,
         ignore_result=False,  # beat-fired runs ignore results; a caller over HTTP wants them
         retry=False,  # Redis down: say so now (503), not after kombu's retries
     )
-    return TaskStarted(task_id=result.id, name=name)
+    return TaskStarted(task_id=task_id, name=name)
 
 
 @router.get("/tasks/{task}", response_model=TaskState, responses=TASK_STATE_RESPONSES)
 async def task_state(
     task_id: Annotated[str, Path(alias="task", max_length=255, description="a task id")],
 ) -> TaskState:
+    if not await _on_redis(get_redis().exists, ISSUED_KEY.format(task_id)):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"no task {task_id!r}: not started here, or its result expired "
+                   f"(kept {_issued_for() // 3600} h)",
+        )
     result = AsyncResult(task_id, app=celery_app)
     state = await _on_redis(lambda: result.state)
     if state == "SUCCESS":

@@ -2,8 +2,8 @@
 
 from pydantic import ValidationError
 
-from claw.cli import bench, chaos, chat, groups, memory, outbox, sandbox, schedules, stack  # noqa: F401  (registers the commands)
-from claw.cli.common import cli, fail
+from claw.cli import bench, chaos, chat, groups, memory, outbox, sandbox, schedules, send, stack  # noqa: F401  (registers the commands)
+from claw.cli.common import EXIT_USAGE, cli, fail, settings_problem
 from claw.config import get_settings
 
 __all__ = ["cli", "main"]
@@ -13,7 +13,5 @@ def main() -> None:
     try:
         get_settings()  # settings that cannot work are refused before any command starts
     except ValidationError as exc:
-        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-        fail(f"claw: bad settings: {reasons}")
-        raise SystemExit(2) from None
+        raise SystemExit(fail(f"claw: {settings_problem(exc)}").exit_code and EXIT_USAGE) from None
     cli()

@@ -30,22 +30,6 @@ STREAM_TIMEOUT = httpx.Timeout(45.0, connect=5.0)
 LEAVE_WORDS = {"quit", "exit", "/quit", "/exit"}
 
 
-@cli.command()
-def send(
-    group: Annotated[str, typer.Argument(help="chat name; the group is terminal:<name>")],
-    text: Annotated[str, typer.Argument(help="message text")],
-    sender: Annotated[str, typer.Option(help="who is speaking")] = os.environ.get("USER", "you"),
-    wait: Annotated[float, typer.Option(help="seconds to wait for the reply")] = 60,
-) -> None:
-    """Send one message to the running stack and print the reply."""
-    with api_client(client_settings()) as client:
-        reply = _post(client, group, text, sender, wait)
-    if reply is None:
-        typer.secho("no reply yet; it will appear in the group's messages", fg="yellow", err=True)
-        raise typer.Exit(1)
-    typer.echo(reply)
-
-
 def _post(client: httpx.Client, group: str, text: str, sender: str, wait: float) -> str | None:
     try:
         response = client.post(

@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from claw.cli.common import cli
-from claw.config import get_settings
+from claw.cli.common import EXIT_USAGE, GROUP_HELP, cli, client_settings, fail, group_id
 from claw.db.models import utcnow
 from claw.memory import CATEGORIES, GroupMemory
 from claw.workspace import group_dir_name
@@ -20,26 +19,33 @@ memory_cli = typer.Typer(help="A group's long-term memory.", no_args_is_help=Tru
 cli.add_typer(memory_cli, name="memory")
 
 
-def _memory(group_id: str) -> GroupMemory:
-    settings = get_settings()
+def _memory(group: str) -> GroupMemory:
+    """The group's memory in the workspace of the stack (run.json), or of the settings."""
+    settings = client_settings()
+    target = group_id(group)
     try:
-        group_dir_name(group_id)
+        group_dir_name(target)
     except ValueError as exc:
-        typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(2) from None
+        raise fail(f"claw: {exc}", EXIT_USAGE) from None
     return GroupMemory(workspace=settings.workspace, index_dir=settings.memory_index_dir,
-                       group_id=group_id, tz=ZoneInfo(settings.tz))
+                       group_id=target, tz=ZoneInfo(settings.tz))
+
+
+def _has_memory(memory: GroupMemory) -> bool:
+    """Whether there is anything to read: a group without memory files is answered without
+    making an index for it (a read-only command leaves no trace)."""
+    return memory.root.is_dir() or memory.global_root.is_dir()
 
 
 @memory_cli.command("search")
 def memory_search(
-    group_id: Annotated[str, typer.Argument(help="the group, e.g. http:team")],
+    group: Annotated[str, typer.Argument(help=GROUP_HELP)],
     query: Annotated[str, typer.Argument(help="words to look for; prefixes match")],
     limit: Annotated[int, typer.Option(help="most results")] = 10,
 ) -> None:
     """Search a group's memory (and the global memory), best first."""
-    memory = _memory(group_id)
-    hits = memory.search(query, limit=limit, now=utcnow())
+    memory = _memory(group)
+    hits = memory.search(query, limit=limit, now=utcnow()) if _has_memory(memory) else []
     if not hits:
         typer.echo("nothing found")
     for hit in hits:
@@ -48,15 +54,14 @@ def memory_search(
 
 @memory_cli.command("list")
 def memory_list(
-    group_id: Annotated[str, typer.Argument(help="the group, e.g. http:team")],
+    group: Annotated[str, typer.Argument(help=GROUP_HELP)],
     category: Annotated[Optional[str], typer.Option(help=f"one of {', '.join(CATEGORIES)}")] = None,
 ) -> None:
     """List a group's memory files (and the global ones) with their entry counts."""
-    memory = _memory(group_id)
+    memory = _memory(group)
     if category is not None and category not in CATEGORIES:
-        typer.secho(f"unknown category {category!r}; use one of: {', '.join(CATEGORIES)}", fg="red", err=True)
-        raise typer.Exit(2)
-    files = memory.files(category)
+        raise fail(f"claw: unknown category {category!r}; use one of: {', '.join(CATEGORIES)}", EXIT_USAGE)
+    files = memory.files(category) if _has_memory(memory) else []
     if not files:
         typer.echo("no memories")
     for f in files:

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 from sqlalchemy import func, select
 
-from claw.cli.common import cli, client_settings, fail
+from claw.cli.common import EXIT_USAGE, GROUP_HELP, cli, client_settings, fail, group_id
 from claw.db import read_session, write_session
 from claw.db.models import Outbox, utcnow
 from claw.pipeline.outbox import as_utc
@@ -21,7 +21,7 @@ from claw.pipeline.outbox import as_utc
 outbox_cli = typer.Typer(help="Replies not yet delivered: list them, retry failed ones.")
 cli.add_typer(outbox_cli, name="outbox")
 
-GroupOption = Annotated[Optional[str], typer.Option("--group", "-g", help="one group, e.g. telegram:-1001234")]
+GroupOption = Annotated[Optional[str], typer.Option("--group", "-g", help=f"one group: {GROUP_HELP}")]
 
 
 @outbox_cli.callback(invoke_without_command=True)
@@ -38,7 +38,7 @@ def outbox_list(group: GroupOption = None) -> None:
 
     client_settings()
     with read_session() as session:
-        rows = unsent_rows(session, group)
+        rows = unsent_rows(session, group_id(group) if group else None)
     if not rows:
         typer.echo("every reply is delivered")
         return
@@ -65,7 +65,8 @@ def outbox_retry(
     from claw.pipeline.outbox import retry
 
     if (outbox_id is None) == (group is None):
-        raise fail("give a reply id or --group, not both", code=2)
+        raise fail("claw: give a reply id or --group, not both", EXIT_USAGE)
+    group = group_id(group) if group else None
     client_settings()
     with write_session() as session:
         ids = retry(session, outbox_id=outbox_id, group_id=group)
@@ -73,7 +74,7 @@ def outbox_retry(
             select(func.min(Outbox.id)).where(Outbox.id.in_(ids)).group_by(Outbox.group_id)
         ).all()
     if not ids:
-        raise fail(f"no failed or waiting reply {f'in {group}' if group else f'with id {outbox_id}'}")
+        raise fail(f"claw: no failed or waiting reply {f'in {group}' if group else f'with id {outbox_id}'}")
     queued = _queue(sorted(one_per_chat))
     how = "now" if queued else "by the sweeper when the stack runs"
     typer.echo(f"{len(ids)} repl{'y' if len(ids) == 1 else 'ies'} due again ({', '.join(map(str, ids))}); "

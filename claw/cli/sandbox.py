@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from claw.cli.common import cli, fail
+from claw.cli.common import EXIT_USAGE, GROUP_HELP, cli, fail, group_id
 from claw.config import get_settings
 
 sandbox_cli = typer.Typer(help="The code sandbox: status, a trial run, per-group limits.", no_args_is_help=True)
@@ -25,18 +26,23 @@ def status() -> None:
         raise typer.Exit(1)
 
 
+class Language(StrEnum):
+    python = "python"
+    bash = "bash"
+
+
 @sandbox_cli.command("run")
 def run(
     code: Annotated[str, typer.Argument(help="the program")],
-    group: Annotated[str, typer.Option(help="whose workspace and limits")] = "terminal:sandbox",
-    language: Annotated[str, typer.Option(help="python or bash")] = "python",
+    group: Annotated[str, typer.Option(help=f"whose workspace and limits: {GROUP_HELP}")] = "terminal:sandbox",
+    language: Annotated[Language, typer.Option(help="the language of CODE")] = Language.python,
 ) -> None:
     """Run code in a group's sandbox, as the run_code tool would, and print the result."""
     from claw.agent.tools.code import render
     from claw.sandbox import Identity, SandboxError, run_code
 
     try:
-        result = run_code(get_settings(), Identity(group), language, code)
+        result = run_code(get_settings(), Identity(group_id(group)), language.value, code)
     except SandboxError as exc:
         raise fail(str(exc)) from None
     typer.echo(render(result))
@@ -44,7 +50,7 @@ def run(
 
 @sandbox_cli.command("limits")
 def limits(
-    group: str,
+    group: Annotated[str, typer.Argument(help=GROUP_HELP)],
     set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE, e.g. memory_mb=2048")] = None,
     clear: Annotated[bool, typer.Option("--clear", help="drop the group's overrides")] = False,
 ) -> None:
@@ -55,17 +61,18 @@ def limits(
     from claw.sandbox.ipc import Policy
 
     settings = get_settings()
+    group = group_id(group)
     with write_session() as session:
         row = session.get(Group, group)
         if row is None:
-            raise fail(f"no group {group!r}")
+            raise fail(f"claw: unknown group {group!r}")
         document = dict((row.settings or {}).get("sandbox") or {})
         if clear:
             document = {}
         for item in set_ or []:
             key, sep, value = item.partition("=")
             if not sep:
-                raise fail(f"--set wants KEY=VALUE, got {item!r}")
+                raise fail(f"claw: --set wants KEY=VALUE, got {item!r}", EXIT_USAGE)
             document[key.strip()] = _value(value)
         try:
             effective = limits_for(settings, document)

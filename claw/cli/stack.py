@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -12,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from claw.cli.common import cli, client_settings, settings_with
+from claw.cli.common import cli, client_settings, fail, settings_with
 from claw.config import Settings, get_settings
 
 
@@ -24,40 +25,47 @@ def up(
     shards: Annotated[Optional[int], typer.Option(help="shard workers (parallel groups)")] = None,
     no_flower: Annotated[bool, typer.Option("--no-flower", help="do not start Flower")] = False,
 ) -> None:
-    """Run the whole stack on this machine until Ctrl-C (which stops it warm)."""
+    """Run the whole stack on this machine until Ctrl-C, SIGTERM or SIGHUP (which stop it warm;
+    a second Ctrl-C stops it at once)."""
     from claw.db.migrate import upgrade
     from claw.runtime.lifeline import HomeInUse, HomeLock
+    from claw.runtime.output import survive_lost_output
+    from claw.runtime.readiness import NotReady, check_ports_free, ports_of, wait_until_ready
     from claw.runtime.redis_server import RedisServerError, redis_argv, start_redis
     from claw.runtime.runfile import remove_runfile, write_runfile
     from claw.runtime.stack import ensure_dirs, stack_specs
     from claw.runtime.supervisor import ProcessSpec, Supervisor
 
-    logging.basicConfig(level=logging.INFO, format="claw up | %(message)s")
+    survive_lost_output()
+    logging.basicConfig(level=logging.INFO, format="claw up | %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the readiness polls of /healthz
     settings = settings_with(
-        home=home, api_port=api_port, flower_port=flower_port, shards=shards,
-        task_events=None if no_flower else True,
+        home=home.expanduser().resolve() if home else None, api_port=api_port,
+        flower_port=flower_port, shards=shards, task_events=None if no_flower else True,
     )
     ensure_dirs(settings)
     try:
         home_lock = HomeLock(settings.home).acquire()
     except HomeInUse as exc:
-        typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(1) from None
+        raise fail(f"claw: {exc}") from None
     from claw.sandbox import describe
 
     sandbox_ok, sandbox_detail = describe(settings)
-    if not sandbox_ok:  # shard workers would refuse to start (claw/runtime/worker_guard.py)
-        typer.secho(f"claw cannot run the agent's code safely: {sandbox_detail}", fg="red", err=True)
+    try:
+        if not sandbox_ok:  # shard workers would refuse to start (claw/runtime/worker_guard.py)
+            raise NotReady(f"claw cannot run the agent's code safely: {sandbox_detail}")
+        check_ports_free(ports_of(settings, flower=not no_flower, private_redis=not settings.redis_url))
+    except NotReady as exc:
         home_lock.release()
-        raise typer.Exit(1)
+        raise fail(f"claw: {exc}") from None
     os.environ["CLAW_API_TOKEN"] = settings.api_token_value(create=True)
     redis_process = None
     if not settings.redis_url:
         try:
             redis_process = start_redis(settings.home, settings.redis_port, tied_to_parent=True)
         except RedisServerError as exc:
-            typer.secho(str(exc), fg="red", err=True)
-            raise typer.Exit(1) from None
+            home_lock.release()
+            raise fail(f"claw: {exc}") from None
         os.environ["CLAW_REDIS_URL"] = settings.resolved_redis_url
     settings = settings_with()
     upgrade(settings.resolved_database_url)
@@ -69,36 +77,71 @@ def up(
                         orphan_signal=signal.SIGTERM, stop_last=True),
             redis_process,
         )
+    supervisor.install_signal_handlers()  # before the start: a Ctrl-C while starting stops warm
     supervisor.start()
-    write_runfile(settings)
-    token_hint = "CLAW_API_TOKEN" if "CLAW_API_TOKEN" in os.environ and not settings.token_file.exists() else str(settings.token_file)
-    typer.echo(
-        f"claw is up: model={settings.resolved_llm} shards={settings.shards}\n"
-        f"  chat:    {_claw_command()} chat   (terminal)\n"
-        f"  API:     http://{settings.api_host}:{settings.api_port}  (bearer token in {token_hint})\n"
-        + ("" if no_flower else f"  Flower:  http://127.0.0.1:{settings.flower_port}  (user {settings.flower_user}, password = API token)\n")
-        + "  Ctrl-C stops it warm: running turns finish first."
-    )
-    if sandbox_detail.startswith("WARNING"):  # CLAW_SANDBOX=subprocess, chosen explicitly
-        typer.secho(f"  sandbox: {sandbox_detail}", fg="yellow")
-    sys.stdout.flush()
     try:
-        supervisor.run_until_signalled()
+        ready = wait_until_ready(supervisor, settings, timeout=settings.startup_timeout)
+    except NotReady as exc:
+        logging.getLogger(__name__).error("%s", exc)
+        supervisor.stop()
+        home_lock.release()
+        raise fail(f"claw: {exc}") from None
+    write_runfile(settings)
+    try:
+        if ready:
+            _banner(settings, flower=not no_flower, sandbox_detail=sandbox_detail)
+            supervisor.run_until_signalled()
+        else:
+            supervisor.stop()
     finally:
         remove_runfile(settings)
         home_lock.release()
-    typer.echo("claw stopped.")
+    print("claw stopped." if not supervisor.forced else "claw stopped (forced).", flush=True)
+
+
+def _banner(settings: Settings, *, flower: bool, sandbox_detail: str) -> None:
+    """What to do now: printed once the stack is up, with the exact commands that reach it."""
+    from claw.config import default_home
+
+    home = settings.home.resolve()
+    # a stack outside the default home is found through CLAW_HOME (and the latest-stack pointer)
+    prefix = "" if home == default_home().resolve() else f"CLAW_HOME={shlex.quote(str(home))} "
+    token_hint = ("CLAW_API_TOKEN" if "CLAW_API_TOKEN" in os.environ and not settings.token_file.exists()
+                  else str(settings.token_file.resolve()))
+    lines = [
+        f"claw is up: model={settings.resolved_llm} shards={settings.shards} home={home}",
+        f"  chat:    {prefix}{_claw_command()} chat   (terminal)",
+        f"  API:     http://{settings.api_host}:{settings.api_port}  (bearer token in {token_hint})",
+    ]
+    if flower:
+        lines.append(f"  Flower:  http://127.0.0.1:{settings.flower_port}  (user {settings.flower_user}, "
+                     "password = API token)")
+    lines.append("  Ctrl-C stops it warm: running turns finish first (Ctrl-C again: at once).")
+    if sandbox_detail.startswith("WARNING"):  # CLAW_SANDBOX=subprocess, chosen explicitly
+        lines.append(f"  sandbox: {sandbox_detail}")
+    print("\n".join(lines), flush=True)
 
 
 @cli.command()
 def migrate() -> None:
     """Apply database migrations, and move group folders to the current layout."""
     from claw.db.migrate import upgrade
+    from claw.doctor import redacted
 
     settings = get_settings()
-    upgrade(settings.resolved_database_url)
-    typer.echo("database is up to date")
+    where = redacted(settings.resolved_database_url)
+    done = upgrade(settings.resolved_database_url)
+    if done.created:
+        typer.echo(f"created the database {where}: every table, schema {done.after}")
+    elif done.before != done.after:
+        typer.echo(f"upgraded the database {where} from schema {done.before} to {done.after}")
+    else:
+        typer.echo(f"the database {where} is up to date (schema {done.after})")
+    made = not settings.workspace.is_dir()
+    settings.workspace.mkdir(parents=True, exist_ok=True)
     moved = _migrate_group_folders(settings)
+    if made:
+        typer.echo(f"created the workspace {settings.workspace.resolve()}")
     typer.echo(f"group folders are up to date ({moved} migrated)")
 
 

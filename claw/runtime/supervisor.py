@@ -4,6 +4,9 @@ Why not honcho or circus: honcho stops the whole tree when one process exits (we
 worker restarted, the chaos tests rely on it), and circus brings ZeroMQ and a daemon of its own.
 What we need fits here: restart with backoff, and an ordered warm shutdown in which Celery
 workers get SIGTERM (their warm shutdown: running turns finish) and time to finish.
+
+Ctrl-C, SIGTERM and SIGHUP (the terminal closing) start that warm stop; a second one during it
+kills everything at once, as the uvicorn child's "press Ctrl-C again" promises.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ log = logging.getLogger(__name__)
 RESTART_BACKOFF_MAX = 10.0
 #: a process that ran this long before exiting is restarted at once, its crash count forgotten
 STABLE_AFTER = 30.0
+#: quick crashes in a row after which a process is reported as crash-looping
+CRASH_LOOP = 5
 
 
 @dataclass
@@ -52,6 +57,10 @@ class Supervisor:
     specs: list[ProcessSpec]
     running: dict[str, _Running] = field(default_factory=dict)
     stopping: bool = False
+    forced: bool = False
+    #: stop signals received (SIGINT, SIGTERM, SIGHUP), in order
+    received: list[int] = field(default_factory=list)
+    _stopping_warm: bool = False
 
     def _spawn(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
         # A session of its own: Ctrl-C in the terminal reaches only us, and we stop children
@@ -77,6 +86,11 @@ class Supervisor:
     def pids(self) -> dict[str, int]:
         return {name: r.process.pid for name, r in self.running.items()}
 
+    def exited(self) -> dict[str, int]:
+        """Processes that have exited (and are not restarted yet), with their exit codes."""
+        return {name: code for name, run in self.running.items()
+                if (code := run.process.poll()) is not None}
+
     def poll_once(self) -> None:
         """Restart any process that exited while we were not stopping."""
         now = time.monotonic()
@@ -92,28 +106,59 @@ class Supervisor:
                     delay = min(RESTART_BACKOFF_MAX, 2**run.restarts * 0.5)
                 run.backoff_until = now + delay
                 log.warning("%s exited with %s; restarting in %.1fs", name, code, delay)
+                if run.restarts + 1 == CRASH_LOOP:
+                    log.error("%s keeps crashing (%d times in a row, each within %.0f s of its start); "
+                              "its own output above says why", name, CRASH_LOOP, STABLE_AFTER)
             if now >= run.backoff_until:
                 run.process = self._spawn(run.spec)
                 run.started, run.backoff_until = now, 0.0
                 run.restarts += 1
 
+    # ---- signals -----------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        """Ctrl-C, SIGTERM and SIGHUP (the terminal closed) all ask for the warm stop; a second
+        one while stopping forces it: everything is killed at once."""
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.received.append(signum)
+        if self._stopping_warm and not self.forced:
+            # raised in the middle of stop()'s waits, which catches it; never anywhere else
+            self.forced = True
+            raise ForceStop
+
+    @property
+    def signalled(self) -> bool:
+        return bool(self.received)
+
     def run_until_signalled(self) -> None:
-        received: list[int] = []
-
-        def on_signal(signum: int, _frame: object) -> None:
-            received.append(signum)
-
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
-        while not received:
+        self.install_signal_handlers()
+        while not self.received:
             self.poll_once()
             time.sleep(0.2)
-        log.info("shutting down (warm): waiting for running work to finish")
+        log.info("shutting down (warm): waiting for running work to finish; "
+                 "press Ctrl-C again to stop at once")
         self.stop()
 
     def stop(self) -> None:
-        """SIGTERM in reverse start order, each given its grace, then SIGKILL; ``stop_last`` ones after."""
+        """SIGTERM in reverse start order, each given its grace, then SIGKILL; ``stop_last`` ones
+        after. A second signal meanwhile (ForceStop, from the handler) kills the rest at once."""
         self.stopping = True
+        try:
+            self._stopping_warm = True
+            if len(self.received) > 1:  # the second came before we started stopping
+                raise ForceStop
+            self._stop_in_waves()
+        except ForceStop:
+            self.forced = True
+            log.warning("forced stop: killing every process now")
+            self._kill_all()
+        finally:
+            self._stopping_warm = False
+
+    def _stop_in_waves(self) -> None:
         runs = list(reversed(list(self.running.values())))
         for wave in ([r for r in runs if not r.spec.stop_last], [r for r in runs if r.spec.stop_last]):
             for run in wave:
@@ -124,5 +169,25 @@ class Supervisor:
                     run.process.wait(timeout=run.spec.stop_grace)
                 except subprocess.TimeoutExpired:
                     log.warning("%s did not stop in %.0fs; killing", run.spec.name, run.spec.stop_grace)
-                    os.killpg(run.process.pid, signal.SIGKILL)
-                    run.process.wait()
+                    _kill_group(run.process)
+
+    def _kill_all(self) -> None:
+        for run in self.running.values():
+            _kill_group(run.process)
+
+
+class ForceStop(Exception):
+    """A second stop signal arrived during the warm stop."""
+
+
+#: what stops `claw up` warm: Ctrl-C, `kill`, and the terminal going away
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process and everything in its session's process group, and reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()

@@ -3,12 +3,14 @@
     specs.py     what a spec may say, and when each run falls due (DST-correct, pure)
     service.py   create / list / update / cancel, scoped to a group; a request is planned
                  (parsed, timed, checked against the minimum interval) before any transaction
+    pausing.py   pause / resume: a paused schedule is one that is never due
     tick.py      find due runs, claim each with a compare-and-set, fire, dispatch
 
 Errors are in errors.py: SchedulerError > SpecError | ScheduleNotFound | ScheduleRefused.
 """
 
 from claw.scheduler.errors import ScheduleNotFound, ScheduleRefused, SchedulerError, SpecError
+from claw.scheduler.pausing import is_paused, pause_schedule, paused_next_run, resume_schedule
 from claw.scheduler.service import (
     SchedulePlan,
     add_schedule,
@@ -43,6 +45,10 @@ __all__ = [
     "due_runs",
     "fire_due",
     "get_schedule",
+    "is_paused",
+    "pause_schedule",
+    "paused_next_run",
+    "resume_schedule",
     "group_timezone",
     "list_schedules",
     "local_when",

@@ -264,7 +264,11 @@ def update_schedule(
             timed = _retime(*wanted, now)
         if spec is not None:
             check_min_interval(timed.spec, min_interval)
-        schedule.spec, schedule.timezone, schedule.next_run = timed.spec.text, timed.timezone, timed.first_run
+        schedule.spec, schedule.timezone = timed.spec.text, timed.timezone
+        if schedule.payload.get("paused_at"):  # stays paused, due then once resumed (pausing.py)
+            schedule.payload = {**schedule.payload, "paused_next_run": timed.first_run.isoformat()}
+        else:
+            schedule.next_run = timed.first_run
         if spec is not None:
             schedule.payload = {**schedule.payload, "request": spec.strip()[:500]}
     session.flush()
@@ -312,7 +316,9 @@ def describe_schedule(schedule: Schedule, now: datetime) -> str:
     except SpecError:
         spec = None
     kind = KIND_WORDS.get(ScheduleKind(schedule.kind), schedule.kind)
-    if schedule.next_run is None:
+    if schedule.enabled and schedule.payload.get("paused_at"):
+        when = f"{spec.describe() if spec else schedule.spec} (paused)"
+    elif schedule.next_run is None:
         state = "cancelled" if schedule.payload.get("cancelled_at") else "finished"
         when = f"{spec.describe() if spec else schedule.spec} ({state})"
     elif spec is None or spec.repeats:

@@ -1,0 +1,99 @@
+"""`claw groups …`: names or ids, a readable `set` that refuses an empty change, a `list` with
+name and timezone, and `personality --edit` through $EDITOR."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cli.conftest import Claw, one_line
+
+
+def make_group(api: httpx.Client, chat: str, channel: str = "terminal") -> str:
+    response = api.post("/v1/messages", json={"chat_id": chat, "text": "hi", "channel": channel})
+    assert response.status_code == 202, response.text
+    return f"{channel}:{chat}"
+
+
+def test_set_prints_what_changed_and_list_shows_name_and_timezone(claw: Claw, api: httpx.Client) -> None:
+    # Given a terminal group, named by its bare name
+    make_group(api, "desk")
+
+    changed = claw("groups", "set", "desk", "--name", "Front desk", "--tz", "Europe/Berlin", "--priority")
+    listed = claw("groups", "list")
+
+    assert changed.code == 0, changed.err
+    assert changed.out == "terminal:desk: priority on, name 'Front desk', timezone Europe/Berlin\n"
+    assert listed.out.splitlines()[0].split() == ["group", "name", "timezone", "flags"]
+    [row] = [line for line in listed.out.splitlines() if line.startswith("terminal:desk ")]
+    assert row.split() == ["terminal:desk", "Front", "desk", "Europe/Berlin", "priority"]
+
+
+def test_set_without_a_change_is_refused_as_a_usage_error(claw: Claw, api: httpx.Client) -> None:
+    make_group(api, "idle")
+
+    result = claw("groups", "set", "terminal:idle")
+
+    assert result.code == 2
+    assert one_line(result.err).startswith("claw: nothing to change: give --priority")
+
+
+def test_a_bad_timezone_is_one_line_from_the_api(claw: Claw, api: httpx.Client) -> None:
+    make_group(api, "tz")
+
+    result = claw("groups", "set", "tz", "--tz", "Mars/Olympus")
+
+    assert result.code == 1
+    line = one_line(result.err)
+    assert "unknown timezone 'Mars/Olympus'" in line and "422" not in line and "{" not in line
+
+
+@pytest.mark.parametrize("name", ["room", "terminal:room"])
+def test_a_bare_name_and_the_full_id_are_the_same_group(claw: Claw, api: httpx.Client, name: str) -> None:
+    make_group(api, "room")
+
+    result = claw("groups", "personality", name)
+
+    assert result.code == 0, result.err
+    assert result.out.startswith("# source: default")
+
+
+def test_an_unknown_group_is_one_line_and_exit_1(claw: Claw) -> None:
+    result = claw("usage", "http:nobody")
+
+    assert result.code == 1
+    assert one_line(result.err) == "claw: unknown group 'http:nobody'"
+
+
+def test_personality_edit_saves_what_the_editor_wrote(
+    claw: Claw, api: httpx.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an editor that replaces the file's text
+    editor = tmp_path / "editor.py"
+    editor.write_text("import sys\nopen(sys.argv[1], 'w').write('You are a pirate.\\n')\n")
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {editor}")
+    monkeypatch.delenv("VISUAL", raising=False)
+    group = make_group(api, "pirates")
+
+    result = claw("groups", "personality", group, "--edit")
+
+    assert result.code == 0, result.err
+    assert result.out == "saved; 0 previous version(s) kept\n"
+    shown = api.get(f"/v1/groups/{group}/personality").json()
+    assert shown["text"].strip() == "You are a pirate."
+
+
+def test_personality_edit_that_saves_nothing_changes_nothing(
+    claw: Claw, api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDITOR", "true")
+    monkeypatch.delenv("VISUAL", raising=False)
+    group = make_group(api, "calm")
+
+    result = claw("groups", "personality", group, "--edit")
+
+    assert (result.code, result.out) == (0, "unchanged\n")
+    assert api.get(f"/v1/groups/{group}/personality").json()["source"] == "default"

@@ -1,0 +1,40 @@
+"""`claw send`: a bare name and `terminal:<name>` are one group; a new group is announced."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.cli.conftest import Claw, one_line
+
+
+def users(api: httpx.Client, group: str) -> list[str]:
+    page = api.get(f"/v1/groups/{group}/messages")
+    assert page.status_code == 200, page.text
+    return [m["text"] for m in page.json()["messages"] if m["role"] == "user"]
+
+
+def test_a_bare_name_and_its_terminal_id_reach_one_group(claw: Claw, api: httpx.Client) -> None:
+    # No workers answer here: each send stores its message and says no reply came (exit 1)
+    first = claw("send", "kitchen", "one", "--wait", "0")
+    second = claw("send", "terminal:kitchen", "two", "--wait", "0")
+
+    assert users(api, "terminal:kitchen") == ["one", "two"]
+    assert api.get("/v1/groups/terminal:terminal:kitchen/messages").status_code == 404
+    assert "terminal:kitchen is a new group: this message creates it" in first.err
+    assert "new group" not in second.err
+    assert (first.code, second.code) == (1, 1)
+    assert second.err.strip() == "claw: no reply within 0 s; it will appear in terminal:kitchen's messages"
+
+
+def test_an_http_group_is_written_on_its_own_channel(claw: Claw, api: httpx.Client) -> None:
+    claw("send", "http:ops", "deploy done", "--wait", "0")
+
+    assert users(api, "http:ops") == ["deploy done"]
+
+
+def test_a_group_of_a_polled_channel_is_refused_before_anything_is_stored(claw: Claw, api: httpx.Client) -> None:
+    result = claw("send", "whatsapp:123@g.us", "hi")
+
+    assert result.code == 2
+    assert "claw send writes to terminal, http, web groups, not whatsapp:123@g.us" in one_line(result.err)
+    assert api.get("/v1/groups/whatsapp:123@g.us/messages").status_code == 404
