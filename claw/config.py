@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -115,6 +115,24 @@ class Settings(BaseSettings):
     sandbox_uid: int = 65534  #: host uid sandboxed code runs as when claw runs as root
     sandbox_gid: int = 65534
     sandbox_docker_image: str = "python:3.11-slim"
+
+    #: web_fetch (claw/webtools): comma-separated hosts allowed even on private addresses
+    web_allow_hosts: str | None = None
+    web_max_bytes: int = Field(default=2_000_000, ge=1_000)  #: most of a page's body read
+    web_timeout: float = Field(default=15.0, gt=0, le=120)  #: seconds per fetch (redirects too) or search
+    web_max_chars: int = Field(default=12_000, ge=500)  #: most text of a page given to the model
+    #: web_search: brave, tavily or a SearXNG URL; unset: the tool is not offered
+    search_provider: str | None = None
+    search_api_key: SecretStr | None = None
+    search_url: str | None = None  #: another base URL for brave/tavily (a proxy; the tests' fakes)
+
+    #: debug, info, warning or error; at info, steady-state polls and sweeps are silent
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     # ---- derived values -------------------------------------------------------------------
 

@@ -10,9 +10,12 @@ loss, duplication, order and coalescing in the replies. A few plain commands bec
     every day at <HH:MM> <prompt>       -> schedule_task (agent prompt)
     run python: <code>                  -> run_code
     be more <trait>                     -> update_personality
+    fetch <url>                         -> web_fetch
+    search <query>                      -> web_search
 
 After the tools ran, the reply gives, in message order, each command's tool result (prefixed
-"Error: " if it failed) and each plain message's echo line.
+"Error: " if it failed; a fetched page summarized as its first lines) and each plain
+message's echo line.
 """
 
 from __future__ import annotations
@@ -57,7 +60,25 @@ COMMANDS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], ToolUse]]] = [
         re.compile(r"^be more (?P<trait>.+?)\.?$", re.I | re.S),
         lambda m: ("update_personality", {"content": f"Be more {m['trait'].strip()}.", "mode": "append"}),
     ),
+    (
+        re.compile(r"^fetch\s+(?P<url>\S+)\s*$", re.I),
+        lambda m: ("web_fetch", {"url": m["url"]}),
+    ),
+    (
+        re.compile(r"^search\s+(?P<q>.+)$", re.I | re.S),
+        lambda m: ("web_search", {"query": m["q"].strip()}),
+    ),
 ]
+
+#: longest summary of a fetched page in the offline model's reply
+FETCH_SUMMARY_CHARS = 300
+
+
+def summarized(tool_name: str, content: str) -> str:
+    """What the reply says of a tool's result: a fetched page by its first lines, cut."""
+    if tool_name != "web_fetch" or len(content) <= FETCH_SUMMARY_CHARS:
+        return content
+    return content[:FETCH_SUMMARY_CHARS].rstrip() + " …"
 
 
 def parse_command(text: str) -> ToolUse | None:
@@ -120,6 +141,8 @@ class OfflineProvider:
                 lines.append(f"{message.sender}: {message.text}")
             else:
                 content = str(result.get("content", ""))
+                command = parse_command(message.text)
+                content = summarized(command[0], content) if command else content
                 lines.append(f"Error: {content}" if result.get("is_error") else content)
         return lines
 

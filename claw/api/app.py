@@ -16,7 +16,15 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-from claw.api import agent_routes, events, failed_routes, metrics, schedule_routes, task_routes
+from claw.api import (
+    agent_routes,
+    events,
+    failed_routes,
+    metrics,
+    openai_routes,
+    schedule_routes,
+    task_routes,
+)
 from claw.api.errors import MAX_BODY_BYTES, install_error_handlers
 from claw.api.gate import Gate
 from claw.api.routes import api, public
@@ -41,6 +49,7 @@ def create_app() -> FastAPI:
     app.include_router(task_routes.router)
     app.include_router(failed_routes.router)
     app.include_router(metrics.router)
+    app.include_router(openai_routes.router)
     # Starlette's body limit as a middleware of ours rather than FastAPI(max_body_size=): that
     # one sits outside every user middleware and would turn the Gate's 401 for a large
     # declared body into its own plain-text 413. The last added is the outermost: the Gate.

@@ -88,6 +88,8 @@ class GroupOut(BaseModel):
     priority: bool
     is_main: bool
     timezone: str | None = None  #: the group's own; CLAW_TZ when None
+    #: whether the agent (and code in its sandbox) may use web_fetch and web_search
+    web: bool = True
     created_at: UtcDatetime
 
     @model_validator(mode="before")
@@ -96,7 +98,8 @@ class GroupOut(BaseModel):
         if isinstance(value, Group):
             return {**{k: getattr(value, k) for k in ("id", "channel", "chat_id", "name", "priority",
                                                        "is_main", "created_at")},
-                    "timezone": (value.settings or {}).get("timezone")}
+                    "timezone": (value.settings or {}).get("timezone"),
+                    "web": (value.settings or {}).get("web", True) is not False}
         return value
 
 
@@ -116,6 +119,8 @@ class GroupPatch(BaseModel):
     is_main: bool | None = None
     #: the group's timezone, for `[Alice @ 2:34 PM]` stamps, schedules and memory dates
     timezone: Annotated[str, AfterValidator(_known_timezone)] | None = None
+    #: false switches web_fetch and web_search off for this group (tools and sandbox IPC)
+    web: bool | None = None
 
 
 class MessageOut(BaseModel):

@@ -23,7 +23,7 @@ from claw.db.text import storable
 from claw.pipeline.routing import group_id_for
 
 #: channels whose clients push through the HTTP API, which refuses over-long text with a 422
-PUSHED_CHANNELS = frozenset({Channel.HTTP, Channel.TERMINAL, Channel.WEB})
+PUSHED_CHANNELS = frozenset({Channel.HTTP, Channel.TERMINAL, Channel.WEB, Channel.API})
 SENDER_MAX = 255  #: the sender column's width
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from claw.agent import AgentReply, ChatLine, Provider, ProviderError, TurnInput
 from claw.agent.loop import run_agent
 from claw.agent.pricing import cost_usd, price_table
-from claw.agent.tools import ToolContext, default_registry
+from claw.agent.tools import ToolContext, registry_for
 from claw.config import Settings
 from claw.db import Group, Message, Usage, read_session, write_session
 from claw.db.models import utcnow
@@ -254,6 +254,7 @@ def answer_pending(
         quota.remount(settings, group_id)  # after a reboot: the group's files are in its image
         turn = build_turn_input(session, settings, group, pending)
         ctx = ToolContext(group_id, settings.workspace, settings, is_main=group.is_main)
+        registry = registry_for(settings, group.settings)
     if journal is not None and batch is None:  # stale: its batch was answered or set aside
         with write_session() as session:
             discard_journal(session, group_id)
@@ -270,7 +271,7 @@ def answer_pending(
         reply = run_agent(
             provider,
             turn,
-            default_registry(),
+            registry,
             ctx,
             max_iterations=settings.max_iterations,
             history_token_budget=settings.history_token_budget,
