@@ -15,6 +15,7 @@ group, not a stateless completion:
   once, keep-alive comments while the turn runs, the reply text, the stop chunk, then
   ``data: [DONE]``. The text comes in one chunk when the turn commits (claw does not pass
   half-written replies to this route).
+* ``?wait=`` shortens the wait (clients pass it as the SDK's ``extra_query``).
 
 Errors have claw's shape (``{"error": "...", "detail": ...}``, claw/api/errors.py); a reply
 that does not come in time is a 504 (in a stream: an ``error`` chunk, which the SDK raises).
@@ -27,7 +28,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -63,7 +64,8 @@ class TextPart(BaseModel):
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    role: str = Field(description="system, developer, user, assistant or tool; the last must be user")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"] = Field(
+        description="who said it; the last message must be the user's")
     content: Text | list[TextPart] | None = None
     name: ChatName | None = Field(default=None, description="the sender's name in the group")
 
@@ -159,6 +161,7 @@ async def chat_completions(
     body: ChatCompletionRequest,
     request: Request,
     x_claw_chat: Annotated[ChatName | None, Header(description="names the conversation (wins over `user`)")] = None,
+    wait: float = Query(default=MAX_WAIT, gt=0, le=MAX_WAIT, description="seconds to wait for claw's reply"),
 ) -> Any:
     """One turn of claw in the group `api:<X-Claw-Chat header, else user, else default>`."""
     chat = x_claw_chat or body.user or DEFAULT_CHAT
@@ -166,10 +169,10 @@ async def chat_completions(
     stored = await run_in_threadpool(_accept, chat, last.name or "user", last.text())
     created = int(time.time())
     if body.stream:
-        return EventStream(_chunks(request, stored, created), headers={"Cache-Control": "no-cache"})
-    reply = await wait_for_reply(request.app.state.redis, stored.group_id, stored.id, MAX_WAIT)
+        return EventStream(_chunks(request, stored, created, wait), headers={"Cache-Control": "no-cache"})
+    reply = await wait_for_reply(request.app.state.redis, stored.group_id, stored.id, wait)
     if reply is None:
-        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, detail=TIMEOUT_ERROR.format(s=MAX_WAIT))
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, detail=TIMEOUT_ERROR.format(s=wait))
     return ChatCompletion(id=f"chatcmpl-{stored.id}", created=created,
                           choices=[Choice(message=AssistantMessage(content=reply.text))])
 
@@ -180,10 +183,10 @@ def _chunk(completion_id: str, created: int, delta: dict[str, str], finish: str 
     return f"data: {json.dumps(data)}\n\n"
 
 
-async def _chunks(request: Request, stored: StoredMessage, created: int) -> AsyncIterator[str]:
+async def _chunks(request: Request, stored: StoredMessage, created: int, limit: float) -> AsyncIterator[str]:
     completion_id = f"chatcmpl-{stored.id}"
     yield _chunk(completion_id, created, {"role": "assistant", "content": ""})
-    deadline = time.monotonic() + MAX_WAIT
+    deadline = time.monotonic() + limit
     reply = None
     while reply is None and time.monotonic() < deadline:
         if await request.is_disconnected():
@@ -193,7 +196,7 @@ async def _chunks(request: Request, stored: StoredMessage, created: int) -> Asyn
         if reply is None:
             yield ": keep-alive\n\n"
     if reply is None:
-        error = {"message": TIMEOUT_ERROR.format(s=MAX_WAIT), "type": "timeout", "code": "504"}
+        error = {"message": TIMEOUT_ERROR.format(s=limit), "type": "timeout", "code": "504"}
         yield f"data: {json.dumps({'error': error})}\n\n"
         return
     yield _chunk(completion_id, created, {"content": reply.text})

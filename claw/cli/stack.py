@@ -23,16 +23,20 @@ def up(
     flower_port: Annotated[Optional[int], typer.Option(help="Flower port")] = None,
     shards: Annotated[Optional[int], typer.Option(help="shard workers (parallel groups)")] = None,
     no_flower: Annotated[bool, typer.Option("--no-flower", help="do not start Flower")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="every process's log on the console, "
+                                          "not in $CLAW_HOME/logs/")] = False,
 ) -> None:
     """Run the whole stack on this machine until Ctrl-C (which stops it warm)."""
     from claw.db.migrate import upgrade
+    from claw.logs import quiet_libraries
     from claw.runtime.lifeline import HomeInUse, HomeLock
     from claw.runtime.redis_server import RedisServerError, redis_argv, start_redis
     from claw.runtime.runfile import remove_runfile, write_runfile
     from claw.runtime.stack import ensure_dirs, stack_specs
     from claw.runtime.supervisor import ProcessSpec, Supervisor
 
-    logging.basicConfig(level=logging.INFO, format="claw up | %(message)s")
+    logging.basicConfig(level=get_settings().log_level.upper(), format="claw up | %(message)s")
+    quiet_libraries(get_settings().log_level)
     settings = settings_with(
         home=home, api_port=api_port, flower_port=flower_port, shards=shards,
         task_events=None if no_flower else True,
@@ -62,7 +66,7 @@ def up(
     settings = settings_with()
     upgrade(settings.resolved_database_url)
     _migrate_group_folders(settings)
-    supervisor = Supervisor(stack_specs(settings, env=os.environ.copy(), flower=not no_flower))
+    supervisor = Supervisor(stack_specs(settings, env=os.environ.copy(), flower=not no_flower, verbose=verbose))
     if redis_process is not None:  # restarted like the rest if it dies; stopped after the rest
         supervisor.adopt(
             ProcessSpec("redis", redis_argv(settings.home, settings.redis_port), stop_grace=10,
@@ -72,12 +76,15 @@ def up(
     supervisor.start()
     write_runfile(settings)
     token_hint = "CLAW_API_TOKEN" if "CLAW_API_TOKEN" in os.environ and not settings.token_file.exists() else str(settings.token_file)
-    typer.echo(
-        f"claw is up: model={settings.resolved_llm} shards={settings.shards}\n"
-        f"  chat:    {_claw_command()} chat   (terminal)\n"
-        f"  API:     http://{settings.api_host}:{settings.api_port}  (bearer token in {token_hint})\n"
-        + ("" if no_flower else f"  Flower:  http://127.0.0.1:{settings.flower_port}  (user {settings.flower_user}, password = API token)\n")
-        + "  Ctrl-C stops it warm: running turns finish first."
+    _announce(
+        f"claw is up: model={settings.resolved_llm} shards={settings.shards}",
+        [f"chat:    {_claw_command()} chat   (terminal)",
+         f"API:     http://{settings.api_host}:{settings.api_port}  (bearer token in {token_hint})",
+         *([] if no_flower else [f"Flower:  http://127.0.0.1:{settings.flower_port}  "
+                                 f"(user {settings.flower_user}, password = API token)"]),
+         ("logs:    here (--verbose)" if verbose or settings.log_level == "debug"
+          else f"logs:    {settings.home / 'logs'}/  (claw up --verbose shows them here)"),
+         "Ctrl-C stops it warm: running turns finish first."],
     )
     if sandbox_detail.startswith("WARNING"):  # CLAW_SANDBOX=subprocess, chosen explicitly
         typer.secho(f"  sandbox: {sandbox_detail}", fg="yellow")
@@ -88,6 +95,15 @@ def up(
         remove_runfile(settings)
         home_lock.release()
     typer.echo("claw stopped.")
+
+
+def _announce(title: str, lines: list[str]) -> None:
+    """Where to talk to claw, framed and bold so it stands out of the start-up lines."""
+    rule = "=" * max(len(title), *(len(line) + 2 for line in lines))
+    typer.secho(f"\n{rule}\n{title}", bold=True, fg="green")
+    for line in lines:
+        typer.secho(f"  {line}", bold=line.startswith(("chat:", "API:")))
+    typer.secho(rule, bold=True, fg="green")
 
 
 @cli.command()

@@ -13,6 +13,8 @@ and the reply's transaction deletes the journal.
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -233,6 +235,7 @@ def answer_pending(
 
     The caller holds the group's lease; this function still guards the commit itself.
     """
+    began = time.monotonic()
     with read_session() as session:
         journal = open_journal(session, group_id)
         batch = journaled_batch(session, journal) if journal is not None else None
@@ -294,8 +297,16 @@ def answer_pending(
         return TurnResult(TurnOutcome.RACED)
     record_turn(settings.workspace, group_id, turn.new_messages, text, tz=turn.timezone, at=now,
                 tools=reply.tools_used)
-    log.info("turn_replied group=%s answered=%d outbox=%d", group_id, len(pending), outbox_id)
+    log.info("turn_replied group=%s answered=%d tools=%s tokens=%d/%d seconds=%.1f outbox=%d", group_id,
+             len(pending), tools_summary(reply.tools_used), sum(u.input_tokens for u in reply.usage),
+             sum(u.output_tokens for u in reply.usage), time.monotonic() - began, outbox_id)
     return TurnResult(TurnOutcome.REPLIED, outbox_id=outbox_id, answered=len(pending))
+
+
+def tools_summary(names: list[str]) -> str:
+    """``web_fetch,save_memory*2`` for the turn's log line; ``-`` when no tool ran."""
+    counts = Counter(names)
+    return ",".join(f"{name}*{n}" if n > 1 else name for name, n in counts.items()) or "-"
 
 
 def notify_failure(group_id: str, text: str) -> int | None:

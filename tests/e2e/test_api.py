@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -9,7 +10,7 @@ import openai
 import pytest
 
 from tests.support.redis_server import LocalRedis
-from tests.support.stack import ClawStack
+from tests.support.stack import ClawStack, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -271,3 +272,33 @@ def test_a_completion_that_claw_cannot_take_says_why(stack: ClawStack) -> None:
         client.chat.completions.create(model="claw", user="bad\nname", messages=[{"role": "user", "content": "x"}])
     assert str(bad_name.value.body).startswith("user: String should match pattern")
     assert stack.sql("SELECT id FROM groups WHERE channel = 'api' AND id LIKE 'api:bad%'") == []
+
+
+# ---- what `claw up` shows on its console, and what goes to $CLAW_HOME/logs ---------------
+
+
+def test_the_console_shows_where_to_talk_and_one_line_per_turn_and_celery_goes_to_files(stack: ClawStack) -> None:
+    stack.post("logbook", "remember that the logbook is blue", wait=30)
+    stack.post("logbook", "hello logs", wait=30)
+
+    def console_has_turn_lines() -> str | None:
+        text = stack.log_path.read_text(errors="replace")
+        return text if text.count("turn_replied group=http:logbook") >= 2 else None
+
+    console = wait_until(console_has_turn_lines, 30, "the turn lines on the console")
+    # one line per turn: group, messages answered, tools used, tokens, time
+    assert re.search(r"shard0 \| turn_replied group=http:logbook answered=1 tools=save_memory "
+                     r"tokens=\d+/\d+ seconds=\d+\.\d", console), console[-3000:]
+    assert re.search(r"turn_replied group=http:logbook answered=1 tools=- ", console)
+    assert "API:     http://127.0.0.1:" in console
+    # no Celery banner, no per-task lines, no steady-state polls on the console
+    for noise in ("[queues]", "celery@", "Task claw.", "succeeded in", "Sending due task", "Uvicorn running"):
+        assert noise not in console, noise
+    # they are in the process's log file, except the steady-state tasks at info
+    shard_log = (stack.home / "logs" / "shard0.log").read_text(errors="replace")
+    io_log = (stack.home / "logs" / "io.log").read_text(errors="replace")
+    beat_log = (stack.home / "logs" / "beat.log").read_text(errors="replace")
+    assert "[queues]" in shard_log and "Task claw.turn[" in shard_log
+    assert "[queues]" in io_log and "claw.io" in io_log
+    assert "claw.sweep[" not in io_log and "claw.poll[" not in io_log
+    assert "beat: Starting" in beat_log and "Sending due task" not in beat_log
