@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import ssl
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -106,11 +107,15 @@ def _pinned(url: str, host: str, address: IPAddress) -> tuple[str, dict[str, str
     return pinned, {"Host": host_header}, extensions
 
 
-def fetch_page(url: str, limits: FetchLimits, *, resolver: Resolver = system_resolver) -> WebPage:
-    """Fetch ``url`` under ``limits`` and return its readable text (FetchError otherwise)."""
+def fetch_page(url: str, limits: FetchLimits, *, resolver: Resolver = system_resolver,
+               tls: ssl.SSLContext | None = None) -> WebPage:
+    """Fetch ``url`` under ``limits`` and return its readable text (FetchError otherwise).
+
+    ``tls`` replaces the system's trust store (tests trust their own certificate authority).
+    """
     deadline = time.monotonic() + limits.timeout
     current = url.strip()
-    with httpx.Client(trust_env=False, follow_redirects=False,
+    with httpx.Client(trust_env=False, follow_redirects=False, verify=tls if tls is not None else True,
                       timeout=httpx.Timeout(limits.timeout), headers={"User-Agent": USER_AGENT}) as client:
         for _ in range(MAX_REDIRECTS + 1):
             scheme, host, port = _target(current)

@@ -6,9 +6,11 @@ resolver that maps the refused names to nowhere real, show that nothing was sent
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 
 import pytest
+import trustme
 
 from claw.webtools.fetch import MAX_REDIRECTS, FetchError, FetchLimits, fetch_page
 from tests.support.fake_web import FakeSite
@@ -114,3 +116,30 @@ def test_a_slow_page_times_out(site: FakeSite) -> None:
 def test_http_errors_say_the_status(site: FakeSite) -> None:
     with pytest.raises(FetchError, match="404"):
         fetch_page(f"{site.url}/missing", LOCAL)
+
+
+def test_https_goes_to_the_checked_address_with_the_urls_name_for_tls(site: FakeSite) -> None:
+    # Given an HTTPS site whose certificate names site.test, served on 127.0.0.1
+    authority = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("site.test").configure_cert(server_tls)
+    names: list[str | None] = []
+    server_tls.sni_callback = lambda sock, name, ctx: names.append(name)
+    site.server.block_on_close = False  # a refused handshake's thread is not waited for
+    site.server.socket = server_tls.wrap_socket(site.server.socket, server_side=True,
+                                                do_handshake_on_connect=False)
+    # closed after the answer: an idle TLS keep-alive connection would hold up the server's stop
+    site.route("/otters", 200, ARTICLE, headers={"Connection": "close"})
+    port = site.server.server_address[1]
+    client_tls = ssl.create_default_context()
+    authority.configure_trust(client_tls)
+    # When it is fetched by name (the name known only to the stub resolver)
+    page = fetch_page(f"https://site.test:{port}/otters", LOCAL, resolver=lambda h, p: ["127.0.0.1"],
+                      tls=client_tls)
+    # Then the connection went to the checked address, named site.test in TLS and in Host
+    assert "Dresden" in page.text
+    assert names == ["site.test"] and site.requests[-1].headers["host"] == f"site.test:{port}"
+    # And the certificate is checked against that name: another name's certificate is refused
+    with pytest.raises(FetchError, match="could not connect to other.test"):
+        fetch_page(f"https://other.test:{port}/otters", FetchLimits(allow_hosts=frozenset({"other.test"})),
+                   resolver=lambda h, p: ["127.0.0.1"], tls=client_tls)
