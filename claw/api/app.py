@@ -31,7 +31,6 @@ from claw.api.gate import Gate
 from claw.api.routes import api, public
 from claw.config import get_settings
 
-
 API_DESCRIPTION = (
     "Every route but `/healthz` needs `Authorization: Bearer <CLAW_API_TOKEN>` (this schema too). "
     "Every error is JSON `{\"error\": \"<what is wrong>\", \"detail\": ...}`. "

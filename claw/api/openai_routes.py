@@ -15,6 +15,8 @@ group, not a stateless completion:
   once, keep-alive comments while the turn runs, the reply text, the stop chunk, then
   ``data: [DONE]``. The text comes in one chunk when the turn commits (claw does not pass
   half-written replies to this route).
+* an ``Idempotency-Key`` header makes a retried request one message (the openai SDK retries
+  timeouts and 5xx, but sends no key of its own: pass one with ``extra_headers``);
 * ``?wait=`` shortens the wait (clients pass it as the SDK's ``extra_query``).
 
 Errors have claw's shape (``{"error": "...", "detail": ...}``, claw/api/errors.py); a reply
@@ -52,6 +54,7 @@ CHANNEL = "api"
 DEFAULT_CHAT = "default"
 
 ChatName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NAME_PATTERN)]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=NAME_PATTERN)]
 
 
 class TextPart(BaseModel):
@@ -139,9 +142,9 @@ def list_models() -> ModelList:
     return ModelList(data=[ModelCard(id=MODEL_ID, created=MODEL_CREATED)])
 
 
-def _accept(chat: str, sender: str, text: str) -> StoredMessage:
+def _accept(chat: str, sender: str, text: str, idempotency_key: str | None) -> StoredMessage:
     with write_session() as session:
-        stored = store_message(session, IncomingMessage(CHANNEL, chat, sender, text))
+        stored = store_message(session, IncomingMessage(CHANNEL, chat, sender, text, idempotency_key))
     if stored.created:
         enqueue_turn(stored.group_id, priority=stored.priority)
     return stored
@@ -161,12 +164,15 @@ async def chat_completions(
     body: ChatCompletionRequest,
     request: Request,
     x_claw_chat: Annotated[ChatName | None, Header(description="names the conversation (wins over `user`)")] = None,
+    idempotency_key: Annotated[IdempotencyKey | None, Header(
+        description="names the message in its conversation: a retry with the same key is stored and "
+                    "answered once, and gets the first one's reply")] = None,
     wait: float = Query(default=MAX_WAIT, gt=0, le=MAX_WAIT, description="seconds to wait for claw's reply"),
 ) -> Any:
     """One turn of claw in the group `api:<X-Claw-Chat header, else user, else default>`."""
     chat = x_claw_chat or body.user or DEFAULT_CHAT
     last = body.messages[-1]
-    stored = await run_in_threadpool(_accept, chat, last.name or "user", last.text())
+    stored = await run_in_threadpool(_accept, chat, last.name or "user", last.text(), idempotency_key)
     created = int(time.time())
     if body.stream:
         return EventStream(_chunks(request, stored, created, wait), headers={"Cache-Control": "no-cache"})

@@ -262,6 +262,17 @@ def test_a_streamed_completion_arrives_as_openai_chunks(stack: ClawStack) -> Non
     assert raw.text.rstrip().endswith("data: [DONE]")
 
 
+def test_a_retried_completion_with_an_idempotency_key_is_one_message(stack: ClawStack) -> None:
+    client = openai_client(stack)
+    ask = {"model": "claw", "user": "retrier", "messages": [{"role": "user", "content": "only once please"}],
+           "extra_headers": {"Idempotency-Key": "req-42"}}
+    first = client.chat.completions.create(**ask)
+    again = client.chat.completions.create(**ask)
+    assert first.choices[0].message.content == again.choices[0].message.content == "user: only once please"
+    assert first.id == again.id
+    assert [m["text"] for m in stack.messages("api:retrier")] == ["only once please", "user: only once please"]
+
+
 def test_a_completion_that_claw_cannot_take_says_why(stack: ClawStack) -> None:
     client = openai_client(stack)
     # claw's error shape: the SDK hands the sentence over as the error's body
@@ -302,3 +313,17 @@ def test_the_console_shows_where_to_talk_and_one_line_per_turn_and_celery_goes_t
     assert "[queues]" in io_log and "claw.io" in io_log
     assert "claw.sweep[" not in io_log and "claw.poll[" not in io_log
     assert "beat: Starting" in beat_log and "Sending due task" not in beat_log
+
+
+def test_a_group_can_switch_the_web_off(stack: ClawStack) -> None:
+    # Given a group whose agent may use the web (the stack allows no host: 127.0.0.1 is refused)
+    refused = stack.post("surfer", "fetch http://127.0.0.1:9/private", wait=30).json()["reply"]["text"]
+    assert refused.startswith("Error: web_fetch http://127.0.0.1:9/private: refused:") and "loopback" in refused
+    # When the group's web is switched off, the tool is gone for its agent
+    patched = stack.http.patch("/v1/groups/http:surfer", json={"web": False})
+    assert patched.status_code == 200 and patched.json()["web"] is False
+    gone = stack.post("surfer", "fetch https://example.org/", wait=30).json()["reply"]["text"]
+    assert gone.startswith("Error: unknown tool 'web_fetch'")
+    listed = {g["id"]: g for g in stack.http.get("/v1/groups").json()["groups"]}
+    assert listed["http:surfer"]["web"] is False
+    assert all(g["web"] for name, g in listed.items() if name != "http:surfer")
