@@ -93,7 +93,16 @@ def system_resolver(host: str, port: int) -> list[str]:
 
 
 def parse_allow_hosts(value: str | None) -> frozenset[str]:
-    return frozenset(h.strip().lower().strip("[]") for h in (value or "").split(",") if h.strip())
+    """CLAW_WEB_ALLOW_HOSTS as the names fetch compares: lower case, IDNA form, no brackets."""
+    hosts = set()
+    for entry in (value or "").split(","):
+        host = entry.strip().lower().strip("[]")
+        if host:
+            try:
+                hosts.add(host if ":" in host else host.encode("idna").decode("ascii"))
+            except UnicodeError:
+                hosts.add(host)
+    return frozenset(hosts)
 
 
 def checked_addresses(host: str, port: int, *, allowed: Iterable[str] = (),

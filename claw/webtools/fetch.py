@@ -94,15 +94,25 @@ def _target(url: str) -> tuple[str, str, int]:
     return scheme, host, port or (443 if scheme == "https" else 80)
 
 
+def ascii_host(host: str) -> str:
+    """The host as it goes on the wire: an internationalised name in its IDNA (xn--) form."""
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise FetchError(f"{host!r} is not a valid host name") from None
+
+
 def _pinned(url: str, host: str, address: IPAddress) -> tuple[str, dict[str, str], dict[str, bytes]]:
     """The URL with ``address`` in place of the host, the Host header and the TLS server name."""
     parts = urlsplit(url)
     literal = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
     netloc = f"{literal}:{parts.port}" if parts.port else literal
-    host_header = parts.netloc.rsplit("@", 1)[-1]
+    name = ascii_host(host)
+    named = f"[{name}]" if ":" in name else name
+    host_header = f"{named}:{parts.port}" if parts.port else named
     extensions: dict[str, bytes] = {}
     if parts.scheme.lower() == "https":
-        extensions["sni_hostname"] = host.encode("idna")
+        extensions["sni_hostname"] = name.encode("ascii")
     pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
     return pinned, {"Host": host_header}, extensions
 
@@ -120,7 +130,8 @@ def fetch_page(url: str, limits: FetchLimits, *, resolver: Resolver = system_res
         for _ in range(MAX_REDIRECTS + 1):
             scheme, host, port = _target(current)
             try:
-                addresses = checked_addresses(host, port, allowed=limits.allow_hosts, resolver=resolver)
+                addresses = checked_addresses(ascii_host(host) if ":" not in host else host, port,
+                                              allowed=limits.allow_hosts, resolver=resolver)
             except AddressRefused as exc:
                 raise FetchError(f"refused: {exc}") from None
             pinned, headers, extensions = _pinned(current, host, addresses[0])

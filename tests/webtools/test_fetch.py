@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import trustme
 
+from claw.webtools.addresses import parse_allow_hosts
 from claw.webtools.fetch import MAX_REDIRECTS, FetchError, FetchLimits, fetch_page
 from tests.support.fake_web import FakeSite
 
@@ -126,6 +127,7 @@ def test_https_goes_to_the_checked_address_with_the_urls_name_for_tls(site: Fake
     names: list[str | None] = []
     server_tls.sni_callback = lambda sock, name, ctx: names.append(name)
     site.server.block_on_close = False  # a refused handshake's thread is not waited for
+    site.server.handle_error = lambda request, address: None  # the refused handshake below
     site.server.socket = server_tls.wrap_socket(site.server.socket, server_side=True,
                                                 do_handshake_on_connect=False)
     # closed after the answer: an idle TLS keep-alive connection would hold up the server's stop
@@ -143,3 +145,18 @@ def test_https_goes_to_the_checked_address_with_the_urls_name_for_tls(site: Fake
     with pytest.raises(FetchError, match="could not connect to other.test"):
         fetch_page(f"https://other.test:{port}/otters", FetchLimits(allow_hosts=frozenset({"other.test"})),
                    resolver=lambda h, p: ["127.0.0.1"], tls=client_tls)
+
+
+def test_an_international_name_is_looked_up_and_sent_in_its_idna_form(site: FakeSite) -> None:
+    site.page("/otters", ARTICLE)
+    port = site.server.server_address[1]
+    looked_up: list[str] = []
+
+    def resolver(host: str, p: int) -> list[str]:
+        looked_up.append(host)
+        return ["127.0.0.1"]
+
+    allowed = FetchLimits(allow_hosts=parse_allow_hosts("Bücher.test, 10.0.0.1"))
+    page = fetch_page(f"http://bücher.test:{port}/otters", allowed, resolver=resolver)
+    assert "Dresden" in page.text and looked_up == ["xn--bcher-kva.test"]
+    assert site.requests[-1].headers["host"] == f"xn--bcher-kva.test:{port}"
