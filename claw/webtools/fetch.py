@@ -185,19 +185,27 @@ def _read(response: httpx.Response, url: str, limits: FetchLimits, deadline: flo
         raise FetchError(f"timed out after {limits.timeout:g} s while reading the page") from None
     except httpx.HTTPError as exc:
         raise FetchError(f"the page broke off: {type(exc).__name__}") from None
-    title, text = _extract(bytes(body), media_type, response.encoding or "utf-8")
+    declared = response.charset_encoding  # None: trafilatura reads <meta charset> or guesses
+    title, text = _extract(bytes(body), media_type, declared)
     if len(text) > limits.max_chars:
         text, truncated = text[: limits.max_chars], True
     return WebPage(url, response.status_code, media_type, title, text.strip() or "(the page has no text)",
                    truncated)
 
 
-def _extract(body: bytes, media_type: str, encoding: str) -> tuple[str | None, str]:
+def _decode(body: bytes, encoding: str) -> str:
+    try:
+        return body.decode(encoding, errors="replace")
+    except LookupError:  # a charset Python does not know
+        return body.decode("utf-8", errors="replace")
+
+
+def _extract(body: bytes, media_type: str, encoding: str | None) -> tuple[str | None, str]:
     if media_type not in HTML_TYPES:
-        return None, body.decode(encoding, errors="replace")
+        return None, _decode(body, encoding or "utf-8")
     import trafilatura  # a few hundred ms to import: only where a page is read
 
-    html = body.decode(encoding, errors="replace")
+    html: str | bytes = _decode(body, encoding) if encoding else body
     text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_recall=True)
     if not text:
         text = trafilatura.html2txt(html) or ""

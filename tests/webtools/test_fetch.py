@@ -160,3 +160,13 @@ def test_an_international_name_is_looked_up_and_sent_in_its_idna_form(site: Fake
     page = fetch_page(f"http://bücher.test:{port}/otters", allowed, resolver=resolver)
     assert "Dresden" in page.text and looked_up == ["xn--bcher-kva.test"]
     assert site.requests[-1].headers["host"] == f"xn--bcher-kva.test:{port}"
+
+
+def test_the_pages_own_charset_is_honoured(site: FakeSite) -> None:
+    latin = ("<html><head><meta charset='iso-8859-1'><title>Grüße</title></head><body><article>"
+             "<p>Die Fähre nach Övelgönne fährt stündlich, auch am Wochenende, bei jedem Wetter.</p>"
+             "</article></body></html>").encode("iso-8859-1")
+    page = fetch_page(site.route("/latin", 200, latin, content_type="text/html"), LOCAL)
+    assert "Die Fähre nach Övelgönne fährt stündlich" in page.text
+    declared = site.route("/declared", 200, latin, content_type="text/html; charset=iso-8859-1")
+    assert "Övelgönne" in fetch_page(declared, LOCAL).text
