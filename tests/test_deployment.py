@@ -71,8 +71,11 @@ def test_claw_up_sends_celery_logs_to_files_unless_verbose_or_debug(tmp_path: Pa
         assert argv[argv.index("--logfile") + 1] == log_file
         assert quiet[name].env is not None and quiet[name].env["CLAW_LOG_FILE"] == log_file
     assert "warning" in quiet["api"].argv
+    with_flower = {s.name: s for s in stack_specs(settings, env={"CLAW_API_TOKEN": "t"}, flower=True)}
+    assert f"--log_file_prefix={tmp_path.resolve() / 'logs' / 'flower.log'}" in with_flower["flower"].argv
     for loud in (stack_specs(settings, env={"CLAW_API_TOKEN": "t"}, flower=False, verbose=True),
                  stack_specs(Settings(home=tmp_path, shards=1, log_level="DEBUG"), env={"CLAW_API_TOKEN": "t"},
                              flower=False)):
         for spec in loud:
             assert "--logfile" not in spec.argv and "CLAW_LOG_FILE" not in (spec.env or {})
+            assert not any(a.startswith("--log_file_prefix") for a in spec.argv)

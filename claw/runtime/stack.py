@@ -93,6 +93,10 @@ def stack_specs(
                 [
                     *CELERY, "flower", "--address=127.0.0.1", f"--port={settings.flower_port}",
                     f"--db={home / 'flower.db'}", "--persistent=False",
+                    # tornado's logging options: Flower's start-up list of tasks and its
+                    # per-request lines in the file, like the workers'
+                    *([f"--log_file_prefix={log_dir(home) / 'flower.log'}", "--log_to_stderr=False"]
+                      if to_files else []),
                 ],
                 # through the environment, not argv, so the password is not in `ps`
                 env={**env, "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{env['CLAW_API_TOKEN']}"},
