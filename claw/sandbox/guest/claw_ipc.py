@@ -92,14 +92,18 @@ def save_memory(**args):
     return request("save_memory", args)
 
 
-def web_fetch(url, **options):
+#: the host's fetch or search may take up to its CLAW_WEB_TIMEOUT (at most 120 s)
+WEB_TIMEOUT = 130.0
+
+
+def web_fetch(url, timeout=WEB_TIMEOUT):
     """The page at ``url`` as text (the host fetches it; the sandbox has no network)."""
-    return request("web_fetch", {"url": url}, **options)
+    return request("web_fetch", {"url": url}, timeout=timeout)
 
 
-def web_search(query, count=5, **options):
-    """Search results from the host's configured provider."""
-    return request("web_search", {"query": query, "count": count}, **options)
+def web_search(query, count=5, timeout=WEB_TIMEOUT):
+    """Search results from the host's configured provider: {"results": [{title, url, snippet}]}."""
+    return request("web_search", {"query": query, "count": count}, timeout=timeout)
 
 
 # ---- heartbeat ---------------------------------------------------------------------------
