@@ -128,6 +128,10 @@ class Settings(BaseSettings):
 
     #: debug, info, warning or error; at info, steady-state polls and sweeps are silent
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: set by `claw up` for each Celery process it starts (claw/logs.py): the file its banner and
+    #: log lines go to (unset: the console), and the name its console lines carry
+    log_file: Path | None = None
+    process_name: str = "claw"
 
     @field_validator("log_level", mode="before")
     @classmethod

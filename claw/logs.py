@@ -21,12 +21,15 @@ import os
 import sys
 from pathlib import Path
 
+from claw.config import get_settings
+
 #: the tasks that run all the time whatever happens; their per-run lines are debug-only
 STEADY_STATE_TASKS = ("claw.poll", "claw.sweep", "claw.scheduler.tick")
 #: Celery's loggers of per-task lines: received (strategy), succeeded (trace), sent (beat)
 TASK_LINE_LOGGERS = ("celery.worker.strategy", "celery.app.trace", "celery.beat")
 #: claw's loggers whose info lines belong on the console: the one line per turn
 CONSOLE_LOGGERS = ("claw.pipeline.turns",)
+#: the settings `claw up` passes each Celery process (Settings.log_file, Settings.process_name)
 LOG_FILE_ENV = "CLAW_LOG_FILE"
 PROCESS_ENV = "CLAW_PROCESS_NAME"
 
@@ -80,10 +83,10 @@ def quiet_libraries(level: str) -> None:
 def route_stdout() -> None:
     """Point this process's standard output at its log file (CLAW_LOG_FILE), if it has one:
     Celery prints its banner there, not through logging. Standard error stays the console."""
-    path = os.environ.get(LOG_FILE_ENV)
-    if not path:
+    path = get_settings().log_file
+    if path is None:
         return
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(descriptor, 1)
@@ -92,14 +95,14 @@ def route_stdout() -> None:
 
 def add_console_handler(root: logging.Logger) -> None:
     """In a process logging to a file: the turn lines and warnings on the console too."""
-    if not os.environ.get(LOG_FILE_ENV):
+    if get_settings().log_file is None:
         return
     if any(getattr(h, "claw_console", False) for h in root.handlers):
         return
     handler = logging.StreamHandler(sys.__stderr__)
     handler.claw_console = True  # type: ignore[attr-defined]
     handler.addFilter(ConsoleFilter())
-    handler.setFormatter(ConsoleFormatter(os.environ.get(PROCESS_ENV, "claw")))
+    handler.setFormatter(ConsoleFormatter(get_settings().process_name))
     root.addHandler(handler)
 
 
