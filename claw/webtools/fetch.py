@@ -125,22 +125,23 @@ def fetch_page(url: str, limits: FetchLimits, *, resolver: Resolver = system_res
     """
     deadline = time.monotonic() + limits.timeout
     current = url.strip()
-    with httpx.Client(trust_env=False, follow_redirects=False, verify=tls if tls is not None else True,
-                      timeout=httpx.Timeout(limits.timeout), headers={"User-Agent": USER_AGENT}) as client:
-        for _ in range(MAX_REDIRECTS + 1):
-            scheme, host, port = _target(current)
-            try:
-                addresses = checked_addresses(ascii_host(host) if ":" not in host else host, port,
-                                              allowed=limits.allow_hosts, resolver=resolver)
-            except AddressRefused as exc:
-                raise FetchError(f"refused: {exc}") from None
+    for _ in range(MAX_REDIRECTS + 1):
+        scheme, host, port = _target(current)
+        try:
+            addresses = checked_addresses(ascii_host(host) if ":" not in host else host, port,
+                                          allowed=limits.allow_hosts, resolver=resolver)
+        except AddressRefused as exc:
+            raise FetchError(f"refused: {exc}") from None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise FetchError(f"timed out after {limits.timeout:g} s")
+        # a client per hop: its pool is keyed by the address, so a connection whose certificate
+        # was checked for one name must not carry the next hop's request for another
+        with httpx.Client(trust_env=False, follow_redirects=False, verify=tls if tls is not None else True,
+                          timeout=httpx.Timeout(left), headers={"User-Agent": USER_AGENT}) as client:
             pinned, headers, extensions = _pinned(current, host, addresses[0])
             request = client.build_request("GET", pinned, headers={**headers, "Accept": _ACCEPT},
                                            extensions=extensions)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise FetchError(f"timed out after {limits.timeout:g} s")
-            request.extensions["timeout"] = httpx.Timeout(left).as_dict()
             try:
                 response = client.send(request, stream=True)
             except httpx.TimeoutException:
@@ -148,14 +149,10 @@ def fetch_page(url: str, limits: FetchLimits, *, resolver: Resolver = system_res
             except httpx.HTTPError as exc:
                 raise FetchError(f"could not connect to {host}: {type(exc).__name__}: {exc}") from None
             try:
-                if response.is_redirect:
-                    location = response.headers.get("location", "")
-                    if not location:
-                        raise FetchError(f"{host} answered {response.status_code} without a Location")
-                    current = urljoin(current, location)
-                    log.debug("web_fetch_redirect status=%d", response.status_code)
-                    continue
-                return _read(response, current, limits, deadline)
+                if not response.is_redirect:
+                    return _read(response, current, limits, deadline)
+                current = urljoin(current, response.headers["location"])
+                log.debug("web_fetch_redirect status=%d", response.status_code)
             finally:
                 response.close()
     raise FetchError(f"more than {MAX_REDIRECTS} redirects")
