@@ -107,9 +107,23 @@ def _hits(kind: str, data: Any) -> list[SearchHit]:
     for result in results if isinstance(results, list) else []:
         if not isinstance(result, dict) or not isinstance(result.get("url"), str):
             continue
-        hits.append(SearchHit(str(result.get("title") or result["url"]), result["url"],
-                              str(result.get(snippet_key) or "")))
+        hits.append(SearchHit(_plain(str(result.get("title") or result["url"])), result["url"],
+                              _plain(str(result.get(snippet_key) or ""))))
     return hits
+
+
+def _plain(text: str) -> str:
+    """Providers mark the query's words up (Brave: ``<strong>``) and escape entities: the text
+    alone, read by lxml's HTML parser."""
+    if "<" not in text and "&" not in text:
+        return text
+    import lxml.etree
+    import lxml.html
+
+    try:
+        return " ".join(lxml.html.fragment_fromstring(text, create_parent="div").text_content().split())
+    except (ValueError, lxml.etree.ParserError):
+        return text
 
 
 def render_hits(query: str, hits: list[SearchHit]) -> str:

@@ -66,3 +66,13 @@ def test_no_provider_means_none_and_a_wrong_one_says_what_is_accepted() -> None:
     assert SearchProvider.from_settings(Settings(search_provider=None)) is None
     with pytest.raises(SearchError, match="use brave, tavily or a SearXNG URL"):
         SearchProvider.from_settings(Settings(search_provider="google"))
+
+
+def test_markup_in_titles_and_snippets_becomes_plain_text() -> None:
+    fake = FakeSearch("brave", [("Sea <strong>otters</strong> &amp; friends", "https://example.org/o",
+                                 "<strong>Otters</strong> hold hands while they sleep")]).start()
+    try:
+        [hit] = provider_for("brave", fake).search("otters")
+    finally:
+        fake.stop()
+    assert (hit.title, hit.snippet) == ("Sea otters & friends", "Otters hold hands while they sleep")
