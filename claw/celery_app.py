@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from celery import Celery
 
+from claw.logs import install_celery_hooks, route_stdout
+
+route_stdout()  # before Celery prints its banner: into $CLAW_HOME/logs/ when `claw up` says so
+install_celery_hooks()
+
 app = Celery("claw", include=["claw.tasks"])
 app.config_from_object("celeryconfig")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
+
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -173,6 +174,28 @@ class Settings(BaseSettings):
         if isinstance(data, dict) and not data.get("workspace"):
             data = {**data, "workspace": Path(data.get("home") or default_home()) / "workspace"}
         return data
+
+    #: web_fetch (claw/webtools): comma-separated hosts allowed even on private addresses
+    web_allow_hosts: str | None = None
+    web_max_bytes: int = Field(default=2_000_000, ge=1_000)  #: most of a page's body read
+    web_timeout: float = Field(default=15.0, gt=0, le=120)  #: seconds per fetch (redirects too) or search
+    web_max_chars: int = Field(default=12_000, ge=500)  #: most text of a page given to the model
+    #: web_search: brave, tavily or a SearXNG URL; unset: the tool is not offered
+    search_provider: str | None = None
+    search_api_key: SecretStr | None = None
+    search_url: str | None = None  #: another base URL for brave/tavily (a proxy; the tests' fakes)
+
+    #: debug, info, warning or error; at info, steady-state polls and sweeps are silent
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: set by `claw up` for each Celery process it starts (claw/logs.py): the file its banner and
+    #: log lines go to (unset: the console), and the name its console lines carry
+    log_file: Path | None = None
+    process_name: str = "claw"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     # ---- derived values -------------------------------------------------------------------
 

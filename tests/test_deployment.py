@@ -60,3 +60,22 @@ def test_compose_pins_every_shard_worker_to_the_bwrap_sandbox_with_what_it_needs
         assert service["environment"]["CLAW_REDIS_URL"] == "redis://redis:6379/0"
     others = [s for s in compose["services"].values() if s not in shard_services and "environment" in s]
     assert all(s["environment"].get("CLAW_SANDBOX") != "subprocess" for s in others)
+
+
+def test_claw_up_sends_celery_logs_to_files_unless_verbose_or_debug(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, shards=1)
+    quiet = {s.name: s for s in stack_specs(settings, env={"CLAW_API_TOKEN": "t"}, flower=False)}
+    for name in ("shard0", "io", "beat"):
+        argv = list(quiet[name].argv)
+        log_file = str(tmp_path.resolve() / "logs" / f"{name}.log")
+        assert argv[argv.index("--logfile") + 1] == log_file
+        assert quiet[name].env is not None and quiet[name].env["CLAW_LOG_FILE"] == log_file
+    assert "warning" in quiet["api"].argv
+    with_flower = {s.name: s for s in stack_specs(settings, env={"CLAW_API_TOKEN": "t"}, flower=True)}
+    assert f"--log_file_prefix={tmp_path.resolve() / 'logs' / 'flower.log'}" in with_flower["flower"].argv
+    for loud in (stack_specs(settings, env={"CLAW_API_TOKEN": "t"}, flower=False, verbose=True),
+                 stack_specs(Settings(home=tmp_path, shards=1, log_level="DEBUG"), env={"CLAW_API_TOKEN": "t"},
+                             flower=False)):
+        for spec in loud:
+            assert "--logfile" not in spec.argv and "CLAW_LOG_FILE" not in (spec.env or {})
+            assert not any(a.startswith("--log_file_prefix") for a in spec.argv)

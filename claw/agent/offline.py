@@ -12,12 +12,15 @@ loss, duplication, order and coalescing in the replies. A few plain commands bec
                                            "hourly ...", "every monday at 9 ..." (longest spec that parses)
     run python: <code>                  -> run_code
     be more <trait>                     -> update_personality
+    fetch <url>                         -> web_fetch
+    search <query>                      -> web_search
 
 and "what day is it", "what time is it", "what's the date" are answered from the clock line the
 turn gives every model (ModelRequest.clock), so the clock can be tested end to end offline.
 
 After the tools ran, the reply gives, in message order, each command's tool result (prefixed
-"Error: " if it failed) and each plain message's echo line. A line that starts like a command
+"Error: " if it failed; a fetched page summarized as its first lines) and each plain
+message's echo line. A line that starts like a command
 but is not one ("remind me tomorrow at 9") is answered with the form that command takes.
 """
 
@@ -85,7 +88,25 @@ COMMANDS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], ToolUse | None]]
         re.compile(r"^be more (?P<trait>.+?)\.?$", re.I | re.S),
         lambda m: ("update_personality", {"content": f"Be more {m['trait'].strip()}.", "mode": "append"}),
     ),
+    (
+        re.compile(r"^fetch\s+(?P<url>\S+)\s*$", re.I),
+        lambda m: ("web_fetch", {"url": m["url"]}),
+    ),
+    (
+        re.compile(r"^search\s+(?P<q>.+)$", re.I | re.S),
+        lambda m: ("web_search", {"query": m["q"].strip()}),
+    ),
 ]
+
+#: longest summary of a fetched page in the offline model's reply
+FETCH_SUMMARY_CHARS = 300
+
+
+def summarized(tool_name: str, content: str) -> str:
+    """What the reply says of a tool's result: a fetched page by its first lines, cut."""
+    if tool_name != "web_fetch" or len(content) <= FETCH_SUMMARY_CHARS:
+        return content
+    return content[:FETCH_SUMMARY_CHARS].rstrip() + " …"
 
 
 #: lines that start like a command but are not one get the forms that command knows, not an echo
@@ -185,6 +206,8 @@ class OfflineProvider:
                 lines.append(_plain_answer(message, clock))
             else:
                 content = str(result.get("content", ""))
+                command = parse_command(message.text)
+                content = summarized(command[0], content) if command else content
                 lines.append(f"Error: {content}" if result.get("is_error") else content)
         return lines
 

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from claw.api import (
@@ -21,6 +22,7 @@ from claw.api import (
     events,
     failed_routes,
     metrics,
+    openai_routes,
     pairing_routes,
     schedule_routes,
     task_routes,
@@ -29,6 +31,18 @@ from claw.api.errors import MAX_BODY_BYTES, install_error_handlers
 from claw.api.gate import Gate
 from claw.api.routes import api, public
 from claw.config import get_settings
+
+API_DESCRIPTION = (
+    "Every route but `/healthz` needs `Authorization: Bearer <CLAW_API_TOKEN>` (this schema too). "
+    "Every error is JSON `{\"error\": \"<what is wrong>\", \"detail\": ...}`. "
+    "`/v1/chat/completions` and `/v1/models` speak OpenAI's format (base URL `<server>/v1`)."
+)
+
+
+def operation_id(route: APIRoute) -> str:
+    """The handler's name (``post_message``, ``chat_completions``): what generated clients
+    call their methods, rather than FastAPI's ``post_message_v1_messages_post``."""
+    return route.name
 
 
 def create_app() -> FastAPI:
@@ -40,16 +54,18 @@ def create_app() -> FastAPI:
         yield
         await app.state.redis.aclose()
 
-    app = FastAPI(title="claw", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.include_router(public)
-    app.include_router(api)
-    app.include_router(agent_routes.router)
-    app.include_router(events.router)
-    app.include_router(schedule_routes.router)
-    app.include_router(task_routes.router)
-    app.include_router(failed_routes.router)
-    app.include_router(pairing_routes.router)
-    app.include_router(metrics.router)
+    app = FastAPI(title="claw", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, generate_unique_id_function=operation_id)
+    app.include_router(public, tags=["health"])
+    app.include_router(api, tags=["messages and groups"])
+    app.include_router(agent_routes.router, tags=["agent"])
+    app.include_router(events.router, tags=["events"])
+    app.include_router(schedule_routes.router, tags=["schedules"])
+    app.include_router(task_routes.router, tags=["tasks"])
+    app.include_router(failed_routes.router, tags=["failed messages"])
+    app.include_router(pairing_routes.router, tags=["pairing"])
+    app.include_router(metrics.router, tags=["metrics"])
+    app.include_router(openai_routes.router, tags=["OpenAI-compatible"])
     # Starlette's body limit as a middleware of ours rather than FastAPI(max_body_size=): that
     # one sits outside every user middleware and would turn the Gate's 401 for a large
     # declared body into its own plain-text 413. The last added is the outermost: the Gate.

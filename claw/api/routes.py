@@ -82,9 +82,10 @@ def patch_group(group_id: GroupId, body: GroupPatch) -> GroupOut:
     with write_session() as session:
         group = _group_or_404(session, group_id)
         changes = body.model_dump(exclude_none=True)
-        if "timezone" in changes:
-            # a new dict, so SQLAlchemy sees the JSON column change
-            group.settings = {**(group.settings or {}), "timezone": changes.pop("timezone")}
+        for key in ("timezone", "web"):  # kept in the settings document
+            if key in changes:
+                # a new dict, so SQLAlchemy sees the JSON column change
+                group.settings = {**(group.settings or {}), key: changes.pop(key)}
         for field, value in changes.items():
             setattr(group, field, value)
         session.flush()

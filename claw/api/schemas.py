@@ -92,6 +92,8 @@ class GroupOut(BaseModel):
     #: "approved", "waiting" (for the owner to approve its pairing code) or "blocked"
     access: Literal["approved", "waiting", "blocked"] = "approved"
     timezone: str | None = None  #: the group's own; CLAW_TZ when None
+    #: whether the agent (and code in its sandbox) may use web_fetch and web_search
+    web: bool = True
     created_at: UtcDatetime
 
     @model_validator(mode="before")
@@ -99,8 +101,10 @@ class GroupOut(BaseModel):
     def _timezone_from_settings(cls, value: Any) -> Any:
         if isinstance(value, Group):
             return {**{k: getattr(value, k) for k in ("id", "channel", "chat_id", "name", "priority",
-                                                       "is_main", "respond", "access", "created_at")},
-                    "timezone": (value.settings or {}).get("timezone")}
+                                                       "is_main", "respond", "access",
+                                                       "created_at")},
+                    "timezone": (value.settings or {}).get("timezone"),
+                    "web": (value.settings or {}).get("web", True) is not False}
         return value
 
 
@@ -123,6 +127,8 @@ class GroupPatch(BaseModel):
     respond: Literal["mention", "always"] | None = None
     #: the group's timezone, for `[Alice @ 2:34 PM]` stamps, schedules and memory dates
     timezone: Annotated[str, AfterValidator(_known_timezone)] | None = None
+    #: false switches web_fetch and web_search off for this group (tools and sandbox IPC)
+    web: bool | None = None
 
 
 class MessageOut(BaseModel):

@@ -42,7 +42,7 @@ class IngestArguments(BaseModel):
 
     model_config = REQUEST_BODY
 
-    channel: Literal["http", "terminal", "web", "whatsapp", "telegram"]
+    channel: Literal["http", "terminal", "web", "api", "whatsapp", "telegram"]
     chat_id: Name = Field(min_length=1, max_length=200)
     sender: Name = Field(min_length=1, max_length=100)
     text: Text = Field(min_length=1, max_length=get_settings().api_max_text)

@@ -19,7 +19,7 @@ __all__ = [
     "polled_channels",
 ]
 
-PULL_CHANNELS = ("http", "terminal", "web")  #: clients fetch replies themselves
+PULL_CHANNELS = ("http", "terminal", "web", "api")  #: clients fetch replies themselves
 
 
 @cache

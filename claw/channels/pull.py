@@ -1,4 +1,5 @@
-"""Channels whose clients pull their replies: HTTP API, terminal (`claw chat`) and web page.
+"""Channels whose clients pull their replies: HTTP API, terminal (`claw chat`), web page and
+OpenAI-compatible clients (`api:<user>`).
 
 Delivering is only announcing: the reply is already in the database, and the announcement on
 Redis wakes any ``POST /v1/messages?wait=`` that is waiting for it.

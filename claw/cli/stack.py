@@ -24,10 +24,13 @@ def up(
     flower_port: Annotated[Optional[int], typer.Option(help="Flower port")] = None,
     shards: Annotated[Optional[int], typer.Option(help="shard workers (parallel groups)")] = None,
     no_flower: Annotated[bool, typer.Option("--no-flower", help="do not start Flower")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="every process's log on the console, "
+                                          "not in $CLAW_HOME/logs/")] = False,
 ) -> None:
     """Run the whole stack on this machine until Ctrl-C, SIGTERM or SIGHUP (which stop it warm;
     a second Ctrl-C stops it at once)."""
     from claw.db.migrate import upgrade
+    from claw.logs import quiet_libraries
     from claw.runtime.lifeline import HomeInUse, HomeLock
     from claw.runtime.output import survive_lost_output
     from claw.runtime.readiness import NotReady, check_ports_free, ports_of, wait_until_ready
@@ -37,7 +40,9 @@ def up(
     from claw.runtime.supervisor import ProcessSpec, Supervisor
 
     survive_lost_output()
-    logging.basicConfig(level=logging.INFO, format="claw up | %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=get_settings().log_level.upper(), format="claw up | %(message)s",
+                        stream=sys.stderr)
+    quiet_libraries(get_settings().log_level)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the readiness polls of /healthz
     settings = settings_with(
         home=home.expanduser().resolve() if home else None, api_port=api_port,
@@ -70,7 +75,7 @@ def up(
     settings = settings_with()
     upgrade(settings.resolved_database_url)
     _migrate_group_folders(settings)
-    supervisor = Supervisor(stack_specs(settings, env=os.environ.copy(), flower=not no_flower))
+    supervisor = Supervisor(stack_specs(settings, env=os.environ.copy(), flower=not no_flower, verbose=verbose))
     if redis_process is not None:  # restarted like the rest if it dies; stopped after the rest
         supervisor.adopt(
             ProcessSpec("redis", redis_argv(settings.home, settings.redis_port), stop_grace=10,
@@ -89,7 +94,8 @@ def up(
     write_runfile(settings)
     try:
         if ready:
-            _banner(settings, flower=not no_flower, sandbox_detail=sandbox_detail)
+            _banner(settings, flower=not no_flower, sandbox_detail=sandbox_detail,
+                    console_logs=verbose or settings.log_level == "debug")
             supervisor.run_until_signalled()
         else:
             supervisor.stop()
@@ -99,7 +105,7 @@ def up(
     print("claw stopped." if not supervisor.forced else "claw stopped (forced).", flush=True)
 
 
-def _banner(settings: Settings, *, flower: bool, sandbox_detail: str) -> None:
+def _banner(settings: Settings, *, flower: bool, sandbox_detail: str, console_logs: bool) -> None:
     """What to do now: printed once the stack is up, with the exact commands that reach it."""
     from claw.config import default_home
 
@@ -109,17 +115,28 @@ def _banner(settings: Settings, *, flower: bool, sandbox_detail: str) -> None:
     token_hint = ("CLAW_API_TOKEN" if "CLAW_API_TOKEN" in os.environ and not settings.token_file.exists()
                   else str(settings.token_file.resolve()))
     lines = [
-        f"claw is up: model={settings.resolved_llm} shards={settings.shards} home={home}",
-        f"  chat:    {prefix}{_claw_command()} chat   (terminal)",
-        f"  API:     http://{settings.api_host}:{settings.api_port}  (bearer token in {token_hint})",
+        f"chat:    {prefix}{_claw_command()} chat   (terminal)",
+        f"API:     http://{settings.api_host}:{settings.api_port}  (bearer token in {token_hint})",
     ]
     if flower:
-        lines.append(f"  Flower:  http://127.0.0.1:{settings.flower_port}  (user {settings.flower_user}, "
+        lines.append(f"Flower:  http://127.0.0.1:{settings.flower_port}  (user {settings.flower_user}, "
                      "password = API token)")
-    lines.append("  Ctrl-C stops it warm: running turns finish first (Ctrl-C again: at once).")
+    lines.append("logs:    here (--verbose)" if console_logs
+                 else f"logs:    {settings.home / 'logs'}/  (claw up --verbose shows them here)")
+    lines.append("Ctrl-C stops it warm: running turns finish first (Ctrl-C again: at once).")
     if sandbox_detail.startswith("WARNING"):  # CLAW_SANDBOX=subprocess, chosen explicitly
-        lines.append(f"  sandbox: {sandbox_detail}")
-    print("\n".join(lines), flush=True)
+        lines.append(f"sandbox: {sandbox_detail}")
+    _announce(f"claw is up: model={settings.resolved_llm} shards={settings.shards} home={home}", lines)
+    sys.stdout.flush()
+
+
+def _announce(title: str, lines: list[str]) -> None:
+    """Where to talk to claw, framed and bold so it stands out of the start-up lines."""
+    rule = "=" * max(len(title), *(len(line) + 2 for line in lines))
+    typer.secho(f"\n{rule}\n{title}", bold=True, fg="green")
+    for line in lines:
+        typer.secho(f"  {line}", bold=line.startswith(("chat:", "API:")))
+    typer.secho(rule, bold=True, fg="green")
 
 
 @cli.command()

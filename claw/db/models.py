@@ -35,6 +35,7 @@ class Channel(StrEnum):
     HTTP = "http"
     TERMINAL = "terminal"
     WEB = "web"
+    API = "api"  #: the OpenAI-compatible chat completions route (claw/api/openai_routes.py)
     WHATSAPP = "whatsapp"
     TELEGRAM = "telegram"
 

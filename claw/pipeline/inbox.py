@@ -24,7 +24,7 @@ from claw.pipeline.addressing import GROUP_CHANNELS, default_respond, is_address
 from claw.pipeline.routing import group_id_for
 
 #: channels whose clients push through the HTTP API, which refuses over-long text with a 422
-PUSHED_CHANNELS = frozenset({Channel.HTTP, Channel.TERMINAL, Channel.WEB})
+PUSHED_CHANNELS = frozenset({Channel.HTTP, Channel.TERMINAL, Channel.WEB, Channel.API})
 SENDER_MAX = 255  #: the sender column's width
 
 

@@ -13,6 +13,8 @@ and the reply's transaction deletes the journal.
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session
 from claw.agent import AgentReply, ChatLine, Provider, ProviderError, TurnInput
 from claw.agent.loop import run_agent
 from claw.agent.pricing import cost_usd, price_table
-from claw.agent.tools import ToolContext, default_registry
+from claw.agent.tools import ToolContext, registry_for
 from claw.agent.transcript import stored_history_window
 from claw.config import Settings
 from claw.db import Group, Message, Usage, read_session, write_session
@@ -255,6 +257,7 @@ def answer_pending(
 
     The caller holds the group's lease; this function still guards the commit itself.
     """
+    began = time.monotonic()
     with read_session() as session:
         journal = open_journal(session, group_id)
         batch = journaled_batch(session, journal) if journal is not None else None
@@ -280,6 +283,7 @@ def answer_pending(
         approved_at = group.approved_at
         ctx = ToolContext(group_id, settings.workspace, settings, is_main=group.is_main,
                           timezone=turn.timezone)
+        registry = registry_for(settings, group.settings)
     if journal is not None and batch is None:  # stale: its batch was answered or set aside
         with write_session() as session:
             discard_journal(session, group_id)
@@ -296,7 +300,7 @@ def answer_pending(
         reply = run_agent(
             provider,
             turn,
-            default_registry(),
+            registry,
             ctx,
             max_iterations=settings.max_iterations,
             history_token_budget=settings.history_token_budget,
@@ -319,8 +323,16 @@ def answer_pending(
         return TurnResult(TurnOutcome.RACED)
     record_turn(settings.workspace, group_id, turn.new_messages, text, tz=turn.timezone, at=now,
                 tools=reply.tools_used)
-    log.info("turn_replied group=%s answered=%d outbox=%d", group_id, len(pending), outbox_id)
+    log.info("turn_replied group=%s answered=%d tools=%s tokens=%d/%d seconds=%.1f outbox=%d", group_id,
+             len(pending), tools_summary(reply.tools_used), sum(u.input_tokens for u in reply.usage),
+             sum(u.output_tokens for u in reply.usage), time.monotonic() - began, outbox_id)
     return TurnResult(TurnOutcome.REPLIED, outbox_id=outbox_id, answered=len(pending))
+
+
+def tools_summary(names: list[str]) -> str:
+    """``web_fetch,save_memory*2`` for the turn's log line; ``-`` when no tool ran."""
+    counts = Counter(names)
+    return ",".join(f"{name}*{n}" if n > 1 else name for name, n in counts.items()) or "-"
 
 
 def notify_failure(group_id: str, text: str) -> int | None:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from claw.config import Settings
+from claw.logs import LOG_FILE_ENV, PROCESS_ENV, log_dir
 from claw.pipeline.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
 from claw.runtime.supervisor import ProcessSpec
 
@@ -18,40 +19,56 @@ def stack_specs(
     *,
     env: dict[str, str],
     flower: bool,
-    log_level: str = "INFO",
+    log_level: str | None = None,
+    verbose: bool = False,
 ) -> list[ProcessSpec]:
+    """``verbose`` (or CLAW_LOG_LEVEL=debug) keeps every process's output on the console;
+    otherwise Celery's banners and task lines go to $CLAW_HOME/logs/ (claw/logs.py)."""
     home = settings.home.resolve()
     grace = float(settings.turn_time_limit)
-    specs = [
-        ProcessSpec(
+    log_level = (log_level or settings.log_level).upper()
+    to_files = not verbose and log_level != "DEBUG"
+
+    def celery_logs(name: str) -> tuple[list[str], dict[str, str]]:
+        """The Celery options and environment that send process ``name``'s logs to its file."""
+        if not to_files:
+            return [], {**env, PROCESS_ENV: name}
+        path = str(log_dir(home) / f"{name}.log")
+        return ["--logfile", path], {**env, PROCESS_ENV: name, LOG_FILE_ENV: path}
+
+    specs = []
+    for n in range(settings.shards):
+        options, shard_env = celery_logs(f"shard{n}")
+        specs.append(ProcessSpec(
             f"shard{n}",
             [
                 *CELERY, "worker", "-Q", f"{SHARD_QUEUE_PREFIX}{n}", "-n", f"shard{n}@%h",
                 # -c 1 explicitly: the pool sizes prefetch from it (DESIGN.md)
                 "-c", "1", "--prefetch-multiplier", "1", "-P", "prefork",
-                "--without-gossip", "--without-mingle", "-l", log_level,
+                "--without-gossip", "--without-mingle", "-l", log_level, *options,
             ],
-            env=env,
+            env=shard_env,
             stop_grace=grace,
-        )
-        for n in range(settings.shards)
-    ]
+        ))
+    options, io_env = celery_logs("io")
     specs.append(
         ProcessSpec(
             "io",
             [
                 *CELERY, "worker", "-Q", IO_QUEUE, "-n", "io@%h", "-P", "threads",
                 "-c", str(IO_CONCURRENCY), "--without-gossip", "--without-mingle", "-l", log_level,
+                *options,
             ],
-            env=env,
+            env=io_env,
             stop_grace=60,
         )
     )
+    options, beat_env = celery_logs("beat")
     specs.append(
         ProcessSpec(
             "beat",
-            [*CELERY, "beat", "-s", str(home / "beat-schedule"), "-l", log_level],
-            env=env,
+            [*CELERY, "beat", "-s", str(home / "beat-schedule"), "-l", log_level, *options],
+            env=beat_env,
             stop_grace=10,
         )
     )
@@ -61,7 +78,9 @@ def stack_specs(
             [
                 sys.executable, "-m", "uvicorn", "claw.api.app:create_app", "--factory",
                 "--host", settings.api_host, "--port", str(settings.api_port),
-                "--log-level", log_level.lower(), "--no-access-log",
+                # its start-up lines repeat what `claw up` prints; warnings and errors still show
+                "--log-level", "warning" if to_files and log_level == "INFO" else log_level.lower(),
+                "--no-access-log",
             ],
             env=env,
             stop_grace=10,
@@ -74,6 +93,10 @@ def stack_specs(
                 [
                     *CELERY, "flower", "--address=127.0.0.1", f"--port={settings.flower_port}",
                     f"--db={home / 'flower.db'}", "--persistent=False",
+                    # tornado's logging options: Flower's start-up list of tasks and its
+                    # per-request lines in the file, like the workers'
+                    *([f"--log_file_prefix={log_dir(home) / 'flower.log'}", "--log_to_stderr=False"]
+                      if to_files else []),
                 ],
                 # through the environment, not argv, so the password is not in `ps`
                 env={**env, "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{env['CLAW_API_TOKEN']}"},
@@ -84,5 +107,5 @@ def stack_specs(
 
 
 def ensure_dirs(settings: Settings) -> None:
-    for path in (settings.home, settings.workspace / "groups"):
+    for path in (settings.home, log_dir(settings.home), settings.workspace / "groups"):
         Path(path).mkdir(parents=True, exist_ok=True)

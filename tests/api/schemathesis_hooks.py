@@ -1,7 +1,8 @@
 """Schemathesis hooks for the contract test (loaded through SCHEMATHESIS_HOOKS).
 
 No worker runs behind the API under test, so a valid ``?wait=`` (POST /v1/messages) or
-``?seconds=`` (the events stream, an hour when not given) would only sleep out its full
+``?seconds=`` (the events stream, an hour when not given) or a chat completion's ``?wait=``
+(two minutes when not given) would only sleep out its full
 value: valid values are shortened, invalid ones (which must get a 422) are sent as generated.
 """
 
@@ -28,6 +29,8 @@ def _number(value: Any) -> float | None:
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     if case.operation.path.endswith("/events") and "seconds" not in (case.query or {}):
         case.query = {**(case.query or {}), "seconds": SHORTENED["seconds"][1]}
+    if case.operation.path.endswith("/chat/completions") and "wait" not in (case.query or {}):
+        case.query = {**(case.query or {}), "wait": SHORTENED["wait"][1]}
     for name, (valid_up_to, shortened) in SHORTENED.items():
         value = _number((case.query or {}).get(name))
         if value is not None and shortened < value <= valid_up_to:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
+import openai
 import pytest
 
 from tests.support.redis_server import LocalRedis
-from tests.support.stack import ClawStack
+from tests.support.stack import ClawStack, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +208,122 @@ def test_a_group_gets_its_own_timezone(stack: ClawStack) -> None:
     listed = {g["id"]: g for g in stack.http.get("/v1/groups").json()["groups"]}
     assert (listed["http:tokyo"]["timezone"], listed["http:tokyo"]["priority"]) == ("Asia/Tokyo", True)
     assert listed["http:clock"]["timezone"] is None
+
+
+# ---- the OpenAI-compatible face, driven by the real openai SDK ----------------------------
+
+
+def openai_client(stack: ClawStack, token: str | None = None) -> openai.OpenAI:
+    return openai.OpenAI(base_url=str(stack.http.base_url.join("/v1")), api_key=token or stack.token,
+                         max_retries=0, timeout=60)
+
+
+def test_openai_clients_list_claw_as_the_model(stack: ClawStack) -> None:
+    assert [m.id for m in openai_client(stack).models.list()] == ["claw"]
+    with pytest.raises(openai.AuthenticationError):
+        openai_client(stack, token="wrong").models.list()
+
+
+def test_a_chat_completion_is_a_turn_of_the_users_group_with_tools_and_memory(stack: ClawStack) -> None:
+    client = openai_client(stack)
+    # When an OpenAI client sends a conversation as user "otto"
+    first = client.chat.completions.create(model="gpt-4o", user="otto", messages=[
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": "remember that the boat leaves at nine"}])
+    # Then the reply is claw's turn: its tool saved the fact in the group api:otto
+    assert first.choices[0].message.role == "assistant" and first.choices[0].finish_reason == "stop"
+    assert first.choices[0].message.content.startswith("I'll remember that: the boat leaves at nine")
+    assert first.model == "claw"
+    # And a later request (its history resent, as clients do) is answered from claw's memory
+    later = client.chat.completions.create(model="claw", user="otto", messages=[
+        {"role": "user", "content": "remember that the boat leaves at nine"},
+        {"role": "assistant", "content": first.choices[0].message.content},
+        {"role": "user", "content": [{"type": "text", "text": "what do you remember about the boat?"}]}])
+    assert "the boat leaves at nine" in later.choices[0].message.content
+    stored = stack.messages("api:otto")
+    assert [m["text"] for m in stored if m["role"] == "user"] == [
+        "remember that the boat leaves at nine", "what do you remember about the boat?"]
+
+
+def test_a_streamed_completion_arrives_as_openai_chunks(stack: ClawStack) -> None:
+    client = openai_client(stack)
+    chunks = list(client.chat.completions.create(
+        model="claw", stream=True, messages=[{"role": "user", "content": "hello stream", "name": "ada"}],
+        extra_headers={"X-Claw-Chat": "streamers"}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "ada: hello stream"
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert len({c.id for c in chunks}) == 1
+    assert stack.replies("api:streamers") == ["ada: hello stream"]
+    # the raw stream ends the way OpenAI's does
+    raw = stack.http.post("/v1/chat/completions", json={
+        "model": "claw", "stream": True, "user": "streamers", "messages": [{"role": "user", "content": "again"}]})
+    assert raw.headers["content-type"].startswith("text/event-stream")
+    assert raw.text.rstrip().endswith("data: [DONE]")
+
+
+def test_a_retried_completion_with_an_idempotency_key_is_one_message(stack: ClawStack) -> None:
+    client = openai_client(stack)
+    ask = {"model": "claw", "user": "retrier", "messages": [{"role": "user", "content": "only once please"}],
+           "extra_headers": {"Idempotency-Key": "req-42"}}
+    first = client.chat.completions.create(**ask)
+    again = client.chat.completions.create(**ask)
+    assert first.choices[0].message.content == again.choices[0].message.content == "user: only once please"
+    assert first.id == again.id
+    assert [m["text"] for m in stack.messages("api:retrier")] == ["only once please", "user: only once please"]
+
+
+def test_a_completion_that_claw_cannot_take_says_why(stack: ClawStack) -> None:
+    client = openai_client(stack)
+    # claw's error shape: the SDK hands the sentence over as the error's body
+    with pytest.raises(openai.UnprocessableEntityError) as not_the_user:
+        client.chat.completions.create(model="claw", messages=[{"role": "assistant", "content": "hi"}])
+    assert "the last message must be the user's (role user), not 'assistant'" in str(not_the_user.value.body)
+    with pytest.raises(openai.UnprocessableEntityError) as bad_name:
+        client.chat.completions.create(model="claw", user="bad\nname", messages=[{"role": "user", "content": "x"}])
+    assert str(bad_name.value.body).startswith("user: String should match pattern")
+    assert stack.sql("SELECT id FROM groups WHERE channel = 'api' AND id LIKE 'api:bad%'") == []
+
+
+# ---- what `claw up` shows on its console, and what goes to $CLAW_HOME/logs ---------------
+
+
+def test_the_console_shows_where_to_talk_and_one_line_per_turn_and_celery_goes_to_files(stack: ClawStack) -> None:
+    stack.post("logbook", "remember that the logbook is blue", wait=30)
+    stack.post("logbook", "hello logs", wait=30)
+
+    def console_has_turn_lines() -> str | None:
+        text = stack.log_path.read_text(errors="replace")
+        return text if text.count("turn_replied group=http:logbook") >= 2 else None
+
+    console = wait_until(console_has_turn_lines, 30, "the turn lines on the console")
+    # one line per turn: group, messages answered, tools used, tokens, time
+    assert re.search(r"shard0 \| turn_replied group=http:logbook answered=1 tools=save_memory "
+                     r"tokens=\d+/\d+ seconds=\d+\.\d", console), console[-3000:]
+    assert re.search(r"turn_replied group=http:logbook answered=1 tools=- ", console)
+    assert "API:     http://127.0.0.1:" in console
+    # no Celery banner, no per-task lines, no steady-state polls on the console
+    for noise in ("[queues]", "celery@", "Task claw.", "succeeded in", "Sending due task", "Uvicorn running"):
+        assert noise not in console, noise
+    # they are in the process's log file, except the steady-state tasks at info
+    shard_log = (stack.home / "logs" / "shard0.log").read_text(errors="replace")
+    io_log = (stack.home / "logs" / "io.log").read_text(errors="replace")
+    beat_log = (stack.home / "logs" / "beat.log").read_text(errors="replace")
+    assert "[queues]" in shard_log and "Task claw.turn[" in shard_log
+    assert "[queues]" in io_log and "claw.io" in io_log
+    assert "claw.sweep[" not in io_log and "claw.poll[" not in io_log
+    assert "beat: Starting" in beat_log and "Sending due task" not in beat_log
+
+
+def test_a_group_can_switch_the_web_off(stack: ClawStack) -> None:
+    # Given a group whose agent may use the web (the stack allows no host: 127.0.0.1 is refused)
+    refused = stack.post("surfer", "fetch http://127.0.0.1:9/private", wait=30).json()["reply"]["text"]
+    assert refused.startswith("Error: web_fetch http://127.0.0.1:9/private: refused:") and "loopback" in refused
+    # When the group's web is switched off, the tool is gone for its agent
+    patched = stack.http.patch("/v1/groups/http:surfer", json={"web": False})
+    assert patched.status_code == 200 and patched.json()["web"] is False
+    gone = stack.post("surfer", "fetch https://example.org/", wait=30).json()["reply"]["text"]
+    assert gone.startswith("Error: unknown tool 'web_fetch'")
+    listed = {g["id"]: g for g in stack.http.get("/v1/groups").json()["groups"]}
+    assert listed["http:surfer"]["web"] is False
+    assert all(g["web"] for name, g in listed.items() if name != "http:surfer")

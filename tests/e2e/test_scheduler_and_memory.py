@@ -238,7 +238,7 @@ def test_two_beats_and_a_1s_tick_fire_each_due_run_once_for_two_minutes(stack: C
     log = (stack.home / "beat-2.log").open("ab")
     second_beat = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "claw.celery_app", "beat", "-s", str(stack.home / "beat-2"),
-         "-l", "INFO"], env=stack.env, cwd=stack.home, stdout=log, stderr=subprocess.STDOUT)
+         "-l", "DEBUG"], env=stack.env, cwd=stack.home, stdout=log, stderr=subprocess.STDOUT)
     try:
         # And 50 schedules due on every minute
         stack.post("soak", "hello", wait=30)

@@ -128,10 +128,15 @@ class ClawStack:
         return code
 
     def log_tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
+        """The end of `claw up`'s console, then of each process's log file ($CLAW_HOME/logs)."""
+        parts = []
+        for path in [self.log_path, *sorted((self.home / "logs").glob("*.log"))]:
+            try:
+                text = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            except FileNotFoundError:
+                continue
+            parts.append(text if path == self.log_path else f"--- {path.name} ---\n{text}")
+        return "\n".join(parts) or "(no log)"
 
     # ---- driving it -----------------------------------------------------------------------
 

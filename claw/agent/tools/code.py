@@ -32,7 +32,8 @@ def run_code(
     readable at /group/CLAUDE.md and /group/memory (change them with the tools, not from code).
     Time, memory and output are limited, and so is the sandbox time of one turn. Python code can
     `import claw_ipc` and call `claw_ipc.send_message(text)` to post
-    a message to this group while it runs."""
+    a message to this group while it runs, and `claw_ipc.web_fetch(url)["text"]` or
+    `claw_ipc.web_search(query)["results"]` to read the web through the host."""
     if len(code.encode("utf-8")) > MAX_CODE_BYTES:
         raise ToolError(f"the code is over {MAX_CODE_BYTES:,} bytes; write it to a file with write_file first")
     try:

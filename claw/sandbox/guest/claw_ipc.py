@@ -4,6 +4,8 @@
     claw_ipc.send_message("the report is ready")          # to this group
     claw_ipc.send_message("hello", to="http:other")       # only a main group may do this
     claw_ipc.request("save_memory", {...})                # any action the host allows
+    claw_ipc.web_fetch("https://example.org")["text"]    # the page's text, fetched by the host
+    claw_ipc.web_search("python release")["results"]     # titles, urls, snippets
 
 A request is a JSON file written to $CLAW_IPC_DIR/requests under a temporary name and renamed
 into place, so the host never reads half a request; the host answers the same way in
@@ -25,7 +27,7 @@ IPC_DIR = os.environ.get("CLAW_IPC_DIR", "/ipc")
 HEARTBEAT_INTERVAL = float(os.environ.get("CLAW_HEARTBEAT_INTERVAL", "1.0"))
 DEFAULT_TIMEOUT = 30.0
 
-__all__ = ["IpcError", "request", "send_message", "schedule_task", "save_memory"]
+__all__ = ["IpcError", "request", "send_message", "schedule_task", "save_memory", "web_fetch", "web_search"]
 
 
 class IpcError(Exception):
@@ -88,6 +90,20 @@ def schedule_task(**args):
 
 def save_memory(**args):
     return request("save_memory", args)
+
+
+#: the host's fetch or search may take up to its CLAW_WEB_TIMEOUT (at most 120 s)
+WEB_TIMEOUT = 130.0
+
+
+def web_fetch(url, timeout=WEB_TIMEOUT):
+    """The page at ``url`` as text (the host fetches it; the sandbox has no network)."""
+    return request("web_fetch", {"url": url}, timeout=timeout)
+
+
+def web_search(query, count=5, timeout=WEB_TIMEOUT):
+    """Search results from the host's configured provider: {"results": [{title, url, snippet}]}."""
+    return request("web_search", {"query": query, "count": count}, timeout=timeout)
 
 
 # ---- heartbeat ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ claw_ipc does it); the host, a thread beside the running sandbox, checks each ag
 registry of ALLOWED_ACTIONS and the group's policy and answers in /workspace/.ipc/responses.
 """
 
-from claw.sandbox.ipc import memory, messaging, scheduling  # noqa: F401  (register their actions)
+from claw.sandbox.ipc import memory, messaging, scheduling, web  # noqa: F401  (register their actions)
 from claw.sandbox.ipc.actions import ALLOWED_ACTIONS, Action, ActionContext, ActionError, register
 from claw.sandbox.ipc.host import IpcHost, IpcStats
 from claw.sandbox.ipc.policy import ActionDenied, Identity, Policy

@@ -1,0 +1,211 @@
+"""web_fetch: one web page as readable text, never from this machine or its network.
+
+Each hop (the URL, then every redirect, followed here and at most ``MAX_REDIRECTS`` times) is
+checked the same way: http or https only, the host resolved and every address checked
+(claw/webtools/addresses.py), and then the connection goes to the checked address itself,
+with the URL's host in the Host header and as the TLS server name (so the certificate is
+still verified for the name). Proxies from the environment are ignored: they would connect
+wherever they like. The body is read as a stream and stopped at ``web_max_bytes``; the whole
+fetch, redirects included, gets ``web_timeout`` seconds; only text types are read.
+
+The text is extracted with trafilatura (boilerplate, menus and scripts dropped); a page it
+finds no article in falls back to trafilatura's plain html2txt.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from claw.webtools.addresses import (
+    AddressRefused,
+    IPAddress,
+    Resolver,
+    checked_addresses,
+    parse_allow_hosts,
+    system_resolver,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 5
+USER_AGENT = "claw-web-fetch/0.1 (+a personal assistant reading one page for its user)"
+#: media types read as text; anything else (images, PDFs, archives) is refused unread
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+TEXT_TYPES = HTML_TYPES | frozenset({
+    "text/plain", "text/markdown", "text/csv", "text/xml", "application/xml", "application/json",
+    "application/ld+json", "application/rss+xml", "application/atom+xml",
+})
+
+
+class FetchError(Exception):
+    """The page could not be fetched; the message says why, for the model and the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebPage:
+    url: str  #: after redirects
+    status: int
+    content_type: str
+    title: str | None
+    text: str
+    truncated: bool  #: the body was cut at the size limit, or the text at the character limit
+
+    def render(self) -> str:
+        head = f"{self.title}\n{self.url}" if self.title else self.url
+        note = "\n[… cut: the page is longer than the limit]" if self.truncated else ""
+        return f"{head}\n\n{self.text}{note}"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    max_bytes: int = 2_000_000
+    timeout: float = 15.0
+    max_chars: int = 12_000
+    allow_hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings) -> FetchLimits:  # type: ignore[no-untyped-def]
+        return cls(settings.web_max_bytes, settings.web_timeout, settings.web_max_chars,
+                   parse_allow_hosts(settings.web_allow_hosts))
+
+
+def _target(url: str) -> tuple[str, str, int]:
+    """The scheme, host and port of ``url``; FetchError for what web_fetch does not do."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise FetchError(f"not a valid URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise FetchError(f"only http and https URLs can be fetched, not {scheme or 'a URL without a scheme'}")
+    if parts.username or parts.password:
+        raise FetchError("URLs with a user name or password are not fetched")
+    host = parts.hostname or ""
+    if not host:
+        raise FetchError("the URL has no host")
+    return scheme, host, port or (443 if scheme == "https" else 80)
+
+
+def ascii_host(host: str) -> str:
+    """The host as it goes on the wire: an internationalised name in its IDNA (xn--) form."""
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise FetchError(f"{host!r} is not a valid host name") from None
+
+
+def _pinned(url: str, host: str, address: IPAddress) -> tuple[str, dict[str, str], dict[str, bytes]]:
+    """The URL with ``address`` in place of the host, the Host header and the TLS server name."""
+    parts = urlsplit(url)
+    literal = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    name = ascii_host(host)
+    named = f"[{name}]" if ":" in name else name
+    host_header = f"{named}:{parts.port}" if parts.port else named
+    extensions: dict[str, bytes] = {}
+    if parts.scheme.lower() == "https":
+        extensions["sni_hostname"] = name.encode("ascii")
+    pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    return pinned, {"Host": host_header}, extensions
+
+
+def fetch_page(url: str, limits: FetchLimits, *, resolver: Resolver = system_resolver,
+               tls: ssl.SSLContext | None = None) -> WebPage:
+    """Fetch ``url`` under ``limits`` and return its readable text (FetchError otherwise).
+
+    ``tls`` replaces the system's trust store (tests trust their own certificate authority).
+    """
+    deadline = time.monotonic() + limits.timeout
+    current = url.strip()
+    for _ in range(MAX_REDIRECTS + 1):
+        scheme, host, port = _target(current)
+        try:
+            addresses = checked_addresses(ascii_host(host) if ":" not in host else host, port,
+                                          allowed=limits.allow_hosts, resolver=resolver)
+        except AddressRefused as exc:
+            raise FetchError(f"refused: {exc}") from None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise FetchError(f"timed out after {limits.timeout:g} s")
+        # a client per hop: its pool is keyed by the address, so a connection whose certificate
+        # was checked for one name must not carry the next hop's request for another
+        with httpx.Client(trust_env=False, follow_redirects=False, verify=tls if tls is not None else True,
+                          timeout=httpx.Timeout(left), headers={"User-Agent": USER_AGENT}) as client:
+            pinned, headers, extensions = _pinned(current, host, addresses[0])
+            request = client.build_request("GET", pinned, headers={**headers, "Accept": _ACCEPT},
+                                           extensions=extensions)
+            try:
+                response = client.send(request, stream=True)
+            except httpx.TimeoutException:
+                raise FetchError(f"timed out after {limits.timeout:g} s") from None
+            except httpx.HTTPError as exc:
+                raise FetchError(f"could not connect to {host}: {type(exc).__name__}: {exc}") from None
+            try:
+                if not response.is_redirect:
+                    return _read(response, current, limits, deadline)
+                current = urljoin(current, response.headers["location"])
+                log.debug("web_fetch_redirect status=%d", response.status_code)
+            finally:
+                response.close()
+    raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+
+
+_ACCEPT = "text/html,application/xhtml+xml,text/plain;q=0.9,application/json;q=0.8,*/*;q=0.1"
+
+
+def _read(response: httpx.Response, url: str, limits: FetchLimits, deadline: float) -> WebPage:
+    media_type = response.headers.get("content-type", "text/html").split(";")[0].strip().lower()
+    if response.status_code >= 400:
+        raise FetchError(f"the server answered {response.status_code} {response.reason_phrase}".rstrip())
+    if media_type not in TEXT_TYPES:
+        raise FetchError(f"the page is {media_type}, not text; web_fetch reads only text and HTML")
+    body = bytearray()
+    truncated = False
+    try:
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) >= limits.max_bytes:
+                del body[limits.max_bytes:]
+                truncated = True
+                break
+            if time.monotonic() > deadline:
+                raise FetchError(f"timed out after {limits.timeout:g} s while reading the page")
+    except httpx.TimeoutException:
+        raise FetchError(f"timed out after {limits.timeout:g} s while reading the page") from None
+    except httpx.HTTPError as exc:
+        raise FetchError(f"the page broke off: {type(exc).__name__}") from None
+    declared = response.charset_encoding  # None: trafilatura reads <meta charset> or guesses
+    title, text = _extract(bytes(body), media_type, declared)
+    if len(text) > limits.max_chars:
+        text, truncated = text[: limits.max_chars], True
+    return WebPage(url, response.status_code, media_type, title, text.strip() or "(the page has no text)",
+                   truncated)
+
+
+def _decode(body: bytes, encoding: str) -> str:
+    try:
+        return body.decode(encoding, errors="replace")
+    except LookupError:  # a charset Python does not know
+        return body.decode("utf-8", errors="replace")
+
+
+def _extract(body: bytes, media_type: str, encoding: str | None) -> tuple[str | None, str]:
+    if media_type not in HTML_TYPES:
+        return None, _decode(body, encoding or "utf-8")
+    import trafilatura  # a few hundred ms to import: only where a page is read
+
+    html: str | bytes = _decode(body, encoding) if encoding else body
+    text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_recall=True)
+    if not text:
+        text = trafilatura.html2txt(html) or ""
+    metadata = trafilatura.extract_metadata(html)
+    title = metadata.title if metadata is not None and metadata.title else None
+    return title, text

@@ -1,0 +1,52 @@
+"""The log filters: steady-state task lines dropped below debug, the console's selection."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from claw.logs import ConsoleFilter, SteadyStateFilter, quiet_steady_state
+
+
+def record(name: str, level: int, msg: str, args: object = ()) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, args, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("line", [
+    ("Task %(name)s[%(id)s] received", {"name": "claw.poll", "id": "1"}),
+    ("Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s",
+     {"name": "claw.sweep", "id": "2", "runtime": 0.01, "return_value": None}),
+    ("Scheduler: Sending due task %s (%s)", ("scheduler-tick", "claw.scheduler.tick")),
+])
+def test_steady_state_task_lines_are_dropped_at_info_but_not_their_warnings(line: tuple[str, object]) -> None:
+    msg, args = line
+    steady = SteadyStateFilter()
+    assert not steady.filter(record("celery.app.trace", logging.INFO, msg, args))
+    assert steady.filter(record("celery.app.trace", logging.WARNING, msg, args))
+
+
+def test_other_task_lines_stay() -> None:
+    line = record("celery.app.trace", logging.INFO, "Task %(name)s[%(id)s] received", {"name": "claw.turn", "id": "3"})
+    assert SteadyStateFilter().filter(line)
+
+
+def test_debug_keeps_everything() -> None:
+    logger = logging.getLogger("celery.worker.strategy")
+    before = list(logger.filters)
+    try:
+        quiet_steady_state("debug")
+        assert logger.filters == before
+        quiet_steady_state("info")
+        quiet_steady_state("info")
+        assert sum(isinstance(f, SteadyStateFilter) for f in logger.filters) == 1
+    finally:
+        logger.filters = before
+
+
+def test_the_console_gets_turn_lines_and_warnings_only() -> None:
+    console = ConsoleFilter()
+    assert console.filter(record("claw.pipeline.turns", logging.INFO, "turn_replied group=http:a"))
+    assert console.filter(record("celery.worker", logging.ERROR, "lost connection"))
+    assert not console.filter(record("celery.app.trace", logging.INFO, "Task claw.turn[1] succeeded"))
+    assert not console.filter(record("claw.agent.tools.registry", logging.INFO, "tool_called tool=web_fetch"))
