@@ -32,17 +32,25 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from claw.api.auth import require_token
 from claw.api.errors import GUARDED_RESPONSES, ApiError
-from claw.api.events import EventStream
 from claw.api.replies import wait_for_reply
 from claw.api.schemas import NAME_PATTERN, Text
 from claw.config import get_settings
 from claw.db import write_session
 from claw.pipeline.dispatch import enqueue_turn
 from claw.pipeline.inbox import IncomingMessage, StoredMessage, store_message
+
+
+class EventStream(StreamingResponse):
+    """OpenAI's chunk stream: server-sent ``data:`` lines, framed here (the chunks are few and
+    the wait is bounded by ``wait``, so sse-starlette's shutdown watch is not needed)."""
+
+    media_type = "text/event-stream"
+
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=GUARDED_RESPONSES)
 

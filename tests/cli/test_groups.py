@@ -27,9 +27,9 @@ def test_set_prints_what_changed_and_list_shows_name_and_timezone(claw: Claw, ap
 
     assert changed.code == 0, changed.err
     assert changed.out == "terminal:desk: priority on, name 'Front desk', timezone Europe/Berlin\n"
-    assert listed.out.splitlines()[0].split() == ["group", "name", "timezone", "flags"]
+    assert listed.out.splitlines()[0].split() == ["group", "name", "timezone", "respond", "flags"]
     [row] = [line for line in listed.out.splitlines() if line.startswith("terminal:desk ")]
-    assert row.split() == ["terminal:desk", "Front", "desk", "Europe/Berlin", "priority"]
+    assert row.split() == ["terminal:desk", "Front", "desk", "Europe/Berlin", "always", "priority"]
 
 
 def test_set_without_a_change_is_refused_as_a_usage_error(claw: Claw, api: httpx.Client) -> None:
