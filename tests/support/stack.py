@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import psutil
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
@@ -190,6 +191,16 @@ class ClawStack:
             return [dict(row._mapping) for row in rows]
 
     # ---- process tree ---------------------------------------------------------------------
+
+    def assigned_shard(self, group_id: str) -> int | None:
+        """The shard the group's work is assigned to now (claw.pipeline.routing), if any."""
+        from claw.pipeline.routing import assigned_shard
+
+        client = redis.Redis.from_url(self.env["CLAW_REDIS_URL"])
+        try:
+            return assigned_shard(client, group_id)
+        finally:
+            client.close()
 
     def worker_process(self, shard: int) -> psutil.Process:
         """The main process of a shard's Celery worker (found by its node name)."""
