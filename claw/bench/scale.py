@@ -17,6 +17,7 @@ with no model latency, where the database is what differs.
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import tempfile
 import time
@@ -71,6 +72,7 @@ class ScaleRun:
     latency_ms: int
     messages: int
     seconds: float
+    load: float = 0.0  #: the machine's 1-minute load average at the end: other work skews the figure
 
     @property
     def rate(self) -> float:
@@ -154,7 +156,7 @@ def measure_run(root: Path, redis_url: str, *, shards: int, options: ScaleOption
         raise stack.failure(str(exc)) from None
     finally:
         stack.stop()
-    run = ScaleRun(shards, label, latency_ms, len(chats) * options.messages, seconds)
+    run = ScaleRun(shards, label, latency_ms, len(chats) * options.messages, seconds, os.getloadavg()[0])
     log.info("bench_scale_run shards=%d db=%s latency_ms=%d rate=%.1f loads=%s", shards, label,
              latency_ms, run.rate, _spread(redis_url))
     return run
@@ -230,6 +232,8 @@ def render_scale(report: ScaleReport) -> str:
         f"claw bench scale: {options.groups} groups x {options.messages} messages, each message "
         f"sent after the previous reply; offline model {options.latency_ms} ms per call; "
         "every message answered exactly once, in order (checked)",
+        f"machine: {os.cpu_count()} CPUs; 'load' is the 1-minute load average after each run "
+        "(above the CPU count, other work shared the machine and the figures are low)",
     ]
     base = next((r for r in report.runs if r.shards == 1), None)
     for run in report.runs:
@@ -238,11 +242,11 @@ def render_scale(report: ScaleReport) -> str:
         verdict = "" if target is None else (
             f"   target >= {target:g}x: {'met' if speedup >= target else 'MISSED'}")
         lines.append(f"  {run.shards:>2} shard workers   {run.rate:7.1f} msg/s   {run.seconds:6.1f} s   "
-                     f"x{speedup:5.2f}{verdict}")
+                     f"x{speedup:5.2f}   load {run.load:4.1f}{verdict}")
     if report.databases:
         lines.append(f"databases, {report.databases[0].shards} shard workers, model latency 0:")
         for run in report.databases:
-            lines.append(f"  {run.database:<11} {run.rate:7.1f} msg/s   {run.seconds:6.1f} s")
+            lines.append(f"  {run.database:<11} {run.rate:7.1f} msg/s   {run.seconds:6.1f} s   load {run.load:4.1f}")
     if report.history is not None:
         h = report.history
         lines.append(
