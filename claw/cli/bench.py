@@ -117,3 +117,21 @@ def bench_scale(
         typer.secho(f"bench failed: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
     typer.echo(render_scale(report))
+
+
+@bench_cli.command("footprint")
+def bench_footprint(
+    shards: Annotated[int, typer.Option(min=1, help="shard workers of the measured stack")] = 3,
+    flower: Annotated[bool, typer.Option(help="run Flower in the stack, as `claw up` does by default")] = True,
+) -> None:
+    """PSS of every process of `claw up` and the total (targets: 3 shards and Flower <= 450 MB,
+    each added shard <= 40 MB)."""
+    from claw.bench import BenchError
+    from claw.bench.footprint import render_footprint, run_footprint_bench
+
+    try:
+        base, more = run_footprint_bench(shards=shards, flower=flower)
+    except BenchError as exc:
+        typer.secho(f"bench failed: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(render_footprint(base, more))

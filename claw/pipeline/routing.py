@@ -27,8 +27,10 @@ back to the crc32 hash, which every process computes alike (``hash()`` is salted
 from __future__ import annotations
 
 import zlib
+from typing import TYPE_CHECKING
 
-import redis
+if TYPE_CHECKING:  # `claw up` reads the queue names without loading a Redis client
+    import redis
 
 SHARD_QUEUE_PREFIX = "claw.shard."
 IO_QUEUE = "claw.io"
