@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     task_events: bool = False  #: Celery task events, for Flower (`claw up` sets it with Flower)
 
     shards: int = 3
+    #: the first shard number this host runs (`claw up` runs shard_base .. shard_base+shards-1):
+    #: hosts sharing one Redis give themselves disjoint shard numbers (docs/scaling.md)
+    shard_base: int = Field(default=0, ge=0)
     poll_interval: float = 2.0
     sweep_interval: float = 5.0
     scheduler_interval: float = 60.0

@@ -60,3 +60,14 @@ def test_compose_pins_every_shard_worker_to_the_bwrap_sandbox_with_what_it_needs
         assert service["environment"]["CLAW_REDIS_URL"] == "redis://redis:6379/0"
     others = [s for s in compose["services"].values() if s not in shard_services and "environment" in s]
     assert all(s["environment"].get("CLAW_SANDBOX") != "subprocess" for s in others)
+
+
+def test_two_hosts_with_their_own_shard_base_consume_disjoint_shard_queues() -> None:
+    def shard_queues(settings: Settings) -> set[str]:
+        specs = stack_specs(settings, env={"CLAW_API_TOKEN": "token-1234"}, flower=False)
+        return {q for q in queue_consumers([list(spec.argv) for spec in specs]) if q != IO_QUEUE}
+
+    host_a = shard_queues(Settings(shards=2))
+    host_b = shard_queues(Settings(shards=2, shard_base=2))
+    assert host_a == {f"{SHARD_QUEUE_PREFIX}0", f"{SHARD_QUEUE_PREFIX}1"}
+    assert host_b == {f"{SHARD_QUEUE_PREFIX}2", f"{SHARD_QUEUE_PREFIX}3"}

@@ -34,7 +34,7 @@ def stack_specs(
             env=env,
             stop_grace=grace,
         )
-        for n in range(settings.shards)
+        for n in range(settings.shard_base, settings.shard_base + settings.shards)
     ]
     specs.append(
         ProcessSpec(
