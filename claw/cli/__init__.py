@@ -2,7 +2,7 @@
 
 from pydantic import ValidationError
 
-from claw.cli import bench, chaos, chat, groups, memory, outbox, sandbox, schedules, stack  # noqa: F401  (registers the commands)
+from claw.cli import bench, chaos, chat, groups, memory, outbox, sandbox, schedules, stack, worker  # noqa: F401  (registers the commands)
 from claw.cli.common import cli, fail
 from claw.config import get_settings
 

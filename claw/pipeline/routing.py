@@ -177,6 +177,22 @@ def mark_shard_gone(client: redis.Redis, shard: int) -> None:
     client.delete(SHARD_ALIVE_KEY.format(shard=shard))
 
 
+#: the highest shard number a worker may claim for itself (claim_free_shard)
+MAX_SHARDS = 256
+
+
+def claim_free_shard(client: redis.Redis, holder: str, ttl: float) -> int:
+    """The lowest shard number without a live worker, claimed for ``holder`` (its liveness key,
+    set only if absent: two workers starting at once never get the same number). The worker's
+    heartbeat then keeps the claim. For deployments that start N identical shard workers
+    (docker compose --scale) instead of numbering them."""
+    for shard in range(MAX_SHARDS):
+        if client.set(SHARD_ALIVE_KEY.format(shard=shard), holder, nx=True, ex=max(1, round(ttl))):
+            client.sadd(SHARDS_KEY, shard)
+            return shard
+    raise RuntimeError(f"all {MAX_SHARDS} shard numbers have a live worker")
+
+
 def live_shards(client: redis.Redis) -> list[int]:
     known = sorted(int(n) for n in client.smembers(SHARDS_KEY))
     alive = client.pipeline(transaction=False)

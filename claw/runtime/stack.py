@@ -13,6 +13,17 @@ CELERY = [sys.executable, "-m", "celery", "-A", "claw.celery_app"]
 IO_CONCURRENCY = 4
 
 
+def shard_worker_argv(shard: int, log_level: str = "INFO") -> list[str]:
+    """One shard queue's worker: single concurrency, one message prefetched (DESIGN.md); prefork,
+    so Celery's hard time limit can end a turn that hangs."""
+    return [
+        *CELERY, "worker", "-Q", f"{SHARD_QUEUE_PREFIX}{shard}", "-n", f"shard{shard}@%h",
+        # -c 1 explicitly: the pool sizes prefetch from it (DESIGN.md)
+        "-c", "1", "--prefetch-multiplier", "1", "-P", "prefork",
+        "--without-gossip", "--without-mingle", "-l", log_level,
+    ]
+
+
 def stack_specs(
     settings: Settings,
     *,
@@ -25,12 +36,7 @@ def stack_specs(
     specs = [
         ProcessSpec(
             f"shard{n}",
-            [
-                *CELERY, "worker", "-Q", f"{SHARD_QUEUE_PREFIX}{n}", "-n", f"shard{n}@%h",
-                # -c 1 explicitly: the pool sizes prefetch from it (DESIGN.md)
-                "-c", "1", "--prefetch-multiplier", "1", "-P", "prefork",
-                "--without-gossip", "--without-mingle", "-l", log_level,
-            ],
+            shard_worker_argv(n, log_level),
             env=env,
             stop_grace=grace,
         )

@@ -19,6 +19,7 @@ from claw.pipeline.routing import (
     NOT_NOW,
     assign,
     assigned_shard,
+    claim_free_shard,
     live_shards,
     mark_shard_alive,
     mark_shard_gone,
@@ -222,3 +223,37 @@ def test_a_retry_chain_turn_is_sent_through_a_backoff(client: redis.Redis, sent:
     assert not dispatch.enqueue_turn("http:a")
     assert dispatch.enqueue_turn("http:a", retry="token")
     assert sent == ["claw.shard.0"]
+
+
+# ---- shard workers that number themselves (claw worker) -------------------------------------
+
+
+def test_a_starting_worker_claims_the_lowest_shard_number_without_a_live_worker(client: redis.Redis) -> None:
+    up(client, 0, 2)
+    assert claim_free_shard(client, "w1", 30) == 1
+    assert claim_free_shard(client, "w2", 30) == 3
+    # a claimed shard is live at once: it takes groups (its queue waits for its worker)
+    assert live_shards(client) == [0, 1, 2, 3]
+    mark_shard_gone(client, 0)
+    assert claim_free_shard(client, "w3", 30) == 0
+
+
+def test_workers_starting_at_once_never_claim_the_same_shard(
+    client: redis.Redis, redis_server: LocalRedis
+) -> None:
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def start(n: int) -> None:
+        own = redis.Redis.from_url(redis_server.url)
+        shard = claim_free_shard(own, f"w{n}", 30)
+        with lock:
+            claimed.append(shard)
+        own.close()
+
+    threads = [threading.Thread(target=start, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(claimed) == list(range(12))
