@@ -6,9 +6,14 @@ modules; workers load them through ``include``.
 
 from __future__ import annotations
 
+import os
+
 from celery import Celery
 
-app = Celery("claw", include=["claw.tasks"])
+#: processes that only send or watch tasks (beat, Flower) skip loading them: the task modules
+#: bring the database, the agent and the sandbox, ~25 MB per process (claw bench footprint)
+TASKLESS_ROLES = ("beat", "flower")
+app = Celery("claw", include=[] if os.environ.get("CLAW_ROLE") in TASKLESS_ROLES else ["claw.tasks"])
 app.config_from_object("celeryconfig")
 
 # Heartbeats of workers and beat, and the shard workers' sandbox check, hook Celery signals.

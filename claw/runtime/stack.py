@@ -57,7 +57,7 @@ def stack_specs(
         ProcessSpec(
             "beat",
             [*CELERY, "beat", "-s", str(home / "beat-schedule"), "-l", log_level],
-            env=env,
+            env={**env, "CLAW_ROLE": "beat"},  # no task modules (claw/celery_app.py)
             stop_grace=10,
         )
     )
@@ -82,7 +82,8 @@ def stack_specs(
                     f"--db={home / 'flower.db'}", "--persistent=False",
                 ],
                 # through the environment, not argv, so the password is not in `ps`
-                env={**env, "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{env['CLAW_API_TOKEN']}"},
+                env={**env, "CLAW_ROLE": "flower",
+                     "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{env['CLAW_API_TOKEN']}"},
                 stop_grace=5,
             )
         )
