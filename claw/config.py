@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     shards: int = 3
     #: seconds `claw up` waits for every process and /healthz before it gives up on starting
     startup_timeout: float = Field(default=180.0, gt=0)
+    #: the first shard number this host runs (`claw up` runs shard_base .. shard_base+shards-1):
+    #: hosts sharing one Redis give themselves disjoint shard numbers (docs/scaling.md)
+    shard_base: int = Field(default=0, ge=0)
     poll_interval: float = 2.0
     sweep_interval: float = 5.0
     scheduler_interval: float = 60.0

@@ -23,13 +23,19 @@ BEAT_KEY = "claw:alive:beat"
 _stopped = threading.Event()
 
 
-def _beat_forever(key: str) -> None:
+def _beat_forever(key: str, shards: tuple[int, ...] = ()) -> None:
+    """Refresh ``key`` (and, for a shard worker, its shards' liveness keys, which route new
+    groups to it: claw.pipeline.routing) until the process stops."""
+    from claw.pipeline.routing import mark_shard_alive
     from claw.redis_client import get_redis
 
     def loop() -> None:
         while not _stopped.is_set():
             try:
-                get_redis().set(key, socket.gethostname(), ex=HEARTBEAT_TTL)
+                client = get_redis()
+                client.set(key, socket.gethostname(), ex=HEARTBEAT_TTL)
+                for shard in shards:
+                    mark_shard_alive(client, shard, key.removeprefix(WORKER_KEY_PREFIX), HEARTBEAT_TTL)
             except Exception:
                 pass  # Redis down: the key expires and health says so
             _stopped.wait(HEARTBEAT_EVERY)
@@ -39,17 +45,31 @@ def _beat_forever(key: str) -> None:
 
 @signals.worker_ready.connect
 def _worker_ready(sender, **_: object) -> None:  # type: ignore[no-untyped-def]
-    _beat_forever(WORKER_KEY_PREFIX + sender.hostname)
+    _beat_forever(WORKER_KEY_PREFIX + sender.hostname, _consumed_shards(sender))
+
+
+def _consumed_shards(sender) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
+    """The shard numbers of the shard queues this worker consumes."""
+    from claw.pipeline.routing import shard_of_queue
+
+    try:
+        names = list(sender.app.amqp.queues.consume_from)
+    except Exception:
+        return ()
+    return tuple(n for n in (shard_of_queue(name) for name in names) if n is not None)
 
 
 @signals.worker_shutdown.connect
 def _worker_shutdown(sender, **_: object) -> None:  # type: ignore[no-untyped-def]
     """A worker that stops on purpose says so at once, rather than after HEARTBEAT_TTL."""
+    from claw.pipeline.routing import mark_shard_gone
     from claw.redis_client import get_redis
 
     _stopped.set()
     try:
         get_redis().delete(WORKER_KEY_PREFIX + sender.hostname)
+        for shard in _consumed_shards(sender):
+            mark_shard_gone(get_redis(), shard)
     except Exception:
         pass
 

@@ -9,7 +9,7 @@ import yaml
 
 from claw.config import Settings
 from claw.pipeline.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
-from claw.runtime.stack import stack_specs
+from claw.runtime.stack import shard_worker_argv, stack_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,16 +22,20 @@ def queue_consumers(commands: list[list[str]]) -> dict[str, list[list[str]]]:
     return consumers
 
 
-def test_compose_gives_each_shard_queue_one_single_concurrency_worker() -> None:
+def test_compose_scales_one_shard_worker_service_whose_replicas_claim_a_shard_each() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     shards = int(services["api"]["environment"]["CLAW_SHARDS"])
-    consumers = queue_consumers([s["command"] for s in services.values() if "command" in s])
-    for n in range(shards):
-        [argv] = consumers[f"{SHARD_QUEUE_PREFIX}{n}"]
-        assert argv[argv.index("-c") + 1] == "1"
-    assert len(consumers[IO_QUEUE]) == 1
-    assert set(consumers) == {IO_QUEUE, *(f"{SHARD_QUEUE_PREFIX}{n}" for n in range(shards))}
+    # one service of identical shard workers, as many replicas as CLAW_SHARDS says
+    assert services["shard"]["command"] == ["claw", "worker"]
+    assert services["shard"]["deploy"]["replicas"] == shards
+    # and each replica becomes one shard queue's single-concurrency worker (claw worker)
+    argv = shard_worker_argv(5)
+    assert argv[argv.index("-Q") + 1] == f"{SHARD_QUEUE_PREFIX}5"
+    assert argv[argv.index("-c") + 1] == "1" and "--prefetch-multiplier" in argv
+    # the io queue has its one consumer too
+    consumers = queue_consumers([s["command"] for name, s in services.items() if "command" in s and name != "shard"])
+    assert set(consumers) == {IO_QUEUE}
 
 
 def test_claw_up_gives_each_shard_queue_one_single_concurrency_worker() -> None:
@@ -50,8 +54,7 @@ def test_claw_up_gives_each_shard_queue_one_single_concurrency_worker() -> None:
 def test_compose_pins_every_shard_worker_to_the_bwrap_sandbox_with_what_it_needs() -> None:
     # Shard workers run the agent's code: never with the subprocess backend, never auto-detected
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    shard_services = [s for s in compose["services"].values()
-                      if any(q.startswith(SHARD_QUEUE_PREFIX) for q in s.get("command", []))]
+    shard_services = [s for s in compose["services"].values() if s.get("command") == ["claw", "worker"]]
     assert shard_services
     for service in shard_services:
         assert service["environment"]["CLAW_SANDBOX"] == "bwrap"
@@ -79,3 +82,14 @@ def test_claw_up_sends_celery_logs_to_files_unless_verbose_or_debug(tmp_path: Pa
         for spec in loud:
             assert "--logfile" not in spec.argv and "CLAW_LOG_FILE" not in (spec.env or {})
             assert not any(a.startswith("--log_file_prefix") for a in spec.argv)
+
+
+def test_two_hosts_with_their_own_shard_base_consume_disjoint_shard_queues() -> None:
+    def shard_queues(settings: Settings) -> set[str]:
+        specs = stack_specs(settings, env={"CLAW_API_TOKEN": "token-1234"}, flower=False)
+        return {q for q in queue_consumers([list(spec.argv) for spec in specs]) if q != IO_QUEUE}
+
+    host_a = shard_queues(Settings(shards=2))
+    host_b = shard_queues(Settings(shards=2, shard_base=2))
+    assert host_a == {f"{SHARD_QUEUE_PREFIX}0", f"{SHARD_QUEUE_PREFIX}1"}
+    assert host_b == {f"{SHARD_QUEUE_PREFIX}2", f"{SHARD_QUEUE_PREFIX}3"}

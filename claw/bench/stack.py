@@ -30,7 +30,9 @@ STOP_GRACE = 60.0
 class BenchStack:
     """One `claw up` process tree: offline model, cooldown 0, no Flower."""
 
-    def __init__(self, home: Path, redis_url: str, *, shards: int) -> None:
+    def __init__(self, home: Path, redis_url: str, *, shards: int,
+                 settings: dict[str, str] | None = None) -> None:
+        """``settings``: more CLAW_* variables (a latency, a database URL), over the defaults."""
         self.home = home
         self.shards = shards
         self.api_port = free_port()
@@ -49,6 +51,7 @@ class BenchStack:
             "CLAW_LLM": "offline",
             "CLAW_COOLDOWN": "0",
             "CLAW_OFFLINE_LATENCY_MS": "0",
+            **(settings or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -2,7 +2,7 @@
 
 from pydantic import ValidationError
 
-from claw.cli import bench, chaos, chat, groups, memory, outbox, sandbox, schedules, send, stack  # noqa: F401  (registers the commands)
+from claw.cli import bench, chaos, chat, groups, memory, outbox, sandbox, schedules, send, stack, worker  # noqa: F401  (registers the commands)
 from claw.cli.common import EXIT_USAGE, cli, fail, settings_problem
 from claw.config import get_settings
 

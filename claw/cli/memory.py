@@ -5,22 +5,29 @@ Works without a running stack: the files are the truth and the index is rebuilt 
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Optional
 from zoneinfo import ZoneInfo
 
 import typer
 
 from claw.cli.common import EXIT_USAGE, GROUP_HELP, cli, client_settings, fail, group_id
-from claw.db.models import utcnow
-from claw.memory import CATEGORIES, GroupMemory
-from claw.workspace import group_dir_name
+from claw.memory.files import CATEGORIES
+
+if TYPE_CHECKING:
+    from claw.memory import GroupMemory
 
 memory_cli = typer.Typer(help="A group's long-term memory.", no_args_is_help=True)
 cli.add_typer(memory_cli, name="memory")
 
 
 def _memory(group: str) -> GroupMemory:
-    """The group's memory in the workspace of the stack (run.json), or of the settings."""
+    """The group's memory in the workspace of the stack (run.json), or of the settings;
+    imported here, so that `claw up` (one process for the whole life of the stack) does not
+    carry the memory and database modules."""
+    from claw.memory import GroupMemory
+    from claw.workspace import group_dir_name
+
     settings = client_settings()
     target = group_id(group)
     try:
@@ -45,7 +52,7 @@ def memory_search(
 ) -> None:
     """Search a group's memory (and the global memory), best first."""
     memory = _memory(group)
-    hits = memory.search(query, limit=limit, now=utcnow()) if _has_memory(memory) else []
+    hits = memory.search(query, limit=limit, now=datetime.now(UTC)) if _has_memory(memory) else []
     if not hits:
         typer.echo("nothing found")
     for hit in hits:

@@ -8,15 +8,14 @@ task queued here when Redis answers, delivers it in its chat's order.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from sqlalchemy import func, select
 
 from claw.cli.common import EXIT_USAGE, GROUP_HELP, cli, client_settings, fail, group_id
-from claw.db import read_session, write_session
-from claw.db.models import Outbox, utcnow
-from claw.pipeline.outbox import as_utc
+
+if TYPE_CHECKING:
+    from claw.db.models import Outbox
 
 outbox_cli = typer.Typer(help="Replies not yet delivered: list them, retry failed ones.")
 cli.add_typer(outbox_cli, name="outbox")
@@ -34,6 +33,8 @@ def outbox_default(ctx: typer.Context, group: GroupOption = None) -> None:
 @outbox_cli.command("list")
 def outbox_list(group: GroupOption = None) -> None:
     """Replies pending, being sent or failed, by group and in the order they will go out."""
+    from claw.db import read_session
+    from claw.db.models import utcnow
     from claw.pipeline.outbox import unsent_rows
 
     client_settings()
@@ -62,6 +63,10 @@ def outbox_retry(
 
     Replies waiting out a backoff are made due now as well.
     """
+    from sqlalchemy import func, select
+
+    from claw.db import write_session
+    from claw.db.models import Outbox
     from claw.pipeline.outbox import retry
 
     if (outbox_id is None) == (group is None):
@@ -89,6 +94,8 @@ def _queue(outbox_ids: list[int]) -> bool:
 
 
 def _next_try(row: Outbox, now: datetime) -> str:
+    from claw.pipeline.outbox import as_utc
+
     if row.status != "pending":
         return "-"
     if row.next_attempt_at is None or as_utc(row.next_attempt_at) <= now:
@@ -97,6 +104,8 @@ def _next_try(row: Outbox, now: datetime) -> str:
 
 
 def _age(moment: datetime | None, now: datetime) -> str:
+    from claw.pipeline.outbox import as_utc
+
     return "-" if moment is None else _seconds((now - as_utc(moment)).total_seconds())
 
 

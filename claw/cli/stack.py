@@ -7,6 +7,7 @@ import os
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -29,7 +30,6 @@ def up(
 ) -> None:
     """Run the whole stack on this machine until Ctrl-C, SIGTERM or SIGHUP (which stop it warm;
     a second Ctrl-C stops it at once)."""
-    from claw.db.migrate import upgrade
     from claw.logs import quiet_libraries
     from claw.runtime.lifeline import HomeInUse, HomeLock
     from claw.runtime.output import survive_lost_output
@@ -73,8 +73,7 @@ def up(
             raise fail(f"claw: {exc}") from None
         os.environ["CLAW_REDIS_URL"] = settings.resolved_redis_url
     settings = settings_with()
-    upgrade(settings.resolved_database_url)
-    _migrate_group_folders(settings)
+    _migrate_in_child()
     supervisor = Supervisor(stack_specs(settings, env=os.environ.copy(), flower=not no_flower, verbose=verbose))
     if redis_process is not None:  # restarted like the rest if it dies; stopped after the rest
         supervisor.adopt(
@@ -160,6 +159,16 @@ def migrate() -> None:
     if made:
         typer.echo(f"created the workspace {settings.workspace.resolve()}")
     typer.echo(f"group folders are up to date ({moved} migrated)")
+
+
+def _migrate_in_child() -> None:
+    """`claw migrate`, in a process of its own: `claw up` lives as long as the stack, and
+    SQLAlchemy and Alembic, loaded once for the migration, would stay in its memory (~25 MB)."""
+    done = subprocess.run([sys.executable, "-m", "claw.cli", "migrate"], env=os.environ.copy(),
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        typer.secho(f"claw cannot migrate its database:\n{done.stdout}{done.stderr}", fg="red", err=True)
+        raise typer.Exit(1)
 
 
 def _migrate_group_folders(settings: Settings) -> int:

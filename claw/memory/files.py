@@ -15,8 +15,10 @@ entry dated by the file's mtime (or, in a daily file, by its date).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -24,6 +26,8 @@ from pathlib import Path
 
 from claw.memory.safe_files import UnsafeFile, links_free, open_append, read_regular, replace_regular
 from claw.workspace import group_dir
+
+log = logging.getLogger(__name__)
 
 UTC = timezone.utc
 CATEGORIES = ("topics", "people", "daily")
@@ -72,7 +76,19 @@ def _append(base: Path, path: Path, title: str, text: str, *, unless: str | None
         if size == 0:
             text = f"# {title}\n\n{text}"
         handle.write(text.encode("utf-8"))
-        return True
+    note_changed(path.parent)
+    return True
+
+
+def note_changed(directory: Path) -> None:
+    """Tell the search index that a file in ``directory`` changed: its mtime is set to now,
+    strictly later than before (claw.memory.index checks directories, not every file)."""
+    try:
+        before = os.stat(directory, follow_symlinks=False).st_mtime_ns
+        moment = max(time.time_ns(), before + 1)
+        os.utime(directory, ns=(moment, moment), follow_symlinks=False)
+    except OSError as exc:  # the next full rescan (RESCAN_SECONDS) still finds the change
+        log.warning("memory_change_note_failed error=%s", type(exc).__name__)
 
 
 def stamp(at: datetime) -> str:

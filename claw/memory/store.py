@@ -8,7 +8,10 @@ group of the turn.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone, tzinfo
@@ -46,6 +49,50 @@ class MemoryRefused(Exception):
 
 def index_path(index_dir: Path, group_id: str) -> Path:
     return index_dir / f"{group_dir_name(group_id)}.sqlite3"
+
+
+#: indexes this process keeps open, least recently used first. Opening one per search cost
+#: ~6 ms: closing the last connection checkpoints and deletes the WAL, which the next open
+#: builds again. Per process: a forked child opens its own (sqlite connections never cross a fork).
+_OPEN: OrderedDict[Path, tuple[MemoryIndex, int]] = OrderedDict()
+_OPEN_PID = os.getpid()
+_OPEN_LOCK = threading.RLock()
+OPEN_INDEXES = 16
+
+
+def _open_index(path: Path) -> MemoryIndex:
+    """The open index of ``path``, reopened when the file was replaced or is of another schema."""
+    global _OPEN_PID
+    if _OPEN_PID != os.getpid():
+        _OPEN.clear()  # the parent's connections: left alone, never used here
+        _OPEN_PID = os.getpid()
+    cached = _OPEN.pop(path, None)
+    if cached is not None:
+        index, inode = cached
+        try:
+            same = os.stat(path).st_ino == inode and index.current()
+        except (OSError, sqlite3.DatabaseError):
+            same = False
+        if not same:
+            index.close()
+            cached = None
+    if cached is None:
+        index = MemoryIndex(path)
+        cached = (index, os.stat(path).st_ino)
+    _OPEN[path] = cached
+    while len(_OPEN) > OPEN_INDEXES:
+        _, (oldest, _) = _OPEN.popitem(last=False)
+        oldest.close()
+    return cached[0]
+
+
+def _forget(path: Path) -> None:
+    cached = _OPEN.pop(path, None)
+    if cached is not None:
+        try:
+            cached[0].close()
+        except sqlite3.Error:
+            pass
 
 
 class GroupMemory:
@@ -95,22 +142,24 @@ class GroupMemory:
     def _index(self) -> Iterator[MemoryIndex]:
         """The group's index, brought up to date with the files; rebuilt if it is corrupt."""
         sources = [Source("group", self.root, self.workspace), Source("global", self.global_root, self.workspace)]
-        try:
-            index = MemoryIndex(self.index_file)
-        except sqlite3.DatabaseError:
-            log.warning("memory_index_corrupt index=%s", self.index_file.name)
-            self.index_file.unlink(missing_ok=True)
-            index = MemoryIndex(self.index_file)
-        try:
+        with _OPEN_LOCK:
             try:
-                index.sync(sources)
+                index = _open_index(self.index_file)
             except sqlite3.DatabaseError:
                 log.warning("memory_index_corrupt index=%s", self.index_file.name)
-                index.rebuild()
-                index.sync(sources)
-            yield index
-        finally:
-            index.close()
+                self.index_file.unlink(missing_ok=True)
+                index = _open_index(self.index_file)
+            try:
+                try:
+                    index.sync(sources)
+                except sqlite3.DatabaseError:
+                    log.warning("memory_index_corrupt index=%s", self.index_file.name)
+                    index.rebuild()
+                    index.sync(sources)
+                yield index
+            except BaseException:
+                _forget(self.index_file)
+                raise
 
     def search(self, query: str, *, limit: int = 8, now: datetime) -> list[Hit]:
         with self._index() as index:

@@ -8,8 +8,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import redis
-
 from claw.runtime.lifeline import die_with_parent
 
 
@@ -53,6 +51,8 @@ def start_redis(
         redis_argv(home, port), start_new_session=True,
         preexec_fn=die_with_parent(signal.SIGTERM) if tied_to_parent else None,
     )
+    import redis  # here: `claw up` (the supervisor) needs no Redis client after this
+
     client = redis.Redis(port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

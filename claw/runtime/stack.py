@@ -14,6 +14,17 @@ CELERY = [sys.executable, "-m", "celery", "-A", "claw.celery_app"]
 IO_CONCURRENCY = 4
 
 
+def shard_worker_argv(shard: int, log_level: str = "INFO") -> list[str]:
+    """One shard queue's worker: single concurrency, one message prefetched (DESIGN.md); prefork,
+    so Celery's hard time limit can end a turn that hangs."""
+    return [
+        *CELERY, "worker", "-Q", f"{SHARD_QUEUE_PREFIX}{shard}", "-n", f"shard{shard}@%h",
+        # -c 1 explicitly: the pool sizes prefetch from it (DESIGN.md)
+        "-c", "1", "--prefetch-multiplier", "1", "-P", "prefork",
+        "--without-gossip", "--without-mingle", "-l", log_level,
+    ]
+
+
 def stack_specs(
     settings: Settings,
     *,
@@ -37,16 +48,11 @@ def stack_specs(
         return ["--logfile", path], {**env, PROCESS_ENV: name, LOG_FILE_ENV: path}
 
     specs = []
-    for n in range(settings.shards):
+    for n in range(settings.shard_base, settings.shard_base + settings.shards):
         options, shard_env = celery_logs(f"shard{n}")
         specs.append(ProcessSpec(
             f"shard{n}",
-            [
-                *CELERY, "worker", "-Q", f"{SHARD_QUEUE_PREFIX}{n}", "-n", f"shard{n}@%h",
-                # -c 1 explicitly: the pool sizes prefetch from it (DESIGN.md)
-                "-c", "1", "--prefetch-multiplier", "1", "-P", "prefork",
-                "--without-gossip", "--without-mingle", "-l", log_level, *options,
-            ],
+            [*shard_worker_argv(n, log_level), *options],
             env=shard_env,
             stop_grace=grace,
         ))
@@ -68,7 +74,7 @@ def stack_specs(
         ProcessSpec(
             "beat",
             [*CELERY, "beat", "-s", str(home / "beat-schedule"), "-l", log_level, *options],
-            env=beat_env,
+            env={**beat_env, "CLAW_ROLE": "beat"},  # no task modules (claw/celery_app.py)
             stop_grace=10,
         )
     )
@@ -99,7 +105,8 @@ def stack_specs(
                       if to_files else []),
                 ],
                 # through the environment, not argv, so the password is not in `ps`
-                env={**env, "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{env['CLAW_API_TOKEN']}"},
+                env={**env, "CLAW_ROLE": "flower",
+                     "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{env['CLAW_API_TOKEN']}"},
                 stop_grace=5,
             )
         )

@@ -13,6 +13,7 @@ from claw.pipeline.dispatch import enqueue_send, enqueue_turn
 from claw.pipeline.failures import in_backoff
 from claw.pipeline.lease import lease_held
 from claw.pipeline.outbox import unsent_ids
+from claw.pipeline.routing import prune_assignments
 from claw.pipeline.sweeper import groups_waiting
 from claw.redis_client import get_redis
 
@@ -32,6 +33,7 @@ def sweep() -> dict[str, int]:
     for group_id, priority in waiting:
         # A group whose turn failed waits out its backoff: its retry chain is queued, and the
         # backoff key outlives the planned retry, so only a lost chain falls back to us.
+        # A group whose shard died moves here, once its lease expired (claw.pipeline.routing).
         if not lease_held(redis, group_id) and not in_backoff(redis, group_id):
             turns += enqueue_turn(group_id, priority=priority, force=True)
     with write_session() as session:
@@ -40,4 +42,5 @@ def sweep() -> dict[str, int]:
         )
     for outbox_id in outbox_ids:
         enqueue_send(outbox_id)
-    return {"turns": turns, "sends": len(outbox_ids)}
+    pruned = prune_assignments(redis)
+    return {"turns": turns, "sends": len(outbox_ids), "pruned": pruned}

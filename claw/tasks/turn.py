@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from functools import lru_cache
 
+from celery import Task
+
 from claw.agent import Provider, make_provider
 from claw.celery_app import app
 from claw.channels import channel_for
@@ -31,6 +33,7 @@ from claw.pipeline.failures import (
 )
 from claw.pipeline.lease import LeaseBusy, group_lease, lease_key
 from claw.pipeline.progress import announce_typing, progress_publisher
+from claw.pipeline.routing import release, shard_of_queue
 from claw.pipeline.setaside import set_aside
 from claw.pipeline.turns import TurnOutcome, TurnResult, answer_pending, notify_failure
 from claw.redis_client import get_redis
@@ -69,9 +72,25 @@ def _show_typing(channel: str, chat_id: str) -> None:
         log.debug("typing_failed channel=%s", channel)
 
 
-@app.task(name="claw.turn")
-def turn(group_id: str, retry: str | None = None) -> str:
-    """``retry``: the token of the retry chain this turn belongs to, if any."""
+@app.task(name="claw.turn", bind=True)
+def turn(self: Task, group_id: str, retry: str | None = None) -> str:
+    """``retry``: the token of the retry chain this turn belongs to, if any.
+
+    Whatever happens, the turn gives its unit of work back to its group's shard assignment at
+    the end (claw.pipeline.routing), after any follow-up turn it queued took one.
+    """
+    shard = shard_of_queue((self.request.delivery_info or {}).get("routing_key"))
+    try:
+        return _turn(group_id, retry)
+    finally:
+        if shard is not None:
+            try:
+                release(get_redis(), group_id, shard)
+            except Exception:  # Redis down: the assignment expires on its own
+                log.warning("route_release_failed group=%s", group_id)
+
+
+def _turn(group_id: str, retry: str | None) -> str:
     settings = get_settings()
     redis = get_redis()
     # Cleared before reading pending messages: anything stored after this point queues anew.

@@ -7,10 +7,10 @@ import signal
 import time
 from collections.abc import Iterator
 
+import psutil
 import pytest
 import redis
 
-from claw.pipeline.routing import shard_of
 from tests.support.redis_server import LocalRedis
 from tests.support.stack import ClawStack, wait_until
 
@@ -38,6 +38,12 @@ def wait_turn_running(stack: ClawStack, group_id: str) -> None:
     wait_until(lambda: client.exists(f"claw:lease:{group_id}"), 20, f"a turn of {group_id}", every=0.02)
 
 
+def running_shard(stack: ClawStack, group_id: str) -> int:
+    shard = stack.assigned_shard(group_id)
+    assert shard is not None, f"{group_id} runs a turn but has no shard"
+    return shard
+
+
 def outbox_rows(stack: ClawStack, group_id: str) -> list[dict]:
     """The group's replies; notices about claw itself (a killed turn is told once) left out."""
     return stack.sql(
@@ -50,7 +56,7 @@ def test_pool_process_killed_mid_turn_the_turn_is_redone_and_answered_once(stack
     # Given a turn running in a shard worker's pool process
     stack.post("killed-child", "survive this", sender="gus")
     wait_turn_running(stack, group_id)
-    worker = stack.worker_process(shard_of(group_id, SHARDS))
+    worker = stack.worker_process(running_shard(stack, group_id))
     [child] = worker.children()
     # When that process is killed with SIGKILL
     child.send_signal(signal.SIGKILL)
@@ -65,15 +71,66 @@ def test_whole_worker_killed_mid_turn_is_restarted_and_the_group_answered_once(s
     # Given a turn running in a shard worker
     stack.post("killed-worker", "and this", sender="hal")
     wait_turn_running(stack, group_id)
-    worker = stack.worker_process(shard_of(group_id, SHARDS))
+    shard = running_shard(stack, group_id)
+    worker = stack.worker_process(shard)
     # When the whole worker (main process and pool) is killed with SIGKILL
     for process in [*worker.children(), worker]:
         process.send_signal(signal.SIGKILL)
     # Then `claw up` starts it again, the sweeper re-queues the group, and it is answered once
     stack.wait_answered(group_id, 1, timeout=90)
-    assert stack.worker_process(shard_of(group_id, SHARDS)).pid != worker.pid
+    assert stack.worker_process(shard).pid != worker.pid
     time.sleep(LEASE_SECONDS + 2)
     assert outbox_rows(stack, group_id) == [{"text": "hal: and this", "status": "sent"}]
+
+
+def test_a_dead_shards_groups_move_to_a_live_shard_and_are_answered_once_each(stack: ClawStack) -> None:
+    groups = [f"move-{n}" for n in range(4)]
+    assert stack.process is not None
+    supervisor = psutil.Process(stack.process.pid)
+    # Given four groups with a message each, spread over both shards, and `claw up` paused so
+    # that it does not restart the worker this test kills
+    supervisor.suspend()
+    try:
+        for group in groups:
+            stack.post(group, "first", sender="kim")
+        assigned = {g: running_shard_soon(stack, f"http:{g}") for g in groups}
+        assert set(assigned.values()) == {0, 1}, assigned
+        # When the worker of shard 0 is killed mid-turn
+        wait_turn_running(stack, f"http:{next(g for g, s in assigned.items() if s == 0)}")
+        worker = stack.worker_process(0)
+        for process in [*worker.children(), worker]:
+            process.send_signal(signal.SIGKILL)
+        # And every group gets a second message while shard 0 has no worker
+        for group in groups:
+            stack.post(group, "second", sender="kim")
+        # Then every group is answered, shard 0's groups by shard 1 (no shard 0 worker runs)
+        for group in groups:
+            stack.wait_answered(f"http:{group}", 2, timeout=120)
+        assert worker.status() == psutil.STATUS_ZOMBIE  # dead, and `claw up` did not restart it
+        # And each message is answered exactly once, in order
+        time.sleep(LEASE_SECONDS + 2)  # a duplicate reply would show by now
+        for group in groups:
+            rows = stack.sql("SELECT o.text FROM outbox o JOIN messages m ON m.id = o.message_id "
+                             "WHERE o.group_id = ? AND m.kind = 'chat' AND o.status = 'sent' ORDER BY o.id",
+                             f"http:{group}")
+            lines = [line for row in rows for line in row["text"].splitlines()]
+            assert lines == ["kim: first", "kim: second"], (group, lines)
+    finally:
+        supervisor.resume()
+    # And once `claw up` restarts shard 0 the stack is whole again
+    stack.wait_healthy(timeout=90)
+
+
+def running_shard_soon(stack: ClawStack, group_id: str) -> int:
+    found: list[int] = []
+
+    def assigned() -> bool:
+        shard = stack.assigned_shard(group_id)
+        found.extend([] if shard is None else [shard])
+        return shard is not None
+
+    wait_until(assigned, 20, f"{group_id} assigned a shard", every=0.02)
+    return found[-1]
 
 
 def test_message_arriving_while_redis_is_down_is_answered_once_redis_is_back(

@@ -15,6 +15,7 @@ import pytest
 
 from claw.memory import GroupMemory, MemoryRefused, fts_query, global_memory_root, group_memory_root, slugify
 from claw.memory.files import parse_entries
+from claw.memory.index import RESCAN_SECONDS
 
 UTC = timezone.utc
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -140,6 +141,32 @@ def test_a_file_edited_by_hand_is_reindexed_before_the_next_search(memory: Group
     # And a deleted file is gone from the results
     path.unlink()
     assert texts(memory, "dry dock") == ["Carol owns the dry dock"]
+
+
+def test_an_entry_appended_to_a_file_already_indexed_is_found_at_once(memory: GroupMemory) -> None:
+    # Given a searched file (the index remembers the directories as they were)
+    memory.save("topics", "boat", "The boat is in the harbour", now=NOW)
+    assert texts(memory, "boat") == ["The boat is in the harbour"]
+    # When claw appends to that same file (no file created: its directory's listing is unchanged)
+    memory.save("topics", "boat", "The boat needs new sails", now=NOW)
+    # Then the very next search finds the new entry
+    assert sorted(texts(memory, "boat")) == ["The boat is in the harbour", "The boat needs new sails"]
+
+
+def test_a_file_rewritten_in_place_by_hand_is_seen_within_the_rescan_period(
+    memory: GroupMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory.save("topics", "boat", "The boat is in the harbour", now=NOW)
+    assert texts(memory, "harbour") == ["The boat is in the harbour"]
+    # When someone rewrites the file in place (same inode: its directory does not change)
+    path = memory.root / "topics" / "boat.md"
+    path.write_text("# boat\n\nThe boat is in the dry dock for winter\n")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    # Then once RESCAN_SECONDS have passed, a search sees the file as it is now
+    later = time.time() + RESCAN_SECONDS + 1
+    monkeypatch.setattr("claw.memory.index.time.time", lambda: later)
+    assert texts(memory, "harbour") == []
+    assert texts(memory, "dry dock") == ["The boat is in the dry dock for winter"]
 
 
 def test_deleting_or_corrupting_the_index_loses_nothing(memory: GroupMemory) -> None:

@@ -1,4 +1,4 @@
-"""claw.pipeline.routing: which shard queue a group's turns go to."""
+"""claw.pipeline.routing: the hash fallback and queue names (the assignment: test_assignment)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from collections import Counter
 
 import pytest
 
-from claw.pipeline.routing import IO_QUEUE, SHARD_QUEUE_PREFIX, group_id_for, shard_of, shard_queue
+from claw.pipeline.routing import (
+    IO_QUEUE,
+    SHARD_QUEUE_PREFIX,
+    group_id_for,
+    shard_of,
+    shard_of_queue,
+    shard_queue,
+)
 
 # crc32 of the UTF-8 group id, computed once by hand: the mapping is part of the deployment
 # contract (producers and workers on different hosts must agree), so it must never change.
@@ -73,3 +80,10 @@ def test_group_id_is_channel_colon_chat_id() -> None:
     assert group_id_for("whatsapp", "123@g.us") == "whatsapp:123@g.us"
     # a chat id that itself contains ':' is kept whole after the first separator
     assert group_id_for("http", "a:b") == "http:a:b"
+
+
+def test_shard_of_queue_reads_the_number_back() -> None:
+    assert shard_of_queue("claw.shard.12") == 12
+    assert shard_of_queue("claw.io") is None
+    assert shard_of_queue("claw.shard.x") is None
+    assert shard_of_queue(None) is None

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import psutil
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
@@ -47,10 +48,14 @@ class ClawStack:
         shards: int = 3,
         database_url: str | None = None,
         extra_env: dict[str, str] | None = None,
+        shard_workers: int | None = None,
         **settings: object,
     ) -> None:
+        """``shard_workers``: how many shard workers /healthz must list before the stack counts
+        as up (default ``shards``; more when other hosts share the Redis)."""
         self.home = home
         self.shards = shards
+        self.shard_workers = shard_workers or shards
         self.database_url = database_url
         # no pool: between queries nothing of the test stays connected to the stack's database
         self._engine = create_engine(database_url, poolclass=NullPool) if database_url else None
@@ -108,7 +113,7 @@ class ClawStack:
             except httpx.HTTPError:
                 return None
             shards = [w for w in body.get("workers", []) if w.startswith("shard")]
-            ready = body.get("status") == "ok" and len(shards) == self.shards and body["beat"]
+            ready = body.get("status") == "ok" and len(shards) == self.shard_workers and body["beat"]
             return body if ready and any(w.startswith("io@") for w in body["workers"]) else None
 
         return wait_until(healthy, timeout, "the stack to become healthy", every=0.3)
@@ -195,6 +200,16 @@ class ClawStack:
             return [dict(row._mapping) for row in rows]
 
     # ---- process tree ---------------------------------------------------------------------
+
+    def assigned_shard(self, group_id: str) -> int | None:
+        """The shard the group's work is assigned to now (claw.pipeline.routing), if any."""
+        from claw.pipeline.routing import assigned_shard
+
+        client = redis.Redis.from_url(self.env["CLAW_REDIS_URL"])
+        try:
+            return assigned_shard(client, group_id)
+        finally:
+            client.close()
 
     def worker_process(self, shard: int) -> psutil.Process:
         """The main process of a shard's Celery worker (found by its node name)."""
