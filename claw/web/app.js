@@ -130,7 +130,12 @@ function noteActivity(groupId, message) {
 /** The open chat is in the URL's fragment (#web%3Ateam): reloads and the back button keep it. */
 function openFromLocation() {
   if (!chat) return;
-  const id = decodeURIComponent(location.hash.slice(1));
+  let id = "";
+  try {
+    id = decodeURIComponent(location.hash.slice(1));
+  } catch {
+    id = ""; // a fragment typed by hand that is not percent-encoding: the list
+  }
   if (!id) {
     chat.close();
     $("chat-title").textContent = "Pick a chat, or start one";
@@ -144,7 +149,8 @@ function openFromLocation() {
   if (openId() === id) return;
   const known = groups.find((group) => group.id === id);
   const colon = id.indexOf(":");
-  const group = known || { id, channel: id.slice(0, colon), chat_id: id.slice(colon + 1), exists: false };
+  const channel = colon > 0 ? id.slice(0, colon) : "";
+  const group = known || { id, channel, chat_id: id.slice(colon + 1), exists: false };
   chat.open(group, known ? groupTitle(known) : id);
   document.body.classList.add("chat-open");
   redrawGroups();

@@ -34,8 +34,11 @@ function clockTime(iso) {
   return Number.isNaN(when.getTime()) ? "" : when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
+/** Names one send, so a retried send is stored once. (Not crypto.randomUUID: that needs
+ * https or localhost, and a phone reaches claw over plain http on the local network.) */
 function newExternalId() {
-  return `web-${crypto.randomUUID()}`;
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `web-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 export class ChatView {
@@ -67,7 +70,9 @@ export class ChatView {
     if (group.exists === false) {
       this.historyLoaded = true;
       this.setState("waiting");
-      this.note("A new chat: it starts with your first message.", "new-chat-note");
+      this.el.readOnly.hidden = true;
+      this.note(sendable ? "A new chat: it starts with your first message." : "There is no such chat.",
+                "new-chat-note");
     } else {
       this.listen(null);
     }

@@ -32,7 +32,12 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
 
 /** A reply of claw's as a DocumentFragment of sanitized HTML. */
 export function renderMarkdown(text) {
-  const html = marked.parse(text, { async: false });
+  let html;
+  try {
+    html = marked.parse(text, { async: false });
+  } catch {
+    return renderPlain(text); // shown as it is rather than not at all
+  }
   return DOMPurify.sanitize(html, {
     RETURN_DOM_FRAGMENT: true,
     FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select"],
