@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what claw needs from the system's packages, only where it is missing:
-# redis-server (broker), bubblewrap (the code sandbox) and postgresql (the tests run the
-# database code on a private PostgreSQL server as well as on SQLite).
+# redis-server (broker), bubblewrap (the code sandbox), postgresql (the tests run the
+# database code on a private PostgreSQL server as well as on SQLite) and chromium with its
+# driver (the tests drive the chat page in a headless browser).
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
@@ -13,6 +14,9 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/
 [ -x /usr/bin/python3 ] || missing+=(python3-minimal)
 # Each group's disk quota is an ext4 image (claw/sandbox/quota.py): mkfs.ext4, e2fsck, resize2fs
 PATH="$PATH:/usr/sbin:/sbin" command -v mkfs.ext4 >/dev/null 2>&1 || missing+=(e2fsprogs)
+# Debian's chromium and the chromedriver of the same version (selenium drives it, tests/web)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "claw needs: ${missing[*]}. Install them with your package manager, then run make again." >&2

@@ -5,6 +5,8 @@ declared body before its body is read, Starlette's body limit stops reading a ch
 the limit, request models refuse what cannot be stored (claw.api.schemas), and every
 error has the ``error`` field (claw.api.errors). The OpenAPI schema is at /openapi.json behind
 the token; /docs and /redoc are off, since a browser cannot send a bearer token to them.
+The chat page (``/`` and its files, claw.api.web_routes) is public: it holds no data and
+sends the token with each call it makes.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from claw.api import (
     pairing_routes,
     schedule_routes,
     task_routes,
+    web_routes,
 )
 from claw.api.errors import MAX_BODY_BYTES, install_error_handlers
-from claw.api.gate import Gate
+from claw.api.gate import PUBLIC_PATHS, Gate
 from claw.api.routes import api, public
 from claw.config import get_settings
 
@@ -66,10 +69,11 @@ def create_app() -> FastAPI:
     app.include_router(pairing_routes.router, tags=["pairing"])
     app.include_router(metrics.router, tags=["metrics"])
     app.include_router(openai_routes.router, tags=["OpenAI-compatible"])
+    app.include_router(web_routes.router)
     # Starlette's body limit as a middleware of ours rather than FastAPI(max_body_size=): that
     # one sits outside every user middleware and would turn the Gate's 401 for a large
     # declared body into its own plain-text 413. The last added is the outermost: the Gate.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
-    app.add_middleware(Gate)
+    app.add_middleware(Gate, public_paths=PUBLIC_PATHS | web_routes.PUBLIC_PATHS)
     install_error_handlers(app)
     return app

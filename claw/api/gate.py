@@ -17,7 +17,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from claw.api.auth import CHALLENGE, UNAUTHORIZED, authorization_matches
 from claw.api.errors import MAX_BODY_BYTES, error_response
 
-#: the only paths answered without the token (the README's HTTP API section says so)
+#: the only API paths answered without the token (the README's HTTP API section says so);
+#: claw.api.app adds the chat page's files (claw.api.web_routes.PUBLIC_PATHS), which hold no data
 PUBLIC_PATHS = frozenset({"/healthz"})
 
 

@@ -19,6 +19,7 @@ import pytest
 from claw.api.app import create_app
 from claw.api.errors import MAX_BODY_BYTES
 from claw.api.gate import PUBLIC_PATHS
+from claw.api.web_routes import PUBLIC_PATHS as PAGE_PATHS
 from tests.support.api_server import ApiServer
 
 pytestmark = pytest.mark.parametrize("api_server", ["sqlite"], indirect=True)
@@ -62,6 +63,10 @@ def test_every_route_but_the_public_ones_needs_the_token(api_server: ApiServer) 
     # Given every route the app has (its own list, so a new route cannot be forgotten)
     routes = app_routes()
     assert PUBLIC_PATHS == {"/healthz"}, "the README's HTTP API section says which paths are public"
+    # and the chat page's files, which hold no data: / and /web/<file>, each named, none a pattern
+    assert "/" in PAGE_PATHS and all(path == "/" or path.startswith("/web/") for path in PAGE_PATHS)
+    assert not any("{" in path for path in PAGE_PATHS)
+    public = PUBLIC_PATHS | PAGE_PATHS
     assert len(routes) >= 19  # the API's 18 operations, /openapi.json (and its HEAD)
     with httpx.Client(base_url=api_server.base_url, timeout=30) as anonymous:
         for method, template in routes:
@@ -70,7 +75,7 @@ def test_every_route_but_the_public_ones_needs_the_token(api_server: ApiServer) 
             missing = anonymous.request(method, path, json={})
             wrong = anonymous.request(method, path, json={}, headers={"Authorization": "Bearer nope"})
             # Then only the public ones answer; the others say why not
-            if template in PUBLIC_PATHS:
+            if template in public:
                 assert missing.status_code == 200, (method, path)
                 continue
             for response in (missing, wrong):

@@ -1,0 +1,2 @@
+export { ErrorEvent } from './errors.js';
+export { EventSource } from './EventSource.js';
