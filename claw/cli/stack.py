@@ -115,6 +115,7 @@ def _banner(settings: Settings, *, flower: bool, sandbox_detail: str, console_lo
                   else str(settings.token_file.resolve()))
     lines = [
         f"chat:    {prefix}{_claw_command()} chat   (terminal)",
+        f"web:     http://{settings.api_host}:{settings.api_port}/  (the chat page; log in with the token)",
         f"API:     http://{settings.api_host}:{settings.api_port}  (bearer token in {token_hint})",
     ]
     if flower:
@@ -134,7 +135,7 @@ def _announce(title: str, lines: list[str]) -> None:
     rule = "=" * max(len(title), *(len(line) + 2 for line in lines))
     typer.secho(f"\n{rule}\n{title}", bold=True, fg="green")
     for line in lines:
-        typer.secho(f"  {line}", bold=line.startswith(("chat:", "API:")))
+        typer.secho(f"  {line}", bold=line.startswith(("chat:", "web:", "API:")))
     typer.secho(rule, bold=True, fg="green")
 
 
