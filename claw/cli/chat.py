@@ -1,4 +1,4 @@
-"""`claw chat` and `claw send`: the terminal channel.
+"""`claw chat`: the terminal channel (and any http: or web: group) in a terminal.
 
 `claw chat` shows the group's last messages, then everything claw delivers to the group as it
 is delivered (replies, reminders, results of scheduled prompts, messages from code, notices),
@@ -19,7 +19,9 @@ import typer
 from claw.cli.chat_events import GroupEvents
 from claw.cli.chat_screen import Screen
 from claw.cli.chat_session import Conversation, error_of, recent_messages, send_line
-from claw.cli.common import api_client, cli, client_settings
+from claw.cli.common import EXIT_USAGE, GROUP_HELP, api_client, cli, client_settings, fail
+from claw.cli.common import group_id as target_group
+from claw.cli.send import SENDABLE_CHANNELS
 
 #: how long the chat waits for the event stream before it shows the history anyway
 CONNECT_WAIT_SECONDS = 5.0
@@ -30,31 +32,18 @@ STREAM_TIMEOUT = httpx.Timeout(45.0, connect=5.0)
 LEAVE_WORDS = {"quit", "exit", "/quit", "/exit"}
 
 
-def _post(client: httpx.Client, group: str, text: str, sender: str, wait: float) -> str | None:
-    try:
-        response = client.post(
-            "/v1/messages",
-            params={"wait": wait},
-            json={"chat_id": group, "text": text, "sender": sender, "channel": "terminal"},
-        )
-    except httpx.HTTPError as exc:
-        typer.secho(f"cannot reach the claw API ({type(exc).__name__}); is `claw up` running?", fg="red", err=True)
-        raise typer.Exit(2) from None
-    if response.status_code >= 400:
-        typer.secho(f"error {response.status_code}: {response.text}", fg="red", err=True)
-        raise typer.Exit(2)
-    reply = response.json().get("reply")
-    return reply["text"] if reply else None
-
-
 @cli.command()
 def chat(
-    group: Annotated[str, typer.Option(help="chat name; the group is terminal:<name>")] = "main",
+    group: Annotated[str, typer.Option(help=GROUP_HELP)] = "main",
     sender: Annotated[str, typer.Option(help="who is speaking")] = os.environ.get("USER", "you"),
 ) -> None:
     """Chat with claw in the terminal (the terminal channel): the group's last messages, then
     everything claw says to it as it comes. quit, exit or Ctrl-D leaves."""
-    group_id = f"terminal:{group}"
+    group_id = target_group(group)
+    channel, _, chat_id = group_id.partition(":")
+    if channel not in SENDABLE_CHANNELS:
+        raise fail(f"claw: claw chat talks in {', '.join(SENDABLE_CHANNELS)} groups, not {group_id} "
+                   f"(its messages come from {channel} itself)", EXIT_USAGE)
     typer.echo(f"Chatting in {group_id} as {sender}. quit, exit or Ctrl-D to leave.")
     settings = client_settings()
     screen = Screen(f"{sender}> ")
@@ -76,12 +65,12 @@ def chat(
                             fg="red", err=True)
                 raise typer.Exit(2) from None
             conversation.begin(history or [])
-            _talk(client, group, sender, screen, conversation, events)
+            _talk(client, channel, chat_id, sender, screen, conversation, events)
         finally:
             events.stop()
 
 
-def _talk(client: httpx.Client, group: str, sender: str, screen: Screen,
+def _talk(client: httpx.Client, channel: str, chat_id: str, sender: str, screen: Screen,
           conversation: Conversation, events: GroupEvents) -> None:
     while True:
         try:
@@ -94,7 +83,7 @@ def _talk(client: httpx.Client, group: str, sender: str, screen: Screen,
         if not line:
             continue
         try:
-            message_id = send_line(client, group, line, sender, screen)
+            message_id = send_line(client, channel, chat_id, line, sender, screen)
         except KeyboardInterrupt:
             screen.note("not sent")
             continue

@@ -38,3 +38,21 @@ def test_a_group_of_a_polled_channel_is_refused_before_anything_is_stored(claw: 
     assert result.code == 2
     assert "claw send writes to terminal, http, web groups, not whatsapp:123@g.us" in one_line(result.err)
     assert api.get("/v1/groups/whatsapp:123@g.us/messages").status_code == 404
+
+
+def test_claw_chat_takes_the_same_group_names(claw: Claw, api: httpx.Client) -> None:
+    # Given `claw chat` with a full http: id and with a bare name, each typing one line
+    claw("chat", "--group", "http:desk", stdin="from chat\nquit\n")
+    claw("chat", "--group", "lobby", stdin="hello\nquit\n")
+
+    # Then each line is stored in the group the name means, on that group's channel
+    assert users(api, "http:desk") == ["from chat"]
+    assert users(api, "terminal:lobby") == ["hello"]
+    assert api.get("/v1/groups/terminal:http:desk/messages").status_code == 404
+
+
+def test_claw_chat_refuses_a_group_of_a_polled_channel(claw: Claw) -> None:
+    result = claw("chat", "--group", "telegram:-100123", stdin="hi\n")
+
+    assert result.code == 2
+    assert "claw chat talks in terminal, http, web groups, not telegram:-100123" in one_line(result.err)
