@@ -18,6 +18,9 @@ nothing tells a repeat from a new message, so such an item is skipped (``no_id``
 
 Items the bot sent itself (``from_me`` / ``is_from_me`` / ``fromMe``) come back through the
 bridge when it shares the bot's WhatsApp account; they are ignored, never stored nor answered.
+So are items of what is not a chat: contacts' status updates (``status@broadcast``), broadcast
+lists and channels (``@newsletter``), where any reply, a pairing code included, would be
+posted for everyone to see.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ MEDIA_NAMES = {
 }
 #: the fields bridges use to mark a message the bot's own account sent
 OWN_FLAGS = ("from_me", "is_from_me", "fromMe")
+#: WhatsApp ids that are not a chat anyone talks to claw in: contacts' status updates
+#: (``status@broadcast``), broadcast lists and channels (newsletters). A reply there would
+#: post a status to every contact or write to a channel, so their items are ignored.
+NOT_A_CHAT_SUFFIXES = ("@broadcast", "@newsletter")
 #: prefix of a derived external id (a bridge's own ids never look like this)
 DERIVED_PREFIX = "bridge-sha256:"
 
@@ -97,6 +104,9 @@ class PageReader:
         ref = item_ref(item.get("id") if external_id is None else external_id, position)
         if is_own(item):
             self.notes.append(ItemNote(self.channel, "ignored", "from_me", ref))
+            return None
+        if isinstance(chat_id, str) and chat_id.strip().lower().endswith(NOT_A_CHAT_SUFFIXES):
+            self.notes.append(ItemNote(self.channel, "ignored", "not_a_chat", ref))
             return None
         kind = first_present(item, "type", "media_type")
         media = None

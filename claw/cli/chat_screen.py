@@ -25,6 +25,16 @@ except ImportError:  # pragma: no cover
 
 CLAW_LABEL = "[claw]"
 CLEAR_LINE = "\r\x1b[2K"
+#: control characters a chat line may not send to the terminal (all but tab and line breaks):
+#: an escape sequence in a member's message or in a reply (the model may echo what a web page
+#: or a member wrote) would otherwise clear the screen, retitle it or write the clipboard
+_CONTROLS = {c: "\N{REPLACEMENT CHARACTER}" for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)]
+             if chr(c) not in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85"}
+
+
+def printable(text: str) -> str:
+    """The text with every control character that a terminal would act on made visible."""
+    return text.translate(_CONTROLS)
 
 
 def claw_text(text: str, kind: str = "chat") -> str:
@@ -38,6 +48,7 @@ def person_text(sender: str, text: str) -> str:
 
 def _labelled(label: str, text: str) -> str:
     """The label on the first line; later lines indented under the text, not the label."""
+    label, text = printable(label), printable(text)
     first, *rest = text.splitlines() or [""]
     pad = " " * len(label)
     return "\n".join([label + first, *(pad + line for line in rest)])

@@ -18,6 +18,7 @@ from claw.cli.common import (
     group_id,
     group_path,
     groups_cli,
+    shown,
 )
 from claw.pipeline.addressing import Respond
 
@@ -42,7 +43,7 @@ LIST_COLUMNS: list[tuple[str, int, Any]] = [
 
 
 def _row(values: list[str]) -> str:
-    cells = [f"{value:<{width}}" if width else value
+    cells = [f"{shown(value):<{width}}" if width else shown(value)
              for value, (_, width, _) in zip(values, LIST_COLUMNS, strict=True)]
     return " ".join(cells).rstrip()
 
@@ -96,11 +97,11 @@ def groups_pairings() -> None:
         typer.echo("no chat is waiting for approval")
         return
     for row in rows:
-        text = " ".join(row["first_text"].split())
+        text = shown(row["first_text"])
         text = text if len(text) <= 60 else text[:59] + "…"
         state = "expired" if row["expired"] else f"until {row['expires_at']}"
-        typer.echo(f"{row['code']}  {row['group_id']}  {row['chat_name'] or ''}  ({state})")
-        typer.echo(f"    {row['first_sender']}: {text}")
+        typer.echo(f"{row['code']}  {shown(row['group_id'])}  {shown(row['chat_name'] or '')}  ({state})")
+        typer.echo(f"    {shown(row['first_sender'])}: {text}")
     typer.echo("`claw groups approve CODE` lets a chat in; `claw groups block GROUP` refuses it")
 
 
@@ -175,9 +176,9 @@ def groups_failed(group: GroupArgument) -> None:
         typer.echo(f"no set-aside messages in {target}")
         return
     for row in rows:
-        text = " ".join(row["text"].split())
+        text = shown(row["text"])
         text = text if len(text) <= 70 else text[:69] + "…"
-        typer.echo(f"#{row['id']}  {row['created_at']}  {row['sender']}: {text}")
+        typer.echo(f"#{row['id']}  {row['created_at']}  {shown(row['sender'])}: {text}")
         typer.echo(f"    set aside {row['set_aside_at']}: {row['set_aside_reason']}")
     typer.echo(f"{len(rows)} message(s); `claw groups retry {target}` puts them back")
 

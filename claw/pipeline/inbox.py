@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from claw.config import get_settings
 from claw.db.models import Channel, Group, GroupAccess, Message, utcnow
 from claw.db.text import storable
-from claw.pipeline.addressing import GROUP_CHANNELS, default_respond, is_addressed
+from claw.pipeline.addressing import GROUP_CHANNELS, Respond, default_respond, is_addressed, is_private
 from claw.pipeline.routing import group_id_for
 
 #: channels whose clients push through the HTTP API, which refuses over-long text with a 422
@@ -144,7 +144,10 @@ def store_message(session: Session, incoming: IncomingMessage) -> StoredMessage:
         return StoredMessage(0, group.id, created=False, priority=group.priority,
                              addressed=False, access=group.access)
     text = cut(storable(incoming.text), max_text(incoming.channel))
-    addressed = is_addressed(text, respond=group.respond, mentions_bot=incoming.mentions_bot,
+    # A private chat, and the HTTP, terminal and web channels, answer every message whatever
+    # the group's respond setting says: "mention" there would leave each message unanswered.
+    respond = Respond.ALWAYS if is_private(incoming.channel, chat_id, incoming.private) else group.respond
+    addressed = is_addressed(text, respond=respond, mentions_bot=incoming.mentions_bot,
                              trigger=settings.trigger)
     inserted = _insert_ignore(
         session,

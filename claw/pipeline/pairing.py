@@ -84,10 +84,17 @@ def hold(session: Session, stored: StoredMessage, incoming: IncomingMessage) -> 
     """After a waiting chat's message is stored: the outbox id of the pairing reply to send,
     or None when the chat's code is still valid (it was told already) or nothing was stored.
 
-    Race-free without locks: the pairing row is inserted only if the group has none, and an
-    expired code is renewed by a compare-and-set on its expiry; only the winner writes a reply.
+    Race-free: the group row is locked (so an approval or a block is either seen here or
+    waits for this transaction), the pairing row is inserted only if the group has none, and
+    an expired code is renewed by a compare-and-set on its expiry; only the winner writes a reply.
     """
     if not stored.created or stored.access != GroupAccess.WAITING:
+        return None
+    # The group row, locked and read afresh: on PostgreSQL the owner may have approved (or
+    # blocked) the chat since this transaction read it; an approval that lands now waits for
+    # this transaction, and then deletes whatever pairing row it wrote.
+    group = session.get(Group, stored.group_id, with_for_update=True, populate_existing=True)
+    if group is None or group.access != GroupAccess.WAITING:
         return None
     settings = get_settings()
     now = utcnow()
@@ -108,8 +115,6 @@ def hold(session: Session, stored: StoredMessage, incoming: IncomingMessage) -> 
         ).rowcount
         if not renewed:
             return None
-    group = session.get(Group, stored.group_id)
-    assert group is not None
     outbox = write_reply(session, group_id=group.id, channel=group.channel, chat_id=group.chat_id,
                          text=notice_text(code, settings.pairing_code_ttl), kind="notice")
     session.execute(update(Pairing).where(Pairing.group_id == group.id).values(notice_id=outbox.id))

@@ -138,10 +138,13 @@ def claim_run(
         run.outbox_id = outbox.id
     else:
         # The external id makes a re-fired run (should one ever get past the claim) store once.
+        # A scheduled prompt is addressed to claw by definition: in a group chat that answers
+        # only when addressed it would otherwise be stored as context and never run.
         external_id = f"schedule:{schedule_id}:{due_at.isoformat()}"
         stored = store_message(
             session,
-            IncomingMessage(group.channel, group.chat_id, SCHEDULER_SENDER, prompt_text(schedule), external_id),
+            IncomingMessage(group.channel, group.chat_id, SCHEDULER_SENDER, prompt_text(schedule),
+                            external_id, mentions_bot=True),
         )
         run.message_id = stored.id if stored.created else None
     session.add(run)

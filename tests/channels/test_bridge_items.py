@@ -136,3 +136,17 @@ def test_any_page_reads_item_by_item_without_raising(items: list[Any]) -> None:
         else:
             assert message.chat_id and message.text and message.sender and message.external_id
             assert len(message.external_id) <= 255
+
+
+@pytest.mark.parametrize("chat", ["status@broadcast", "1700000000@broadcast", "120363111@newsletter",
+                                  "STATUS@BROADCAST"])
+def test_status_updates_broadcasts_and_channels_are_not_chats(chat: str) -> None:
+    # A reply there (a pairing code first of all) would be posted to every contact or a channel
+    messages, notes = read_page(tutorial(chat_jid=chat), {"id": "w1", "chat_id": chat, "sender": "Ann", "text": "hi"})
+    assert messages == [None, None]
+    assert [(action, reason) for action, reason, _ in notes] == [("ignored", "not_a_chat")] * 2
+
+
+def test_one_to_one_and_group_chats_are_still_read() -> None:
+    messages, notes = read_page(tutorial(chat_jid="15550001111@s.whatsapp.net"), tutorial(chat_jid="1@g.us"))
+    assert all(m is not None for m in messages) and notes == []

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.cli.conftest import Claw, one_line
+from tests.support.api_server import ApiServer
 
 
 def make_group(api: httpx.Client, chat: str, channel: str = "terminal") -> str:
@@ -97,3 +98,32 @@ def test_personality_edit_that_saves_nothing_changes_nothing(
 
     assert (result.code, result.out) == (0, "unchanged\n")
     assert api.get(f"/v1/groups/{group}/personality").json()["source"] == "default"
+
+
+def test_a_strangers_name_and_first_message_cannot_drive_the_owners_terminal(
+    claw: Claw, api_server: ApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stranger on Telegram whose name and first message carry escape sequences (a title
+    # change, a clipboard write through OSC 52) and a line break that forges another row
+    from claw.config import get_settings
+    from claw.db import write_session
+    from claw.pipeline import pairing
+    from claw.pipeline.inbox import IncomingMessage, store_message
+
+    monkeypatch.setenv("CLAW_PAIRING", "on")
+    get_settings.cache_clear()
+    evil = "Mal\x1b]0;pwned\x07lory\nFAKE  row"
+    incoming = IncomingMessage("telegram", "70021", evil, "hi \x1b]52;c;ZXZpbA==\x07 there\x9b2J",
+                               "70021:1", private=True, chat_name=evil)
+    with write_session(api_server.database_url) as session:
+        stored = store_message(session, incoming)
+        assert pairing.hold(session, stored, incoming) is not None
+
+    # When the owner lists waiting chats and groups
+    for args in (("groups", "pairings"), ("groups", "list")):
+        result = claw(*args)
+        # Then nothing a terminal would act on is printed, and each chat stays on its own lines
+        assert result.code == 0, result.err
+        assert not any(ord(c) < 0x20 and c != "\n" or 0x7F <= ord(c) < 0xA0 for c in result.out), repr(result.out)
+        assert not any(line.startswith("FAKE") for line in result.out.splitlines())
+        assert "lory" in result.out

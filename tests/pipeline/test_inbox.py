@@ -203,3 +203,28 @@ def test_each_channel_has_its_own_cap(db_url: str, short_caps: None) -> None:
     assert len(stored_text(db_url, store(db_url, IncomingMessage("whatsapp", "c", "alice", text)))) == 100
     # a text at the cap is kept whole
     assert stored_text(db_url, store(db_url, IncomingMessage("telegram", "c", "a", "y" * 100))) == "y" * 100
+
+
+@pytest.mark.parametrize(("channel", "chat_id", "private"), [
+    ("http", "team", None), ("terminal", "main", None), ("web", "page", None),
+    ("telegram", "5151", True), ("whatsapp", "15550001111@s.whatsapp.net", None),
+])
+def test_a_private_chat_set_to_mention_still_answers_every_message(
+    db_url: str, channel: str, chat_id: str, private: bool | None
+) -> None:
+    # Given a one-to-one chat (or an API channel) whose owner set it to answer on mention only
+    store(db_url, IncomingMessage(channel, chat_id, "alice", "first", private=private))
+    with write_session(db_url) as session:
+        session.execute(update(Group).where(Group.chat_id == chat_id).values(respond="mention"))
+    # When a message that names no trigger arrives
+    stored = store(db_url, IncomingMessage(channel, chat_id, "alice", "what time is it?", private=private))
+    # Then it still starts a turn: nothing else would ever answer it
+    assert stored.addressed is True
+
+
+def test_a_group_chat_set_to_mention_answers_only_when_addressed(db_url: str) -> None:
+    store(db_url, IncomingMessage("telegram", "-100", "alice", "first", private=False))
+    with write_session(db_url) as session:
+        session.execute(update(Group).where(Group.chat_id == "-100").values(respond="mention"))
+    assert store(db_url, IncomingMessage("telegram", "-100", "bob", "chatter", private=False)).addressed is False
+    assert store(db_url, IncomingMessage("telegram", "-100", "bob", "@claw hi", private=False)).addressed is True

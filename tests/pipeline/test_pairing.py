@@ -248,3 +248,43 @@ def test_only_polled_chats_can_be_blocked(shipped_defaults: str) -> None:
     receive(IncomingMessage("http", "team", "al", "hi"))
     with write_session() as session, pytest.raises(pairing.NotBlockable):
         pairing.block_group(session, "http:team")
+
+
+def test_a_chat_approved_while_its_first_message_is_being_stored_gets_no_pairing_code(
+    shipped_defaults: str,
+) -> None:
+    # On PostgreSQL a poll's transaction and the owner's approval run side by side (on SQLite
+    # writers take turns, so the approval cannot land in between).
+    if not shipped_defaults.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers")
+    receive(tg(DM_CHAT, "Eve", "hi", "1", private=True))  # the chat waits with a code
+    with write_session() as session:
+        session.get(pairing.Pairing, f"telegram:{DM_CHAT}").expires_at = utcnow() - timedelta(seconds=1)  # type: ignore[union-attr]
+    # Given a poll storing the chat's next message (the code has expired: a new one is due)
+    with write_session() as poll:
+        stored = store_message(poll, tg(DM_CHAT, "Eve", "are you there?", "2"))
+        assert stored.access == "waiting"
+        # When the owner approves the chat before the poll pairs it
+        approve_all(DM_CHAT)
+        notice = pairing.hold(poll, stored, tg(DM_CHAT, "Eve", "are you there?", "2"))
+    # Then the approved chat is sent no code and lists as waiting nowhere
+    assert notice is None
+    assert len(notices(f"telegram:{DM_CHAT}")) == 1  # the first code only
+    with read_session() as session:
+        assert pairing.waiting(session) == []
+
+
+def test_a_chat_approved_while_its_very_first_message_is_being_stored_gets_no_pairing_code(
+    shipped_defaults: str,
+) -> None:
+    if not shipped_defaults.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers")
+    with write_session() as session:  # the chat exists (its group row), approved by id
+        store_message(session, tg(DM_CHAT, "Eve", "hi", "1", private=True))
+        session.execute(pairing.delete(pairing.Pairing))
+    with write_session() as poll:
+        stored = store_message(poll, tg(DM_CHAT, "Eve", "hello", "2"))
+        approve_all(DM_CHAT)
+        assert pairing.hold(poll, stored, tg(DM_CHAT, "Eve", "hello", "2")) is None
+    with read_session() as session:
+        assert pairing.waiting(session) == []

@@ -217,3 +217,29 @@ def test_two_concurrent_tick_loops_fire_every_due_run_exactly_once(db: str) -> N
                 assert aware(due_at) == expected
                 expected = next_minute_after(aware(fired_at))  # type: ignore[arg-type]
             assert aware(row.next_run) == expected
+
+
+def test_an_agent_prompt_in_a_group_chat_answered_on_mention_still_starts_a_turn(db: str) -> None:
+    # Given a Telegram group chat that answers only when addressed (the default for groups)
+    from claw.db import Group
+    from claw.pipeline.inbox import IncomingMessage, store_message
+
+    with write_session(db) as session:
+        store_message(session, IncomingMessage("telegram", "-1009", "alice", "hi all", private=False))
+    with write_session(db) as session:
+        group = session.get(Group, "telegram:-1009")
+        assert group is not None
+        group.respond = "mention"
+    # And scheduled prompts whose text names no trigger word
+    create(db, "daily 09:30", "what is on the agenda today?", kind="agent_prompt", group="telegram:-1009")
+    create(db, "daily 09:30", "", kind="summary", group="telegram:-1009")
+
+    # When they fire
+    fired = fire_due(T0 + timedelta(minutes=30), limit=100, database_url=db)
+
+    # Then each injected message addresses claw, so its turn runs and its result is delivered
+    assert len(fired) == 2
+    with read_session(db) as session:
+        for run in fired:
+            message = session.get(Message, run.message_id)
+            assert message is not None and message.addressed is True
