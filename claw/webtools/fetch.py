@@ -148,8 +148,11 @@ def fetch_page(url: str, limits: FetchLimits, *, resolver: Resolver = system_res
         with httpx.Client(transport=transport, follow_redirects=False, timeout=httpx.Timeout(left),
                           headers={"User-Agent": USER_AGENT}) as client:
             pinned, headers, extensions = _pinned(current, host, addresses[0])
-            request = client.build_request("GET", pinned, extensions=extensions, headers={
-                **headers, "Accept": _ACCEPT, "Accept-Encoding": _ACCEPT_ENCODING})
+            try:
+                request = client.build_request("GET", pinned, extensions=extensions, headers={
+                    **headers, "Accept": _ACCEPT, "Accept-Encoding": _ACCEPT_ENCODING})
+            except httpx.InvalidURL as exc:  # control characters, an over-long URL (here or in a Location)
+                raise FetchError(f"not a valid URL: {exc}") from None
             try:
                 response = client.send(request, stream=True)
             except httpx.TimeoutException:

@@ -237,3 +237,10 @@ def test_headers_trickled_a_byte_at_a_time_cannot_stretch_the_deadline() -> None
         stop.set()
         listener.close()
         thread.join(5)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1/a\x7fb", "http://127.0.0.1:1/a\x00b", "http://127.0.0.1:1/" + "a" * 70_000])
+def test_a_url_httpx_cannot_send_is_a_fetch_error(url: str) -> None:
+    with pytest.raises(FetchError, match="not a valid URL"):
+        fetch_page(url, LOCAL)
+
