@@ -64,11 +64,15 @@ REDACTED = "[secret]"
 
 def configured_secrets() -> list[str]:
     """The secret values claw is configured with: the Telegram bot token (part of every Bot API
-    URL), the model and search API keys, and CLAW_API_TOKEN."""
+    URL), the model and search API keys, and the API's bearer token."""
     settings = get_settings()
     values = [settings.telegram_bot_token, settings.anthropic_api_key, settings.openai_api_key,
               settings.search_api_key, settings.api_token]
     found = [v.get_secret_value().strip() for v in values if v is not None]
+    try:
+        found.append(settings.api_token_value())  # CLAW_API_TOKEN, else the generated one
+    except (RuntimeError, OSError):
+        pass
     # a short value would blank out ordinary words; real tokens and keys are long
     return sorted({v for v in found if len(v) >= 8}, key=len, reverse=True)
 
