@@ -181,3 +181,11 @@ def test_a_group_whose_id_holds_a_slash_is_reachable_by_every_group_route(api: h
     assert api.get("/v1/groups/http%3Anobody%2Fx/messages").status_code == 404
     # a PATCH path never swallows another route's: its 405 still names that route's methods
     assert api.request("DELETE", f"{group}/messages").headers["allow"] == "GET"
+
+
+def test_claw_chat_reads_a_group_whose_id_holds_url_characters(api: httpx.Client) -> None:
+    from claw.cli.chat_session import recent_messages
+
+    assert api.post("/v1/messages", json={"chat_id": "q?x#y/z", "text": "odd name"}).status_code == 202
+    messages = recent_messages(api, "http:q?x#y/z")  # was /v1/groups/http:q?x#y/z/messages: a 405
+    assert messages is not None and messages[-1]["text"] == "odd name"
