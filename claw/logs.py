@@ -58,6 +58,64 @@ class ConsoleFilter(logging.Filter):
         return record.levelno >= logging.WARNING or record.name.startswith(CONSOLE_LOGGERS)
 
 
+#: what a secret becomes in a log line
+REDACTED = "[secret]"
+
+
+def configured_secrets() -> list[str]:
+    """The secret values claw is configured with: the Telegram bot token (part of every Bot API
+    URL), the model and search API keys, and the API's bearer token."""
+    settings = get_settings()
+    values = [settings.telegram_bot_token, settings.anthropic_api_key, settings.openai_api_key,
+              settings.search_api_key, settings.api_token]
+    found = [v.get_secret_value().strip() for v in values if v is not None]
+    try:
+        found.append(settings.api_token_value())  # CLAW_API_TOKEN, else the generated one
+    except (RuntimeError, OSError):
+        pass
+    # a short value would blank out ordinary words; real tokens and keys are long
+    return sorted({v for v in found if len(v) >= 8}, key=len, reverse=True)
+
+
+class SecretFilter(logging.Filter):
+    """Replaces every configured secret in a line (and its traceback) before a handler writes it.
+
+    claw's own lines never carry one, but libraries log at debug what they send: urllib3 writes
+    ``"GET /bot<token>/getUpdates HTTP/1.1" 200`` for every Telegram poll, so
+    CLAW_LOG_LEVEL=debug would put the bot token on the console and in $CLAW_HOME/logs.
+    """
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        try:
+            text = record.getMessage()
+        except Exception:
+            return True
+        if any(secret in text for secret in self.secrets):
+            record.msg, record.args = self.redact(text), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def redact_handlers(logger: logging.Logger) -> None:
+    """Put a SecretFilter on each of ``logger``'s handlers (once)."""
+    secrets = configured_secrets()
+    for handler in logger.handlers:
+        if not any(isinstance(f, SecretFilter) for f in handler.filters):
+            handler.addFilter(SecretFilter(secrets))
+
+
 def quiet_steady_state(level: str) -> None:
     """Below debug, the steady-state tasks' per-run lines are dropped."""
     if level.lower() == "debug":
@@ -116,16 +174,23 @@ class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         level = "" if record.levelno < logging.WARNING else f"{record.levelname}: "
         text = f"{self.process:<6} | {level}{record.getMessage()}"
-        if record.exc_info:
+        if record.exc_text:  # set (with secrets removed) by SecretFilter
+            text += "\n" + record.exc_text
+        elif record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text
 
 
 def install_celery_hooks() -> None:
     """Connect to Celery's logging signals (claw/celery_app.py calls this once)."""
-    from celery.signals import after_setup_logger
+    from celery.signals import after_setup_logger, after_setup_task_logger
 
     @after_setup_logger.connect(weak=False)
     def _after_setup(logger: logging.Logger, loglevel: int, **_: object) -> None:
         quiet_steady_state(logging.getLevelName(loglevel))
         add_console_handler(logger)
+        redact_handlers(logger)
+
+    @after_setup_task_logger.connect(weak=False)
+    def _after_setup_task(logger: logging.Logger, **_: object) -> None:
+        redact_handlers(logger)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from claw.logs import ConsoleFilter, SteadyStateFilter, quiet_steady_state
+from tests.support.fake_telegram import TOKEN, FakeTelegram
 
 
 def record(name: str, level: int, msg: str, args: object = ()) -> logging.LogRecord:
@@ -50,3 +55,32 @@ def test_the_console_gets_turn_lines_and_warnings_only() -> None:
     assert console.filter(record("celery.worker", logging.ERROR, "lost connection"))
     assert not console.filter(record("celery.app.trace", logging.INFO, "Task claw.turn[1] succeeded"))
     assert not console.filter(record("claw.agent.tools.registry", logging.INFO, "tool_called tool=web_fetch"))
+
+
+SCRIPT = """
+import logging, sys
+from claw.celery_app import app
+from claw.channels.telegram import TelegramBot
+app.log.setup(loglevel=logging.DEBUG, logfile=sys.argv[2])  # what `celery worker -l DEBUG --logfile` does
+bot = TelegramBot(sys.argv[3], api_url=sys.argv[1])
+bot.fetch("")
+logging.getLogger("claw.test").error("failed", exc_info=RuntimeError("url /bot" + sys.argv[3] + "/x"))
+"""
+
+
+def test_a_worker_at_debug_never_writes_the_bot_token_to_its_log(tmp_path: Path) -> None:
+    # urllib3 logs every request line at debug: "GET /bot<token>/getUpdates HTTP/1.1" 200
+    telegram = FakeTelegram().start()
+    log_file = tmp_path / "io.log"
+    env = {**os.environ, "CLAW_TELEGRAM_BOT_TOKEN": TOKEN, "CLAW_HOME": str(tmp_path / "home"),
+           "CLAW_LOG_LEVEL": "debug"}
+    env.pop("CLAW_LOG_FILE", None)
+    try:
+        done = subprocess.run([sys.executable, "-c", SCRIPT, telegram.url, str(log_file), TOKEN], env=env,
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        telegram.stop()
+    assert done.returncode == 0, done.stderr
+    written = log_file.read_text() + done.stdout + done.stderr
+    assert "getUpdates" in written and "[secret]" in written  # the lines are there, the token is not
+    assert TOKEN not in written

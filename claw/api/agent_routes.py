@@ -67,20 +67,20 @@ def _personality(group_id: str) -> PersonalityOut:
     )
 
 
-@router.get("/groups/{group_id}/personality", response_model=PersonalityOut, responses=NOT_FOUND_RESPONSES)
+@router.get("/groups/{group_id:path}/personality", response_model=PersonalityOut, responses=NOT_FOUND_RESPONSES)
 def get_personality(group_id: GroupId) -> PersonalityOut:
     _require_group(group_id)
     return _personality(group_id)
 
 
-@router.put("/groups/{group_id}/personality", response_model=PersonalityOut, responses=NOT_FOUND_RESPONSES)
+@router.put("/groups/{group_id:path}/personality", response_model=PersonalityOut, responses=NOT_FOUND_RESPONSES)
 def put_personality(group_id: GroupId, body: PersonalityIn) -> PersonalityOut:
     _require_group(group_id)
     save_personality(get_settings().workspace, group_id, body.text)
     return _personality(group_id)
 
 
-@router.get("/groups/{group_id}/usage", response_model=GroupUsage, responses=NOT_FOUND_RESPONSES)
+@router.get("/groups/{group_id:path}/usage", response_model=GroupUsage, responses=NOT_FOUND_RESPONSES)
 def get_group_usage(group_id: GroupId) -> GroupUsage:
     _require_group(group_id)
     with read_session() as session:

@@ -158,7 +158,7 @@ def _group_exists(group_id: str) -> bool:
         return session.get(Group, group_id) is not None
 
 
-@router.get("/groups/{group_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND_RESPONSES)
+@router.get("/groups/{group_id:path}/events", response_class=EventSourceResponse, responses=NOT_FOUND_RESPONSES)
 async def group_events(
     request: Request,
     group_id: GroupId,

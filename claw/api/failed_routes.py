@@ -60,7 +60,7 @@ def _require_group(session, group_id: str) -> Group:  # type: ignore[no-untyped-
     return group
 
 
-@router.get("/groups/{group_id}/failed", response_model=FailedList, responses=NOT_FOUND_RESPONSES)
+@router.get("/groups/{group_id:path}/failed", response_model=FailedList, responses=NOT_FOUND_RESPONSES)
 def list_failed(group_id: GroupId) -> FailedList:
     with read_session() as session:
         _require_group(session, group_id)
@@ -68,7 +68,7 @@ def list_failed(group_id: GroupId) -> FailedList:
         return FailedList(group_id=group_id, messages=[FailedMessage.model_validate(m) for m in rows])
 
 
-@router.post("/groups/{group_id}/failed/retry", response_model=RetryOut, responses=NOT_FOUND_RESPONSES)
+@router.post("/groups/{group_id:path}/failed/retry", response_model=RetryOut, responses=NOT_FOUND_RESPONSES)
 def retry_failed(group_id: GroupId, body: RetryIn | None = None) -> RetryOut:
     ids = body.message_ids if body is not None else None
     with write_session() as session:

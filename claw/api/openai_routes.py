@@ -178,7 +178,7 @@ async def chat_completions(
     wait: float = Query(default=MAX_WAIT, gt=0, le=MAX_WAIT, description="seconds to wait for claw's reply"),
 ) -> Any:
     """One turn of claw in the group `api:<X-Claw-Chat header, else user, else default>`."""
-    chat = x_claw_chat or body.user or DEFAULT_CHAT
+    chat = _header_text(x_claw_chat) or body.user or DEFAULT_CHAT
     last = body.messages[-1]
     stored = await run_in_threadpool(_accept, chat, last.name or "user", last.text(), idempotency_key)
     created = int(time.time())
@@ -189,6 +189,17 @@ async def chat_completions(
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, detail=TIMEOUT_ERROR.format(s=wait))
     return ChatCompletion(id=f"chatcmpl-{stored.id}", created=created,
                           choices=[Choice(message=AssistantMessage(content=reply.text))])
+
+
+def _header_text(value: str | None) -> str | None:
+    """A header's text: clients send UTF-8 (``X-Claw-Chat: Küche``), which the server hands over
+    decoded as Latin-1 (``KÃ¼che``); decoded again, so the header and ``user`` name one group."""
+    if not value:
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 def _chunk(completion_id: str, created: int, delta: dict[str, str], finish: str | None = None) -> str:

@@ -82,7 +82,7 @@ def approve_code(code: Code) -> AccessOut:
     return _queued(approved)
 
 
-@router.post("/groups/{group_id}/approve", response_model=AccessOut, responses=NOT_FOUND_RESPONSES)
+@router.post("/groups/{group_id:path}/approve", response_model=AccessOut, responses=NOT_FOUND_RESPONSES)
 def approve_group(group_id: GroupId) -> AccessOut:
     """Approve a chat without its code (a blocked one, or one whose code expired)."""
     try:
@@ -93,7 +93,7 @@ def approve_group(group_id: GroupId) -> AccessOut:
     return _queued(approved)
 
 
-@router.post("/groups/{group_id}/block", response_model=AccessOut, responses={
+@router.post("/groups/{group_id:path}/block", response_model=AccessOut, responses={
     **NOT_FOUND_RESPONSES, 409: _documented("only Telegram and WhatsApp chats can be blocked")})
 def block_group(group_id: GroupId) -> AccessOut:
     """Refuse a Telegram or WhatsApp chat: its messages are dropped from now on."""

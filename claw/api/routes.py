@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select, text
+from starlette.convertors import Convertor, register_url_convertor
 
 from claw.api.auth import require_token
 from claw.api.errors import GUARDED_RESPONSES, NOT_FOUND_RESPONSES, PUBLIC_RESPONSES
@@ -28,6 +29,24 @@ from claw.pipeline.inbox import IncomingMessage, StoredMessage, store_message
 from claw.redis_client import get_redis
 
 MAX_WAIT_SECONDS = 120
+
+
+class _GroupConvertor(Convertor[str]):
+    """A group id in ``/groups/{id}``, which may hold a ``/`` (``http:team/a``, a web chat named
+    ``a/b``, an OpenAI ``user`` such as ``org/alice``): the other group routes take it as a
+    ``path``, and this one takes any path too except one that ends as another group route does,
+    so a 405 there still names only that route's methods."""
+
+    regex = r"(?!.*/(?:messages|events|failed|failed/retry|personality|usage|approve|block)$)[^/].*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("group", _GroupConvertor())
 
 public = APIRouter(responses=PUBLIC_RESPONSES)
 api = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=GUARDED_RESPONSES)
@@ -77,7 +96,7 @@ def list_groups() -> GroupList:
         return GroupList(groups=[GroupOut.model_validate(g) for g in groups])
 
 
-@api.patch("/groups/{group_id}", response_model=GroupOut, responses=NOT_FOUND_RESPONSES)
+@api.patch("/groups/{group_id:group}", response_model=GroupOut, responses=NOT_FOUND_RESPONSES)
 def patch_group(group_id: GroupId, body: GroupPatch) -> GroupOut:
     with write_session() as session:
         group = _group_or_404(session, group_id)
@@ -92,7 +111,7 @@ def patch_group(group_id: GroupId, body: GroupPatch) -> GroupOut:
         return GroupOut.model_validate(group)
 
 
-@api.get("/groups/{group_id}/messages", response_model=MessagePage, responses=NOT_FOUND_RESPONSES)
+@api.get("/groups/{group_id:path}/messages", response_model=MessagePage, responses=NOT_FOUND_RESPONSES)
 def list_messages(
     group_id: GroupId,
     after_id: int = Query(default=0, ge=0, le=MAX_ID),

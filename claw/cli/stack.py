@@ -30,7 +30,7 @@ def up(
 ) -> None:
     """Run the whole stack on this machine until Ctrl-C, SIGTERM or SIGHUP (which stop it warm;
     a second Ctrl-C stops it at once)."""
-    from claw.logs import quiet_libraries
+    from claw.logs import quiet_libraries, redact_handlers
     from claw.runtime.lifeline import HomeInUse, HomeLock
     from claw.runtime.output import survive_lost_output
     from claw.runtime.readiness import NotReady, check_ports_free, ports_of, wait_until_ready
@@ -43,6 +43,7 @@ def up(
     logging.basicConfig(level=get_settings().log_level.upper(), format="claw up | %(message)s",
                         stream=sys.stderr)
     quiet_libraries(get_settings().log_level)
+    redact_handlers(logging.getLogger())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the readiness polls of /healthz
     settings = settings_with(
         home=home.expanduser().resolve() if home else None, api_port=api_port,

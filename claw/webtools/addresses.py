@@ -35,6 +35,9 @@ _REFUSED_V4 = [ipaddress.ip_network(n) for n in (
 _REFUSED_V6 = [ipaddress.ip_network(n) for n in (
     "::/128", "::1/128", "100::/64", "2001:db8::/32", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
     "2001::/23",  # IETF protocol assignments (Teredo's 2001::/32 is unpacked below)
+    # the rest of ::/8 (reserved; its IPv4-mapped and -compatible forms are unpacked below), e.g.
+    # SIIT's IPv4-translated ::ffff:0:a.b.c.d, which a translator on the path turns into IPv4
+    "::/8",
 )]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")

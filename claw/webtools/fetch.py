@@ -8,6 +8,11 @@ still verified for the name). Proxies from the environment are ignored: they wou
 wherever they like. The body is read as a stream and stopped at ``web_max_bytes``; the whole
 fetch, redirects included, gets ``web_timeout`` seconds; only text types are read.
 
+The deadline holds for every socket operation (a server trickling its headers one byte at a
+time cannot stretch it: each read waits at most until the deadline), and a compressed body is
+decompressed here, one layer of gzip or deflate at most and never past ``web_max_bytes``, so a
+few kilobytes that would inflate to gigabytes (a gzip bomb, or gzip inside gzip) cost nothing.
+
 The text is extracted with trafilatura (boilerplate, menus and scripts dropped); a page it
 finds no article in falls back to trafilatura's plain html2txt.
 """
@@ -18,9 +23,11 @@ import ipaddress
 import logging
 import ssl
 import time
+import zlib
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 from claw.webtools.addresses import (
@@ -137,11 +144,15 @@ def fetch_page(url: str, limits: FetchLimits, *, resolver: Resolver = system_res
             raise FetchError(f"timed out after {limits.timeout:g} s")
         # a client per hop: its pool is keyed by the address, so a connection whose certificate
         # was checked for one name must not carry the next hop's request for another
-        with httpx.Client(trust_env=False, follow_redirects=False, verify=tls if tls is not None else True,
-                          timeout=httpx.Timeout(left), headers={"User-Agent": USER_AGENT}) as client:
+        transport = _DeadlineTransport(deadline, verify=tls if tls is not None else True)
+        with httpx.Client(transport=transport, follow_redirects=False, timeout=httpx.Timeout(left),
+                          headers={"User-Agent": USER_AGENT}) as client:
             pinned, headers, extensions = _pinned(current, host, addresses[0])
-            request = client.build_request("GET", pinned, headers={**headers, "Accept": _ACCEPT},
-                                           extensions=extensions)
+            try:
+                request = client.build_request("GET", pinned, extensions=extensions, headers={
+                    **headers, "Accept": _ACCEPT, "Accept-Encoding": _ACCEPT_ENCODING})
+            except httpx.InvalidURL as exc:  # control characters, an over-long URL (here or in a Location)
+                raise FetchError(f"not a valid URL: {exc}") from None
             try:
                 response = client.send(request, stream=True)
             except httpx.TimeoutException:
@@ -159,6 +170,79 @@ def fetch_page(url: str, limits: FetchLimits, *, resolver: Resolver = system_res
 
 
 _ACCEPT = "text/html,application/xhtml+xml,text/plain;q=0.9,application/json;q=0.8,*/*;q=0.1"
+_ACCEPT_ENCODING = "gzip"
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write waits at most until the fetch's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
+        self._inner, self._deadline = inner, deadline
+
+    def _left(self, timeout: float | None, error: type[Exception]) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise error("the fetch's deadline has passed")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(ssl_context, server_hostname, self._left(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(inner, self._deadline)
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, deadline: float) -> None:
+        self._inner, self._deadline = httpcore.SyncBackend(), deadline
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options=None) -> httpcore.NetworkStream:  # type: ignore[no-untyped-def]
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore.ConnectTimeout("the fetch's deadline has passed")
+        stream = self._inner.connect_tcp(host, port, left if timeout is None else min(timeout, left),
+                                         local_address, socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options=None) -> httpcore.NetworkStream:  # type: ignore[no-untyped-def]
+        raise httpcore.ConnectError("web_fetch does not use unix sockets")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport (no proxies from the environment) over connections bound by ``deadline``."""
+
+    def __init__(self, deadline: float, *, verify: ssl.SSLContext | bool) -> None:
+        super().__init__(verify=verify, trust_env=False)
+        context = self._pool._ssl_context  # the context httpx built from ``verify``
+        self._pool = httpcore.ConnectionPool(ssl_context=context, max_connections=1,
+                                             network_backend=_DeadlineBackend(deadline))
+
+
+def _decoder(encoding: str) -> zlib._Decompress | None:
+    """A decompressor for the response's Content-Encoding (None: not compressed)."""
+    codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if not codings:
+        return None
+    if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
+        return zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or zlib header, detected
+    raise FetchError(f"the page is sent encoded as {encoding!r}; web_fetch reads plain, gzip or deflate only")
 
 
 def _read(response: httpx.Response, url: str, limits: FetchLimits, deadline: float) -> WebPage:
@@ -167,10 +251,20 @@ def _read(response: httpx.Response, url: str, limits: FetchLimits, deadline: flo
         raise FetchError(f"the server answered {response.status_code} {response.reason_phrase}".rstrip())
     if media_type not in TEXT_TYPES:
         raise FetchError(f"the page is {media_type}, not text; web_fetch reads only text and HTML")
+    decoder = _decoder(response.headers.get("content-encoding", ""))
     body = bytearray()
     truncated = False
     try:
-        for chunk in response.iter_bytes():
+        # raw bytes, decompressed here with a bound on the output (httpx's own decoding would
+        # inflate a whole chunk at once, however large it becomes)
+        for raw in response.iter_raw():
+            if decoder is not None:
+                try:
+                    chunk = decoder.decompress(raw, limits.max_bytes - len(body) + 1)
+                except zlib.error:
+                    raise FetchError("the page's compressed body is broken") from None
+            else:
+                chunk = raw
             body += chunk
             if len(body) >= limits.max_bytes:
                 del body[limits.max_bytes:]

@@ -162,3 +162,30 @@ def test_401_and_404_have_the_error_shape(api_server: ApiServer) -> None:
     with api_server.client() as client:
         assert_error(client.get("/v1/no-such-route"), 404, "Not Found")
         assert_error(client.post("/v1/schedules/999999/pause"), 404, "no schedule #999999")
+
+
+def test_a_group_whose_id_holds_a_slash_is_reachable_by_every_group_route(api: httpx.Client) -> None:
+    # chat ids are any printable text: a web chat "a/b", an OpenAI `user` "org/alice"; the page
+    # and clients send the id percent-encoded, which the server decodes before routing
+    stored = api.post("/v1/messages", json={"chat_id": "team/a", "text": "hello"})
+    assert stored.status_code == 202, stored.text
+    group = "/v1/groups/http%3Ateam%2Fa"
+    messages = api.get(f"{group}/messages")
+    assert messages.status_code == 200 and messages.json()["messages"][0]["text"] == "hello"
+    patched = api.patch(group, json={"name": "Team A"})
+    assert patched.status_code == 200 and patched.json()["id"] == "http:team/a"
+    for path in ("personality", "usage", "failed"):
+        assert api.get(f"{group}/{path}").status_code == 200, path
+    events = api.get(f"{group}/events", params={"seconds": 1, "last_event_id": "0"})
+    assert events.status_code == 200 and events.text.startswith(": subscribed")
+    assert api.get("/v1/groups/http%3Anobody%2Fx/messages").status_code == 404
+    # a PATCH path never swallows another route's: its 405 still names that route's methods
+    assert api.request("DELETE", f"{group}/messages").headers["allow"] == "GET"
+
+
+def test_claw_chat_reads_a_group_whose_id_holds_url_characters(api: httpx.Client) -> None:
+    from claw.cli.chat_session import recent_messages
+
+    assert api.post("/v1/messages", json={"chat_id": "q?x#y/z", "text": "odd name"}).status_code == 202
+    messages = recent_messages(api, "http:q?x#y/z")  # was /v1/groups/http:q?x#y/z/messages: a 405
+    assert messages is not None and messages[-1]["text"] == "odd name"

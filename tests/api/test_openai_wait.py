@@ -36,3 +36,14 @@ def test_a_stream_without_a_reply_in_time_ends_in_an_error_the_sdk_raises(api_se
     assert first.choices[0].delta.role == "assistant"
     with pytest.raises(openai.APIError, match="claw did not answer within 0.3 s"):
         list(stream)
+
+
+def test_a_chat_named_in_utf8_by_header_is_the_same_group_as_by_user(api: httpx.Client) -> None:
+    body = {"model": "claw", "messages": [{"role": "user", "content": "hallo"}]}
+    by_header = api.post("/v1/chat/completions", params={"wait": 0.1}, json=body,
+                         headers={"X-Claw-Chat": "Küche".encode()})
+    assert by_header.status_code == 504, by_header.text
+    by_user = api.post("/v1/chat/completions", params={"wait": 0.1}, json={**body, "user": "Küche"})
+    assert by_user.status_code == 504, by_user.text
+    ids = [g["id"] for g in api.get("/v1/groups").json()["groups"] if g["channel"] == "api"]
+    assert "api:Küche" in ids and "api:KÃ¼che" not in ids

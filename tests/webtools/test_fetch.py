@@ -6,7 +6,13 @@ resolver that maps the refused names to nowhere real, show that nothing was sent
 
 from __future__ import annotations
 
+import gzip
+import resource
+import socket
 import ssl
+import threading
+import time
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -170,3 +176,71 @@ def test_the_pages_own_charset_is_honoured(site: FakeSite) -> None:
     assert "Die Fähre nach Övelgönne fährt stündlich" in page.text
     declared = site.route("/declared", 200, latin, content_type="text/html; charset=iso-8859-1")
     assert "Övelgönne" in fetch_page(declared, LOCAL).text
+
+
+def _zeros_gzipped(megabytes: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b"\0" * (1 << 20)
+    return b"".join(packer.compress(block) for _ in range(megabytes)) + packer.flush()
+
+
+def test_a_gzipped_page_is_read_and_a_gzip_bomb_inflates_only_to_the_byte_limit(site: FakeSite) -> None:
+    plain = site.route("/gz", 200, gzip.compress(b"otters " * 1000), content_type="text/plain",
+                       headers={"Content-Encoding": "gzip"})
+    assert fetch_page(plain, LOCAL).text.startswith("otters otters")
+    assert site.requests[-1].headers["accept-encoding"] == "gzip"
+
+    bomb = _zeros_gzipped(512)  # ~500 KB on the wire, 512 MiB inflated
+    url = site.route("/bomb", 200, bomb, content_type="text/plain", headers={"Content-Encoding": "gzip"})
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    page = fetch_page(url, FetchLimits(max_bytes=100_000, allow_hosts=LOCAL.allow_hosts))
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert page.truncated and grown_mb < 40  # httpx's own decoding held ~64 MB per 64 KB chunk
+
+
+def test_gzip_inside_gzip_and_unknown_encodings_are_refused_unread(site: FakeSite) -> None:
+    # 7 KB that inflate to 4 GiB when each layer is decoded whole, as httpx does
+    layered = gzip.compress(_zeros_gzipped(64), 9)
+    url = site.route("/bomb2", 200, layered, content_type="text/plain", headers={"Content-Encoding": "gzip, gzip"})
+    with pytest.raises(FetchError, match="encoded as 'gzip, gzip'"):
+        fetch_page(url, LOCAL)
+    url = site.route("/br", 200, b"\x0b\x02\x80hi\x03", content_type="text/plain", headers={"Content-Encoding": "br"})
+    with pytest.raises(FetchError, match="encoded as 'br'"):
+        fetch_page(url, LOCAL)
+
+
+def test_headers_trickled_a_byte_at_a_time_cannot_stretch_the_deadline() -> None:
+    # each read succeeds well within a per-read timeout; only a deadline on the whole fetch stops it
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.wait(0.2):
+                try:
+                    conn.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/slow"
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchError, match="timed out after 1 s"):
+            fetch_page(url, FetchLimits(timeout=1.0, allow_hosts=LOCAL.allow_hosts))
+        assert time.monotonic() - started < 2.0
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1/a\x7fb", "http://127.0.0.1:1/a\x00b", "http://127.0.0.1:1/" + "a" * 70_000])
+def test_a_url_httpx_cannot_send_is_a_fetch_error(url: str) -> None:
+    with pytest.raises(FetchError, match="not a valid URL"):
+        fetch_page(url, LOCAL)
+
