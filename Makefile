@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow check bench chaos setup system-deps clean
+.PHONY: run test test-slow check bench chaos mutate setup system-deps clean
 
 run: setup
 	$(BIN)/claw up
@@ -17,6 +17,14 @@ test-slow: setup
 
 check: setup
 	$(BIN)/ruff check claw tests
+
+# Mutation testing of the core pipeline ([tool.mutmut] in pyproject.toml lists the modules and the
+# tests); slow, so not part of `make test`. One module: make mutate MODULE=claw/pipeline/lease.py
+MUTANTS = $(if $(MODULE),"$(subst /,.,$(basename $(MODULE))).*")
+mutate: setup
+	$(BIN)/python -m pip install -q -e '.[test,mutate]'
+	$(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results
 
 bench: setup
 	$(BIN)/claw bench

@@ -133,6 +133,22 @@ def test_a_bad_whatsapp_item_never_holds_back_the_page_or_the_cursor(
         assert f"claw_channel_items_total{{{labels}}} {count}.0" in shown
 
 
+def test_the_whatsapp_cursor_is_saved_and_the_next_poll_asks_the_bridge_from_it(
+    claw_redis: redis.Redis, bridge: FakeBridge
+) -> None:
+    # Given two messages polled from the bridge
+    bridge.add(CHAT, "Ann", "one", "w1")
+    bridge.add(CHAT, "Ben", "two", "w2")
+    assert poll_channel(WhatsAppBridge(bridge.url)) == 2
+    # When a third arrives and the bridge is polled again
+    bridge.add(CHAT, "Cy", "three", "w3")
+    assert poll_channel(WhatsAppBridge(bridge.url)) == 1
+    # Then the second poll asked only for what came after the first page (the key on external
+    # ids would hide a cursor that never moves, but the bridge would send the whole history)
+    assert bridge.asked_since == ["", "2"]
+    assert cursor_of("whatsapp") == "3"
+
+
 def test_a_bad_telegram_update_never_holds_back_the_page_or_the_offset(
     claw_redis: redis.Redis, api: FakeTelegram
 ) -> None:

@@ -33,6 +33,7 @@ class FakeBridge(LoopbackServer):
         self.in_flight: dict[str, int] = {}
         self.most_in_flight = 0
         self.polls = 0
+        self.asked_since: list[str] = []  #: the cursor of each GET /messages, in order
         self.lock = threading.Lock()
         super().__init__()
 
@@ -48,6 +49,7 @@ class FakeBridge(LoopbackServer):
             self.in_flight.clear()
             self.most_in_flight = 0
             self.polls = 0
+            self.asked_since.clear()
 
     def add_raw(self, item: Any) -> None:
         with self.lock:
@@ -100,6 +102,8 @@ class FakeBridge(LoopbackServer):
                 if self._misbehave():
                     return
                 since = parse_qs(url.query).get("since", [""])[0]
+                with bridge.lock:
+                    bridge.asked_since.append(since)
                 start = int(since) if since.isdigit() else 0
                 with bridge.lock:
                     page = bridge.inbox[start:]
