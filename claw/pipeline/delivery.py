@@ -134,7 +134,7 @@ def _drain(group_id: str, lock: Lock, channel: Channel | None) -> ChatDelivery:
             head = head_of_chat(session, group_id)
             if head is None or head.status == OutboxStatus.SENDING:
                 # all delivered, or a sender that died holds the head: the sweeper hands it
-                # back after STUCK_SEND_SECONDS, and only then may it go out again
+                # back after CLAW_STUCK_SEND_SECONDS, and only then may it go out again
                 return _finish(result)
             result.head_id = head.id
             if head.next_attempt_at is not None and as_utc(head.next_attempt_at) > utcnow():
@@ -149,6 +149,7 @@ def _drain(group_id: str, lock: Lock, channel: Channel | None) -> ChatDelivery:
             parts = parts_of(target, text)
             for index in range(parts_sent, len(parts)):
                 fault_point("send.before_part")
+                fault_point(f"send.before_part@{group_id}")  # one group only, so tests share a stack
                 target.deliver(chat_id, parts[index])
                 if index + 1 < len(parts):
                     with write_session() as session:

@@ -13,6 +13,8 @@ and the reply's transaction deletes the journal.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -264,6 +266,20 @@ def answer_pending(
         log.info("turn_resumed group=%s journal=%s messages=%d", group_id, journal.journal_id, len(pending))
     if on_start is not None:
         on_start()  # the model is about to be asked: "typing…"
+    # The turn's span, from before the model is asked to after its reply is committed: tests
+    # read these lines to see that two turns of one group never overlap (the shard queue, its
+    # single concurrency and the lease keep them apart, before the commit guard would).
+    log.info("turn_began group=%s pid=%d at=%.6f", group_id, os.getpid(), time.time())
+    try:
+        return _run_and_commit(settings, provider, group_id, pending, turn, ctx, journal, now, on_text)
+    finally:
+        log.info("turn_ended group=%s pid=%d at=%.6f", group_id, os.getpid(), time.time())
+
+
+def _run_and_commit(
+    settings: Settings, provider: Provider, group_id: str, pending: list[Message], turn: TurnInput,
+    ctx: ToolContext, journal: TurnJournal, now: datetime, on_text: Callable[[str], None] | None,
+) -> TurnResult:
     fault_point("turn.before_agent")
     fault_point(f"turn.before_agent@{group_id}")  # one group only, so tests share a stack
     try:
@@ -291,6 +307,9 @@ def answer_pending(
     except AlreadyAnswered:
         log.warning("turn_raced group=%s", group_id)
         return TurnResult(TurnOutcome.RACED)
+    # committed, not yet acknowledged to the broker: a kill here redoes a turn with nothing left
+    fault_point("turn.after_commit")
+    fault_point(f"turn.after_commit@{group_id}")
     record_turn(settings.workspace, group_id, turn.new_messages, text, tz=turn.timezone, at=now,
                 tools=reply.tools_used)
     log.info("turn_replied group=%s answered=%d outbox=%d", group_id, len(pending), outbox_id)

@@ -8,12 +8,12 @@ import httpx
 import pytest
 
 from tests.support.redis_server import LocalRedis
-from tests.support.stack import ClawStack
+from tests.support.stack import ClawStack, wait_until
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ClawStack]:
-    with ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0) as claw:
+    with ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0, flower=True) as claw:
         yield claw
 
 
@@ -206,3 +206,23 @@ def test_a_group_gets_its_own_timezone(stack: ClawStack) -> None:
     listed = {g["id"]: g for g in stack.http.get("/v1/groups").json()["groups"]}
     assert (listed["http:tokyo"]["timezone"], listed["http:tokyo"]["priority"]) == ("Asia/Tokyo", True)
     assert listed["http:clock"]["timezone"] is None
+
+
+def test_claw_up_starts_flower_behind_the_api_token(stack: ClawStack) -> None:
+    # Given the stack `claw up` started, Flower with it
+    url = f"http://127.0.0.1:{stack.flower_port}/"
+
+    def answering() -> httpx.Response | None:
+        try:
+            return httpx.get(url, timeout=5)
+        except httpx.HTTPError:
+            return None
+
+    # Then Flower asks for a password, and refuses a wrong one
+    anonymous = wait_until(answering, 60, "Flower to listen")
+    assert anonymous.status_code == 401
+    assert httpx.get(url, auth=("claw", "not-the-token"), timeout=10).status_code == 401
+    assert httpx.get(url, auth=("admin", stack.token), timeout=10).status_code == 401
+    # And user claw with the API token gets in
+    dashboard = httpx.get(url, auth=("claw", stack.token), timeout=30)
+    assert dashboard.status_code == 200 and "Flower" in dashboard.text
