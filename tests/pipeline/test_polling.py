@@ -13,13 +13,16 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from claw.channels import PollBatch
-from claw.db import Message, PollCursor, read_session, write_session
+from claw.channels.items import ItemNote
+from claw.config import get_settings
+from claw.db import Group, Message, PollCursor, read_session, write_session
 from claw.pipeline.inbox import IncomingMessage
-from claw.pipeline.polling import poll_channel
+from claw.pipeline.polling import poll_channel, record_notes
+from claw.pipeline.routing import shard_queue
 from tests.support.databases import as_default_database
 from tests.support.redis_default import as_default_redis
 from tests.support.redis_server import LocalRedis
@@ -139,3 +142,33 @@ def test_a_page_the_database_fails_to_store_moves_nothing_and_is_fetched_again(
     assert stored_texts() == ["one", "two", REFUSED, "four"]
     assert cursor() == "c2"
     assert claw_redis.exists(f"claw:turn-queued:{GROUP}")
+
+
+def test_a_priority_groups_polled_message_queues_its_turn_ahead(claw_redis: redis.Redis) -> None:
+    # Given a priority group (its first message answered long ago)
+    channel = Pages((["one"], "c1"), (["two"], "c2"))
+    poll_channel(channel)  # type: ignore[arg-type]
+    with write_session() as session:
+        session.execute(update(Group).where(Group.id == GROUP).values(priority=True))
+    claw_redis.flushdb()
+    # When its next message is polled
+    channel.turn_page()
+    poll_channel(channel)  # type: ignore[arg-type]
+    # Then its turn waits in the shard queue's first priority step (kombu: the bare list name)
+    queue = shard_queue(GROUP, get_settings().shards)
+    assert claw_redis.llen(queue) == 1
+    assert [k for k in claw_redis.keys(f"{queue}*") if k != queue.encode()] == []
+
+
+def test_counting_notes_with_redis_down_still_logs_them_and_raises_nothing(
+    claw_redis: redis.Redis, redis_server: LocalRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="claw")
+    redis_server.stop()
+    try:
+        record_notes([ItemNote("whatsapp", "skipped", "no_id", "id=None")])
+    finally:
+        redis_server.start()
+    lines = [r.getMessage() for r in caplog.records]
+    assert "channel_item_skipped channel=whatsapp reason=no_id item=id=None" in lines
+    assert "channel_item_count_failed error=ConnectionError" in lines
