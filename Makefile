@@ -9,8 +9,12 @@ STAMP  := $(VENV)/.installed
 run: setup
 	$(BIN)/claw up
 
+# Two test files at a time (pytest-xdist): most of the suite is end-to-end stacks waiting on
+# real timers. --dist loadfile keeps a file's tests (and its module-scoped stack) on one worker;
+# every fixture takes a free port and its own temporary directory. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 test-slow: setup
 	$(BIN)/pytest -m slow
