@@ -203,3 +203,16 @@ def test_each_channel_has_its_own_cap(db_url: str, short_caps: None) -> None:
     assert len(stored_text(db_url, store(db_url, IncomingMessage("whatsapp", "c", "alice", text)))) == 100
     # a text at the cap is kept whole
     assert stored_text(db_url, store(db_url, IncomingMessage("telegram", "c", "a", "y" * 100))) == "y" * 100
+
+
+def test_a_repeat_returns_its_own_first_copy_among_look_alikes(db_url: str) -> None:
+    # Given copies that share all but one of (channel, chat, external id) with the repeat, stored
+    # before and after the one it repeats
+    store(db_url, IncomingMessage("http", "-100", "x", "other channel", "42"))
+    store(db_url, IncomingMessage("telegram", "-200", "x", "other chat", "42"))
+    store(db_url, IncomingMessage("telegram", "-100", "x", "other id", "41"))
+    original = store(db_url, IncomingMessage("telegram", "-100", "alice", "the one", "42"))
+    store(db_url, IncomingMessage("telegram", "-100", "x", "later id", "43"))
+    # When it arrives again, Then the id that comes back is its own first copy's
+    again = store(db_url, IncomingMessage("telegram", "-100", "alice", "the one", "42"))
+    assert (again.created, again.id) == (False, original.id)
