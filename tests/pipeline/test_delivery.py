@@ -6,6 +6,7 @@ Real fake channel servers over HTTP (the WhatsApp bridge, the Bot API), a real d
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -20,10 +21,11 @@ from claw.channels.whatsapp import WhatsAppBridge
 from claw.config import Settings
 from claw.db import Outbox, read_session, write_session
 from claw.db.models import OutboxStatus
-from claw.pipeline.delivery import Delivery, deliver, deliver_chat, retry_delay, send_lock_key
+from claw.pipeline.delivery import Delivery, deliver, deliver_chat, retry_delay, send_lock_key, send_reply
 from claw.pipeline.inbox import ensure_group
 from claw.pipeline.outbox import as_utc, retry, unsent_rows, write_reply
 from claw.redis_client import reply_channel
+from tests.pipeline.test_dispatch import queued
 from tests.support.databases import as_default_database
 from tests.support.fake_bridge import FakeBridge
 from tests.support.fake_telegram import TOKEN, FakeTelegram
@@ -115,6 +117,7 @@ def test_the_backoff_doubles_from_the_first_delay_up_to_the_cap() -> None:
 def test_a_failed_send_waits_out_its_backoff(
     claw_redis: redis.Redis, bridge: FakeBridge, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="claw")
     # Given a bridge that refuses replies, and a reply
     bridge.refuse_sends = True
     outbox_id = write("hello")
@@ -146,6 +149,7 @@ def test_a_failed_send_waits_out_its_backoff(
     assert deliver(outbox_id, channel=channel).outcome == Delivery.SENT
     assert bridge.sent_to(CHAT) == ["hello"]
     assert (row(outbox_id).status, row(outbox_id).last_error) == (OutboxStatus.SENT, None)
+    assert f"send_done outbox={outbox_id} group={GROUP} attempt=3 parts=1" in caplog.messages
     # And its delivery is announced to those waiting for the group's reply (POST ?wait=)
     messages = [announced.get_message(timeout=5) for _ in range(3)]  # (the first may be the
     assert {"type": "message", "pattern": None, "channel": reply_channel(GROUP).encode(),  # subscribe's)
@@ -327,3 +331,19 @@ def test_a_send_leaves_a_chat_another_sender_holds(claw_redis: redis.Redis, brid
     assert deliver_chat(GROUP, channel=WhatsAppBridge(bridge.url)).outcome == Delivery.BUSY
     assert bridge.sent == [] and row(outbox_id).status == OutboxStatus.PENDING
     held.release()
+
+
+def test_a_pull_channels_reply_is_announced_and_a_push_channels_queued_for_sending(
+    claw_redis: redis.Redis,
+) -> None:
+    announced = claw_redis.pubsub(ignore_subscribe_messages=True)
+    announced.subscribe(reply_channel("http:team"))
+    # When replies are committed on HTTP (read from the database) and on WhatsApp
+    send_reply("http:team", 5, "http")
+    send_reply(GROUP, 6, "whatsapp")
+    # Then the HTTP one is announced to whoever waits for it, and only the WhatsApp one is sent
+    messages = [announced.get_message(timeout=5) for _ in range(3)]
+    assert {"type": "message", "pattern": None, "channel": b"claw:replies:http:team", "data": b"5"} in messages
+    announced.close()
+    assert [(q.queue, q.task, q.args) for q in queued(claw_redis)] == [("claw.io", "claw.send", "[6]")]
+    assert send_lock_key(GROUP) == f"claw:send-lock:{GROUP}"
