@@ -115,4 +115,4 @@ def test_redis_down_sends_nothing_and_raises_nothing(client: redis.Redis, redis_
         assert enqueue_turn("http:team") is False
     finally:
         redis_server.start()
-    assert "enqueue_turn_failed group=http:team error=ConnectionError" in caplog.text
+    assert "enqueue_turn_failed group=http:team error=ConnectionError" in caplog.messages
