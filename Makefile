@@ -27,6 +27,7 @@ check: setup
 MUTANTS = $(if $(MODULE),"$(subst /,.,$(basename $(MODULE))).*")
 mutate: setup
 	$(BIN)/python -m pip install -q -e '.[test,mutate]'
+	rm -f mutants/mutmut-stats.json  # which tests call which function: stale once the code changed
 	$(BIN)/mutmut run $(MUTANTS)
 	$(BIN)/mutmut results
 
