@@ -4,19 +4,32 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow check bench chaos setup system-deps clean
+.PHONY: run test test-slow check bench chaos mutate setup system-deps clean
 
 run: setup  # the repository's workspace (its CLAUDE.md); state in the per-user CLAW_HOME
 	CLAW_WORKSPACE="$${CLAW_WORKSPACE:-$(CURDIR)/workspace}" $(BIN)/claw up
 
+# Two test files at a time (pytest-xdist): most of the suite is end-to-end stacks waiting on
+# real timers. --dist loadfile keeps a file's tests (and its module-scoped stack) on one worker;
+# every fixture takes a free port and its own temporary directory. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 test-slow: setup
 	$(BIN)/pytest -m slow
 
 check: setup
 	$(BIN)/ruff check claw tests
+
+# Mutation testing of the core pipeline ([tool.mutmut] in pyproject.toml lists the modules and the
+# tests); slow, so not part of `make test`. One module: make mutate MODULE=claw/pipeline/lease.py
+MUTANTS = $(if $(MODULE),"$(subst /,.,$(basename $(MODULE))).*")
+mutate: setup
+	$(BIN)/python -m pip install -q -e '.[test,mutate]'
+	rm -f mutants/mutmut-stats.json  # which tests call which function: stale once the code changed
+	$(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results
 
 bench: setup
 	$(BIN)/claw bench

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     shard_base: int = Field(default=0, ge=0)
     poll_interval: float = 2.0
     sweep_interval: float = 5.0
+    #: a reply claimed this long ago by a sender that never finished (killed) is handed out again
+    stuck_send_seconds: float = 60.0
     scheduler_interval: float = 60.0
     scheduler_batch: int = 500  #: most due runs one tick claims; the rest wait for the next tick
     max_schedules_per_group: int = 100  #: active schedules a group may have

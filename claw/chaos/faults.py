@@ -25,6 +25,9 @@ from claw.chaos.stack import ChaosStack
 
 log = logging.getLogger(__name__)
 
+#: how long a beat kill waits for a beat process that is being restarted
+BEAT_WAIT_SECONDS = 15.0
+
 #: how long a kill waits for a shard to be mid-turn before it picks one from the seed
 AIM_SECONDS = 10.0
 
@@ -75,7 +78,11 @@ class FaultScript:
             self.stack.start_redis()
             return f"pid={pid} down {REDIS_DOWN_SECONDS:g}s, restarted on its AOF"
         if kind == FaultKind.KILL_BEAT:
-            beat = self.stack.beat()
+            # beat may be between a death and its restart (Redis was just killed, `claw up`
+            # restarts it with a backoff): wait for it rather than skip the fault
+            deadline = time.monotonic() + BEAT_WAIT_SECONDS
+            while (beat := self.stack.beat()) is None and time.monotonic() < deadline:
+                time.sleep(0.2)
             if beat is None:
                 raise RuntimeError("no beat process under `claw up`")
             beat.kill()

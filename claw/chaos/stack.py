@@ -172,8 +172,10 @@ class ChaosStack:
 
     def beat(self) -> psutil.Process | None:
         for child in self._children():
-            argv = self._argv(child)
-            if "celery" in " ".join(argv) and "beat" in argv:
+            # (where setproctitle is installed, Celery retitles the process: "celery beat ..."
+            # may then be one argv element, not two)
+            words = " ".join(self._argv(child)).split()
+            if "beat" in words and any("celery" in word for word in words):
                 return child
         return None
 

@@ -48,6 +48,7 @@ def attempt_turn(
                               failure=interrupted_failure())
         if span is None:
             end_attempt(client, group_id)
+            log.info("turn_redone_after_commit group=%s upto=%d", group_id, left_by_dead)
     if span is None:
         return TurnResult(TurnOutcome.IDLE)
     newest = span[1]

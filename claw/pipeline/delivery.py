@@ -55,9 +55,9 @@ from claw.redis_client import get_redis, reply_channel
 log = logging.getLogger(__name__)
 
 SEND_LOCK_KEY = "claw:send-lock:{group_id}"
-#: the chat's send lock expires this long after its holder last made progress (a dead sender);
-#: it is renewed after every part, and is well above one HTTP request's timeout
-SEND_LOCK_SECONDS = 60
+# The chat's send lock expires CLAW_STUCK_SEND_SECONDS (60 s) after its holder last made
+# progress (a dead sender), when the sweeper also hands the reply it claimed back; it is
+# renewed after every part, and is well above one HTTP request's timeout.
 #: how long a send waits for the chat's lock before leaving the chat to the sender holding it
 #: (which checks for more replies before it lets go, so nothing is left behind)
 LOCK_WAIT_SECONDS = 1
@@ -111,7 +111,8 @@ def deliver(outbox_id: int, *, redis: Redis | None = None, channel: Channel | No
 
 def deliver_chat(group_id: str, *, redis: Redis | None = None, channel: Channel | None = None) -> ChatDelivery:
     lock = (redis or get_redis()).lock(
-        send_lock_key(group_id), timeout=SEND_LOCK_SECONDS, blocking_timeout=LOCK_WAIT_SECONDS
+        send_lock_key(group_id), timeout=get_settings().stuck_send_seconds,
+        blocking_timeout=LOCK_WAIT_SECONDS
     )
     if not lock.acquire():
         return ChatDelivery(Delivery.BUSY)
@@ -137,7 +138,7 @@ def _drain(group_id: str, lock: Lock, channel: Channel | None) -> ChatDelivery:
             head = head_of_chat(session, group_id)
             if head is None or head.status == OutboxStatus.SENDING:
                 # all delivered, or a sender that died holds the head: the sweeper hands it
-                # back after STUCK_SEND_SECONDS, and only then may it go out again
+                # back after CLAW_STUCK_SEND_SECONDS, and only then may it go out again
                 return _finish(result)
             result.head_id = head.id
             if head.next_attempt_at is not None and as_utc(head.next_attempt_at) > utcnow():
@@ -152,6 +153,7 @@ def _drain(group_id: str, lock: Lock, channel: Channel | None) -> ChatDelivery:
             parts = parts_of(target, text)
             for index in range(parts_sent, len(parts)):
                 fault_point("send.before_part")
+                fault_point(f"send.before_part@{group_id}")  # one group only, so tests share a stack
                 target.deliver(chat_id, parts[index])
                 if index + 1 < len(parts):
                     with write_session() as session:

@@ -13,6 +13,7 @@ and the reply's transaction deletes the journal.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 from claw.agent import AgentReply, ChatLine, Provider, ProviderError, TurnInput
 from claw.agent.loop import run_agent
 from claw.agent.pricing import cost_usd, price_table
-from claw.agent.tools import ToolContext, registry_for
+from claw.agent.tools import ToolContext, ToolRegistry, registry_for
 from claw.agent.transcript import stored_history_window
 from claw.config import Settings
 from claw.db import Group, Message, Usage, read_session, write_session
@@ -294,6 +295,22 @@ def answer_pending(
         log.info("turn_resumed group=%s journal=%s messages=%d", group_id, journal.journal_id, len(pending))
     if on_start is not None:
         on_start()  # the model is about to be asked: "typing…"
+    # The turn's span, from before the model is asked to after its reply is committed: tests
+    # read these lines to see that two turns of one group never overlap (the shard queue, its
+    # single concurrency and the lease keep them apart, before the commit guard would).
+    log.info("turn_began group=%s pid=%d at=%.6f", group_id, os.getpid(), time.time())
+    try:
+        return _run_and_commit(settings, provider, group_id, pending, turn, ctx, journal, now, on_text,
+                               registry=registry, approved_at=approved_at, began=began)
+    finally:
+        log.info("turn_ended group=%s pid=%d at=%.6f", group_id, os.getpid(), time.time())
+
+
+def _run_and_commit(
+    settings: Settings, provider: Provider, group_id: str, pending: list[Message], turn: TurnInput,
+    ctx: ToolContext, journal: TurnJournal, now: datetime, on_text: Callable[[str], None] | None,
+    *, registry: ToolRegistry, approved_at: datetime | None, began: float,
+) -> TurnResult:
     fault_point("turn.before_agent")
     fault_point(f"turn.before_agent@{group_id}")  # one group only, so tests share a stack
     try:
@@ -321,6 +338,9 @@ def answer_pending(
     except AlreadyAnswered:
         log.warning("turn_raced group=%s", group_id)
         return TurnResult(TurnOutcome.RACED)
+    # committed, not yet acknowledged to the broker: a kill here redoes a turn with nothing left
+    fault_point("turn.after_commit")
+    fault_point(f"turn.after_commit@{group_id}")
     record_turn(settings.workspace, group_id, turn.new_messages, text, tz=turn.timezone, at=now,
                 tools=reply.tools_used)
     log.info("turn_replied group=%s answered=%d tools=%s tokens=%d/%d seconds=%.1f outbox=%d", group_id,

@@ -19,8 +19,6 @@ from claw.redis_client import get_redis
 
 #: grace after a message or reply before the sweeper treats it as forgotten
 GRACE_SECONDS = 5.0
-#: a reply claimed this long ago by a sender that never finished is handed out again
-STUCK_SEND_SECONDS = 60.0
 
 
 @app.task(name="claw.sweep", ignore_result=True)
@@ -38,7 +36,7 @@ def sweep() -> dict[str, int]:
             turns += enqueue_turn(group_id, priority=priority, force=True)
     with write_session() as session:
         outbox_ids = unsent_ids(
-            session, older_than=GRACE_SECONDS, stuck_after=STUCK_SEND_SECONDS
+            session, older_than=GRACE_SECONDS, stuck_after=settings.stuck_send_seconds
         )
     for outbox_id in outbox_ids:
         enqueue_send(outbox_id)

@@ -119,6 +119,10 @@ def test_a_bad_whatsapp_item_never_holds_back_the_page_or_the_cursor(
     skipped = [r.getMessage() for r in caplog.records if "channel_item_skipped" in r.getMessage()]
     assert len(skipped) == 3
     assert any("reason=no_chat_id" in line and "w4" in line for line in skipped)
+    levels = {r.getMessage().split(" item=")[0]: r.levelname for r in caplog.records
+              if r.getMessage().startswith("channel_item_")}
+    assert levels["channel_item_skipped channel=whatsapp reason=no_chat_id"] == "WARNING"
+    assert levels["channel_item_cleaned channel=whatsapp reason=text"] == "INFO"
     assert not any("secret words" in r.getMessage() for r in caplog.records)
     # And /metrics counts what was skipped and what was repaired
     shown = metrics_text()
@@ -131,6 +135,22 @@ def test_a_bad_whatsapp_item_never_holds_back_the_page_or_the_cursor(
         ('action="cut",channel="whatsapp",reason="text_too_long"', 1),
     ]:
         assert f"claw_channel_items_total{{{labels}}} {count}.0" in shown
+
+
+def test_the_whatsapp_cursor_is_saved_and_the_next_poll_asks_the_bridge_from_it(
+    claw_redis: redis.Redis, bridge: FakeBridge
+) -> None:
+    # Given two messages polled from the bridge
+    bridge.add(CHAT, "Ann", "one", "w1")
+    bridge.add(CHAT, "Ben", "two", "w2")
+    assert poll_channel(WhatsAppBridge(bridge.url)) == 2
+    # When a third arrives and the bridge is polled again
+    bridge.add(CHAT, "Cy", "three", "w3")
+    assert poll_channel(WhatsAppBridge(bridge.url)) == 1
+    # Then the second poll asked only for what came after the first page (the key on external
+    # ids would hide a cursor that never moves, but the bridge would send the whole history)
+    assert bridge.asked_since == ["", "2"]
+    assert cursor_of("whatsapp") == "3"
 
 
 def test_a_bad_telegram_update_never_holds_back_the_page_or_the_offset(
@@ -172,7 +192,10 @@ class _Listed:
         raise NotImplementedError
 
 
-def test_an_item_the_database_refuses_is_skipped_and_the_rest_stored(claw_redis: redis.Redis) -> None:
+def test_an_item_the_database_refuses_is_skipped_and_the_rest_stored(
+    claw_redis: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="claw")
     # Given a page whose middle item cannot be stored (a text that is no text got past the checks)
     page = [IncomingMessage("whatsapp", CHAT, "Ann", text, f"d{i}")  # type: ignore[arg-type]
             for i, text in enumerate(["before", None, "after"])]
@@ -184,6 +207,10 @@ def test_an_item_the_database_refuses_is_skipped_and_the_rest_stored(claw_redis:
     assert [text for _, text, _ in stored(f"whatsapp:{CHAT}")] == ["before", "after"]
     assert cursor_of("whatsapp") == "next"
     assert claw_redis.hget("claw:channel-items", "whatsapp|skipped|unstorable") == b"1"
+    # And logged with the item's id and the kind of error, never its text
+    [line] = [r.getMessage() for r in caplog.records if "unstorable" in r.getMessage()]
+    assert line.startswith("channel_item_skipped channel=whatsapp reason=unstorable item=id='d1' error=")
+    assert line.split("error=")[1] in ("TypeError", "ValueError", "IntegrityError", "DataError")
 
 
 class _Crashing(WhatsAppBridge):

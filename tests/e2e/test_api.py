@@ -15,7 +15,7 @@ from tests.support.stack import ClawStack, wait_until
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: LocalRedis) -> Iterator[ClawStack]:
-    with ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0) as claw:
+    with ClawStack(tmp_path_factory.mktemp("claw"), redis_server.url, shards=1, cooldown=0, flower=True) as claw:
         yield claw
 
 
@@ -327,3 +327,23 @@ def test_a_group_can_switch_the_web_off(stack: ClawStack) -> None:
     listed = {g["id"]: g for g in stack.http.get("/v1/groups").json()["groups"]}
     assert listed["http:surfer"]["web"] is False
     assert all(g["web"] for name, g in listed.items() if name != "http:surfer")
+
+
+def test_claw_up_starts_flower_behind_the_api_token(stack: ClawStack) -> None:
+    # Given the stack `claw up` started, Flower with it
+    url = f"http://127.0.0.1:{stack.flower_port}/"
+
+    def answering() -> httpx.Response | None:
+        try:
+            return httpx.get(url, timeout=5)
+        except httpx.HTTPError:
+            return None
+
+    # Then Flower asks for a password, and refuses a wrong one
+    anonymous = wait_until(answering, 60, "Flower to listen")
+    assert anonymous.status_code == 401
+    assert httpx.get(url, auth=("claw", "not-the-token"), timeout=10).status_code == 401
+    assert httpx.get(url, auth=("admin", stack.token), timeout=10).status_code == 401
+    # And user claw with the API token gets in
+    dashboard = httpx.get(url, auth=("claw", stack.token), timeout=30)
+    assert dashboard.status_code == 200 and "Flower" in dashboard.text

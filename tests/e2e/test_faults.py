@@ -3,6 +3,7 @@ is answered twice."""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -49,6 +50,36 @@ def outbox_rows(stack: ClawStack, group_id: str) -> list[dict]:
     return stack.sql(
         "SELECT o.text, o.status FROM outbox o JOIN messages m ON m.id = o.message_id "
         "WHERE o.group_id = ? AND m.kind = 'chat'", group_id)
+
+
+def turn_spans(stack: ClawStack, group_id: str) -> list[tuple[str, int, float]]:
+    """("turn_began" | "turn_ended", pid, time) of the group's turns, in time order, from the
+    lines claw.pipeline.turns logs around asking the model and committing."""
+    pattern = rf"(turn_began|turn_ended) group={re.escape(group_id)} pid=(\d+) at=([\d.]+)"
+    found = re.findall(pattern, stack.log_path.read_text(errors="replace"))
+    return sorted(((event, int(pid), float(at)) for event, pid, at in found), key=lambda e: e[2])
+
+
+def test_turns_of_one_group_never_overlap(stack: ClawStack) -> None:
+    group_id = "http:one-at-a-time"
+    # Given a turn of a group running (2 s each)
+    stack.post("one-at-a-time", "first", sender="kim")
+    wait_turn_running(stack, group_id)
+    # When more messages arrive while it runs, each queueing another turn of the group
+    stack.post("one-at-a-time", "second", sender="kim")
+    time.sleep(0.5)
+    stack.post("one-at-a-time", "third", sender="kim")
+    stack.wait_answered(group_id, 3, timeout=60)
+    # Then its turns ran one after the other: each began after the last one ended (observed
+    # around the model and the commit, so the queue, its single worker and the lease are
+    # tested, not the commit guard that would refuse an overlapping turn's reply)
+    spans = turn_spans(stack, group_id)
+    assert [event for event, _, _ in spans].count("turn_began") >= 2, spans
+    running = 0
+    for event, _, _ in spans:
+        running += 1 if event == "turn_began" else -1
+        assert running in (0, 1), spans
+    assert running == 0
 
 
 def test_pool_process_killed_mid_turn_the_turn_is_redone_and_answered_once(stack: ClawStack) -> None:

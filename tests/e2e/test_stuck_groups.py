@@ -33,6 +33,7 @@ FAULTS = ",".join([
     "turn.before_agent@http:poison:raise-first-3",
     "turn.before_agent@http:killed:kill-once",
     f"turn.before_agent@http:slow:sleep-{SOFT_LIMIT + 4}-once",
+    "turn.after_commit@http:acked:kill-once",
 ])
 
 
@@ -292,6 +293,27 @@ def test_a_hard_killed_turn_counts_as_a_failure_and_is_answered_once(stack: Claw
     ]
     time.sleep(3)
     assert chat_replies(stack, group) == ["ivy: still there?"]
+
+
+def test_a_turn_killed_after_its_commit_runs_again_and_still_replies_once(stack: ClawStack) -> None:
+    group = "http:acked"
+    # Given the process running a turn is killed right after the reply's commit, before the
+    # task is acknowledged (a fault point, not a lucky sleep)
+    stack.post("acked", "one answer, please", sender="jo")
+    stack.wait_answered(group, 1, timeout=90)
+    wait_until(lambda: log_count(stack, r"fault_point name=turn.after_commit@http:acked action=kill") == 1,
+               30, "the kill after the commit")
+    # Then the turn really ran again (the broker redelivered it) and found its reply committed
+    wait_until(lambda: log_count(stack, r"turn_redone_after_commit group=http:acked ") == 1, 90,
+               "the redone turn")
+    assert log_count(stack, r"turn_began group=http:acked ") == 1  # the model was asked once
+    # And the committed reply was sent (by the sweeper: the dead turn never handed it over),
+    # once, with no notice of a failure
+    wait_until(lambda: [r["status"] for r in stack.sql(
+        "SELECT status FROM outbox WHERE group_id = ?", group)] == ["sent"], 90, "the reply sent")
+    assert chat_replies(stack, group) == ["jo: one answer, please"]
+    assert notices(stack, group) == []
+    assert log_count(stack, r"turn_failed group=http:acked ") == 0
 
 
 # ---- a backlog too big for one turn ---------------------------------------------------------

@@ -13,6 +13,8 @@ from tests.support.redis_server import LocalRedis
 from tests.support.stack import ClawStack, wait_until
 
 POLL_INTERVAL = 0.5
+STUCK_SEND_SECONDS = 4
+KILLED_SEND_CHAT = "killed-send@g.us"
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,9 @@ def stack(
         cooldown=0.3,
         poll_interval=POLL_INTERVAL,
         whatsapp_bridge_url=bridge.url,
+        stuck_send_seconds=STUCK_SEND_SECONDS,
+        sweep_interval=1,
+        fault_points=f"send.before_part@whatsapp:{KILLED_SEND_CHAT}:kill-once",
     ) as claw:
         yield claw
 
@@ -150,3 +155,19 @@ def test_the_bots_own_messages_on_claws_bridge_are_not_answered(stack: ClawStack
     wait_for_polls(bridge, 3)
     assert bridge.sent_to(chat) == ["Cat: hello claw"]
     assert [m["text"] for m in stack.messages(f"whatsapp:{chat}") if m["role"] == "user"] == ["hello claw"]
+
+
+def test_an_io_worker_killed_during_a_send_delivers_the_reply_once(stack: ClawStack, bridge: FakeBridge) -> None:
+    # Given the io worker's process is killed as it is about to hand a reply to the bridge
+    bridge.add(KILLED_SEND_CHAT, "Eve", "are you still there?")
+    wait_until(lambda: f"fault_point name=send.before_part@whatsapp:{KILLED_SEND_CHAT} action=kill"
+               in stack.log_path.read_text(errors="replace"), 30, "the kill during the send")
+    # Then the reply, left claimed by the dead sender, is handed out again after
+    # CLAW_STUCK_SEND_SECONDS and delivered
+    wait_until(lambda: bridge.sent_to(KILLED_SEND_CHAT), 60, "the reply after the kill")
+    wait_until(lambda: [r["status"] for r in stack.sql(
+        "SELECT status FROM outbox WHERE group_id = ?", f"whatsapp:{KILLED_SEND_CHAT}")] == ["sent"],
+        30, "the reply marked sent")
+    # And only once, however often the sweeper looks again
+    time.sleep(STUCK_SEND_SECONDS + 2)
+    assert bridge.sent_to(KILLED_SEND_CHAT) == ["Eve: are you still there?"]

@@ -6,6 +6,7 @@ Real fake channel servers over HTTP (the WhatsApp bridge, the Bot API), a real d
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -20,9 +21,11 @@ from claw.channels.whatsapp import WhatsAppBridge
 from claw.config import Settings
 from claw.db import Outbox, read_session, write_session
 from claw.db.models import OutboxStatus
-from claw.pipeline.delivery import Delivery, deliver, deliver_chat, retry_delay, send_lock_key
+from claw.pipeline.delivery import Delivery, deliver, deliver_chat, retry_delay, send_lock_key, send_reply
 from claw.pipeline.inbox import ensure_group
 from claw.pipeline.outbox import as_utc, retry, unsent_rows, write_reply
+from claw.redis_client import reply_channel
+from tests.pipeline.test_dispatch import queued
 from tests.support.databases import as_default_database
 from tests.support.fake_bridge import FakeBridge
 from tests.support.fake_telegram import TOKEN, FakeTelegram
@@ -111,11 +114,16 @@ def test_the_backoff_doubles_from_the_first_delay_up_to_the_cap() -> None:
     assert retry_delay(1, DeliveryError("429", retry_after=90), settings) == 90
 
 
-def test_a_failed_send_waits_out_its_backoff(claw_redis: redis.Redis, bridge: FakeBridge) -> None:
+def test_a_failed_send_waits_out_its_backoff(
+    claw_redis: redis.Redis, bridge: FakeBridge, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="claw")
     # Given a bridge that refuses replies, and a reply
     bridge.refuse_sends = True
     outbox_id = write("hello")
     channel = WhatsAppBridge(bridge.url)
+    announced = claw_redis.pubsub(ignore_subscribe_messages=True)
+    announced.subscribe(reply_channel(GROUP))
 
     # When it is sent, it fails and its next attempt is set 10 s ahead
     result = deliver(outbox_id, channel=channel)
@@ -124,6 +132,8 @@ def test_a_failed_send_waits_out_its_backoff(claw_redis: redis.Redis, bridge: Fa
     assert failed.status == OutboxStatus.PENDING and failed.attempts == 1
     assert 8 < seconds_until(failed.next_attempt_at) <= 10
     assert "HTTP 503" in (failed.last_error or "")
+    assert (f"send_failed outbox={outbox_id} group={GROUP} attempt=1 retry_in=10.0 error=DeliveryError"
+            in caplog.messages)
 
     # When sends come again before then (a sweeper, a new reply), nothing is attempted
     for _ in range(3):
@@ -139,6 +149,12 @@ def test_a_failed_send_waits_out_its_backoff(claw_redis: redis.Redis, bridge: Fa
     assert deliver(outbox_id, channel=channel).outcome == Delivery.SENT
     assert bridge.sent_to(CHAT) == ["hello"]
     assert (row(outbox_id).status, row(outbox_id).last_error) == (OutboxStatus.SENT, None)
+    assert f"send_done outbox={outbox_id} group={GROUP} attempt=3 parts=1" in caplog.messages
+    # And its delivery is announced to those waiting for the group's reply (POST ?wait=)
+    messages = [announced.get_message(timeout=5) for _ in range(3)]  # (the first may be the
+    assert {"type": "message", "pattern": None, "channel": reply_channel(GROUP).encode(),  # subscribe's)
+            "data": str(outbox_id).encode()} in messages
+    announced.close()
 
 
 def test_telegrams_retry_after_is_honoured(claw_redis: redis.Redis, api: FakeTelegram) -> None:
@@ -163,7 +179,9 @@ def test_a_bridges_retry_after_header_is_honoured(claw_redis: redis.Redis, bridg
     assert deliver(outbox_id, channel=WhatsAppBridge(bridge.url)).retry_in == 3
 
 
-def test_retries_are_bounded_by_time_not_by_a_count(claw_redis: redis.Redis, bridge: FakeBridge) -> None:
+def test_retries_are_bounded_by_time_not_by_a_count(
+    claw_redis: redis.Redis, bridge: FakeBridge, caplog: pytest.LogCaptureFixture
+) -> None:
     # Given a reply that failed 50 times over the last 59 minutes (CLAW_SEND_GIVE_UP_AFTER=1 h)
     bridge.refuse_sends = True
     outbox_id = write("first")
@@ -184,6 +202,8 @@ def test_retries_are_bounded_by_time_not_by_a_count(claw_redis: redis.Redis, bri
     assert result.failed == [outbox_id, later]
     assert (row(outbox_id).status, row(later).status) == (OutboxStatus.FAILED, OutboxStatus.FAILED)
     assert len(bridge.refused) == 3
+    assert (f"send_gave_up outbox={outbox_id} group={GROUP} attempt=52 reason=time error=DeliveryError"
+            in caplog.messages)
 
     # Then both stay visible, and a retry delivers them, in order, once the bridge is back
     with read_session() as session:
@@ -196,7 +216,7 @@ def test_retries_are_bounded_by_time_not_by_a_count(claw_redis: redis.Redis, bri
 
 
 def test_a_reply_the_channel_refuses_fails_at_once_and_the_chat_goes_on(
-    claw_redis: redis.Redis, api: FakeTelegram
+    claw_redis: redis.Redis, api: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given a reply Telegram refuses for good (400: empty text), then a good one
     bad = write("   ", channel="telegram", chat=str(TG_CHAT))
@@ -207,6 +227,8 @@ def test_a_reply_the_channel_refuses_fails_at_once_and_the_chat_goes_on(
     # Then the bad one is failed without waiting for hours, and the good one is delivered
     assert (result.outcome, result.failed, result.sent) == (Delivery.SENT, [bad], [good])
     assert row(bad).status == OutboxStatus.FAILED and "HTTP 400" in (row(bad).last_error or "")
+    assert (f"send_gave_up outbox={bad} group=telegram:{TG_CHAT} attempt=1 reason=refused "
+            "error=DeliveryError") in caplog.messages
     assert api.sent_to(TG_CHAT) == ["hello"]
 
 
@@ -234,6 +256,18 @@ def test_a_split_reply_resumes_at_the_part_not_delivered(claw_redis: redis.Redis
     # Then the chat got each part once, in order: the first was not sent again
     assert api.sent_to(TG_CHAT) == parts
     assert row(outbox_id).parts_sent == 3
+
+
+def test_each_part_of_a_split_reply_but_the_last_is_recorded_as_it_goes_out(
+    claw_redis: redis.Redis, api: FakeTelegram
+) -> None:
+    # Given a reply of three parts and an outage after two of them
+    text = "\n".join(f"line {i:03d}: " + "x" * 20 for i in range(300))
+    outbox_id = write(text, channel="telegram", chat=str(TG_CHAT))
+    api.sends_before_outage = 2
+    # When it is sent, the progress of both parts that went out is kept
+    assert deliver(outbox_id, channel=TelegramBot(TOKEN, api_url=api.url)).outcome == Delivery.RETRY
+    assert row(outbox_id).parts_sent == 2
 
 
 # ---- order and exclusion --------------------------------------------------------------------
@@ -297,3 +331,19 @@ def test_a_send_leaves_a_chat_another_sender_holds(claw_redis: redis.Redis, brid
     assert deliver_chat(GROUP, channel=WhatsAppBridge(bridge.url)).outcome == Delivery.BUSY
     assert bridge.sent == [] and row(outbox_id).status == OutboxStatus.PENDING
     held.release()
+
+
+def test_a_pull_channels_reply_is_announced_and_a_push_channels_queued_for_sending(
+    claw_redis: redis.Redis,
+) -> None:
+    announced = claw_redis.pubsub(ignore_subscribe_messages=True)
+    announced.subscribe(reply_channel("http:team"))
+    # When replies are committed on HTTP (read from the database) and on WhatsApp
+    send_reply("http:team", 5, "http")
+    send_reply(GROUP, 6, "whatsapp")
+    # Then the HTTP one is announced to whoever waits for it, and only the WhatsApp one is sent
+    messages = [announced.get_message(timeout=5) for _ in range(3)]
+    assert {"type": "message", "pattern": None, "channel": b"claw:replies:http:team", "data": b"5"} in messages
+    announced.close()
+    assert [(q.queue, q.task, q.args) for q in queued(claw_redis)] == [("claw.io", "claw.send", "[6]")]
+    assert send_lock_key(GROUP) == f"claw:send-lock:{GROUP}"

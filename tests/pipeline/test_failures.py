@@ -161,6 +161,41 @@ def test_a_batch_the_model_keeps_failing_while_it_answers_others_is_given_up(
     assert [v.give_up for v in verdicts[:3]] == [False, False, False]
     assert verdicts[3].give_up is True  # 3 failures while others were served, over 600 s
     assert verdicts[0].notify and not any(v.notify for v in verdicts[1:4])
+    # And until then each failure doubles the wait of the group's one retry chain
+    assert [v.retry_in for v in verdicts[:3]] == [30, 60, 120]
+    assert all(v.token for v in verdicts[:3]) and len({v.token for v in verdicts[:3]}) == 3
+    assert client.get(f"claw:turn-backoff:{GROUP}") == verdicts[2].token.encode()
+    # And the give-up says how many served failures it took, with no retry and no chain
+    assert (verdicts[3].notify, verdicts[3].retry_in, verdicts[3].attempts, verdicts[3].token) == (
+        False, 0.0, 3, "")
+
+
+def test_served_failures_need_both_the_count_and_the_time_to_give_a_batch_up(client: redis.Redis) -> None:
+    # Given served "outage" failures in quick succession (the count is reached, not the time)
+    verdicts = []
+    for i in range(5):
+        verdicts.append(fail(client, OUTAGE, now=1000.0 + i * 10, max_attempts=3, give_up_after=600))
+        note_model_answered(client, now=1000.0 + i * 10 + 1)
+    # Then none gives the batch up yet, and the streak's first failure alone told the group
+    assert not any(v.give_up for v in verdicts)
+    assert [v.notify for v in verdicts] == [True, False, False, False, False]
+    # When one comes after give_up_after, Then it does
+    assert fail(client, OUTAGE, now=1000.0 + 700, max_attempts=3, give_up_after=600).give_up
+
+
+def test_a_real_outage_moment_resets_the_served_count(client: redis.Redis) -> None:
+    # Given two failures while the model answered others (served), then one with no answer to
+    # anyone since the last (a real outage moment)
+    fail(client, OUTAGE, now=1000.0, max_attempts=3, give_up_after=600)
+    for now in (1400.0, 1800.0):
+        note_model_answered(client, now=now - 1)
+        assert not fail(client, OUTAGE, now=now, max_attempts=3, give_up_after=600).give_up
+    fail(client, OUTAGE, now=2200.0, max_attempts=3, give_up_after=600)
+    # Then the served count and its clock start over: two more served failures do not give up
+    for now in (2600.0, 3000.0):
+        note_model_answered(client, now=now - 1)
+        assert not fail(client, OUTAGE, now=now, max_attempts=3, give_up_after=600).give_up
+    assert client.hget(f"claw:turn-streak:{GROUP}", "served_outages") == b"2"
 
 
 def test_a_real_outage_between_tries_starts_the_count_over(client: redis.Redis) -> None:

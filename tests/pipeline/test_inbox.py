@@ -228,3 +228,16 @@ def test_a_group_chat_set_to_mention_answers_only_when_addressed(db_url: str) ->
         session.execute(update(Group).where(Group.chat_id == "-100").values(respond="mention"))
     assert store(db_url, IncomingMessage("telegram", "-100", "bob", "chatter", private=False)).addressed is False
     assert store(db_url, IncomingMessage("telegram", "-100", "bob", "@claw hi", private=False)).addressed is True
+
+
+def test_a_repeat_returns_its_own_first_copy_among_look_alikes(db_url: str) -> None:
+    # Given copies that share all but one of (channel, chat, external id) with the repeat, stored
+    # before and after the one it repeats
+    store(db_url, IncomingMessage("http", "-100", "x", "other channel", "42"))
+    store(db_url, IncomingMessage("telegram", "-200", "x", "other chat", "42"))
+    store(db_url, IncomingMessage("telegram", "-100", "x", "other id", "41"))
+    original = store(db_url, IncomingMessage("telegram", "-100", "alice", "the one", "42"))
+    store(db_url, IncomingMessage("telegram", "-100", "x", "later id", "43"))
+    # When it arrives again, Then the id that comes back is its own first copy's
+    again = store(db_url, IncomingMessage("telegram", "-100", "alice", "the one", "42"))
+    assert (again.created, again.id) == (False, original.id)

@@ -148,8 +148,10 @@ def test_defer_returns_the_row_to_pending_until_its_next_attempt(db_url: str) ->
 
 def test_fail_keeps_the_row_visible_and_unclaimable(db_url: str) -> None:
     outbox_id = add_reply(db_url)
+    first_failed = ago(3600)
     with write_session(db_url) as session:
         claim(session, outbox_id)
+    set_row(db_url, outbox_id, next_attempt_at=ago(-30), first_failed_at=first_failed)
 
     with write_session(db_url) as session:
         fail(session, outbox_id, "x" * 2000)
@@ -157,7 +159,9 @@ def test_fail_keeps_the_row_visible_and_unclaimable(db_url: str) -> None:
     stored = row(db_url, outbox_id)
     assert stored.status == OutboxStatus.FAILED
     assert stored.last_error == "x" * 500  # long errors are cut
-    assert stored.first_failed_at is not None
+    # (no sender holds it, no retry is planned, and its failing streak keeps its start)
+    assert (stored.claimed_at, stored.next_attempt_at) == (None, None)
+    assert abs((as_utc(stored.first_failed_at) - first_failed).total_seconds()) < 0.01  # type: ignore[arg-type]
     with write_session(db_url) as session:
         assert claim(session, outbox_id) is None
         assert [r.id for r in unsent_rows(session)] == [outbox_id]
@@ -241,26 +245,28 @@ def test_retry_makes_failed_and_waiting_replies_due_again_keeping_parts_sent(db_
 
 
 def test_unsent_ids_returns_pending_rows_older_than_older_than(db_url: str) -> None:
-    # Given an old pending row, a fresh pending row, and old sent/failed rows
+    # Given an old pending row, a fresh pending row, and old sent/failed rows, each the head of
+    # its own chat (the sweeper looks at heads only)
     old = add_reply(db_url, created_at=ago(60))
-    add_reply(db_url, created_at=ago(1))
-    sent = add_reply(db_url, created_at=ago(60))
-    failed = add_reply(db_url, created_at=ago(60))
-    set_row(db_url, sent, status=OutboxStatus.SENT)
-    set_row(db_url, failed, status=OutboxStatus.FAILED)
+    add_reply(db_url, created_at=ago(1), chat="fresh")
+    sent = add_reply(db_url, created_at=ago(60), chat="sent")
+    failed = add_reply(db_url, created_at=ago(60), chat="failed")
+    set_row(db_url, sent, status=OutboxStatus.SENT, claimed_at=ago(600))
+    set_row(db_url, failed, status=OutboxStatus.FAILED, claimed_at=ago(600))
 
     # When the sweeper asks for rows pending longer than 30 s
     with write_session(db_url) as session:
         ids = unsent_ids(session, older_than=30, stuck_after=120)
 
-    # Then only the old pending row comes back
+    # Then only the old pending row comes back, and the delivered ones stay as they were
     assert ids == [old]
+    assert (row(db_url, sent).status, row(db_url, failed).status) == (OutboxStatus.SENT, OutboxStatus.FAILED)
 
 
 def test_unsent_ids_hands_back_rows_stuck_in_sending(db_url: str) -> None:
     # Given a row claimed 10 minutes ago by a sender that died, and one claimed just now
     stuck = add_reply(db_url, created_at=ago(900))
-    busy = add_reply(db_url, created_at=ago(900))
+    busy = add_reply(db_url, created_at=ago(900), chat="busy")
     set_row(db_url, stuck, status=OutboxStatus.SENDING, claimed_at=ago(600), attempts=1)
     set_row(db_url, busy, status=OutboxStatus.SENDING, claimed_at=ago(1), attempts=1)
 

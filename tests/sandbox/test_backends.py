@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -132,9 +133,13 @@ except MemoryError:
 def test_subprocess_backend_kills_the_process_group_at_the_wall_clock(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, sandbox="subprocess")
     started = time.monotonic()
-    run_ = run_code(settings, Identity("http:team"), "bash", "sleep 301 & sleep 302", overrides={"wall_seconds": 1})
+    # durations no other process uses (parallel test workers, other suites on the machine)
+    first, second = (f"30{n}.{os.getpid()}{time.monotonic_ns() % 100000}" for n in (1, 2))
+    run_ = run_code(settings, Identity("http:team"), "bash", f"sleep {first} & sleep {second}",
+                    overrides={"wall_seconds": 1})
     assert run_.killed == "timeout" and time.monotonic() - started < 5
-    leftover = subprocess.run(["pgrep", "-f", "sleep 30[12]"], capture_output=True, text=True).stdout
+    pattern = f"sleep ({re.escape(first)}|{re.escape(second)})"
+    leftover = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
     assert leftover == ""
 
 

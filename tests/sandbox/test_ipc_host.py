@@ -291,4 +291,6 @@ def test_any_request_body_is_an_envelope_or_a_protocol_error(body: bytes) -> Non
         assert str(error)
     else:
         assert envelope.action
-    assert time.perf_counter() - started < 1.0
+    # (a parser that backtracks or recurses per level takes minutes on these; 3 s leaves a
+    # loaded 2-core machine room)
+    assert time.perf_counter() - started < 3.0

@@ -275,6 +275,6 @@ def test_a_slow_spec_never_holds_the_database_write_lock(db: str, slow_parse: th
     finally:
         worker.join()
     # Then its write went through at once: the parse held no lock (it would have waited ~3 s)
-    assert waited < 1.5, f"another writer waited {waited:.2f}s"
+    assert waited < 2.0, f"another writer waited {waited:.2f}s"
     with read_session(db) as session:
         assert [s.spec for s in list_schedules(session, "http:team")] == ["daily 10:00"]

@@ -43,6 +43,7 @@ class FakeBridge(LoopbackServer):
         self.shape = "cursor"  #: "cursor" (claw's protocol) | "tutorial" (the setup document's bridge)
         self.tutorial_inbox: list[dict[str, Any]] = []
         self.handed_out = 0  #: tutorial items handed out so far
+        self.asked_since: list[str] = []  #: the cursor of each GET /messages, in order
         self.lock = threading.Lock()
         super().__init__()
 
@@ -61,6 +62,7 @@ class FakeBridge(LoopbackServer):
             self.shape = "cursor"
             self.tutorial_inbox.clear()
             self.handed_out = 0
+            self.asked_since.clear()
 
     def add_tutorial(self, chat_jid: str, sender: str, content: str, *, timestamp: Any = None,
                      **extra: Any) -> None:
@@ -130,6 +132,8 @@ class FakeBridge(LoopbackServer):
                         bridge.handed_out = len(bridge.tutorial_inbox)
                     return self._reply(200, json.dumps({"messages": page}).encode())
                 since = parse_qs(url.query).get("since", [""])[0]
+                with bridge.lock:
+                    bridge.asked_since.append(since)
                 start = int(since) if since.isdigit() else 0
                 with bridge.lock:
                     page = bridge.inbox[start:]

@@ -49,11 +49,14 @@ class ClawStack:
         database_url: str | None = None,
         extra_env: dict[str, str] | None = None,
         shard_workers: int | None = None,
+        flower: bool = False,
         **settings: object,
     ) -> None:
         """``shard_workers``: how many shard workers /healthz must list before the stack counts
         as up (default ``shards``; more when other hosts share the Redis)."""
         self.home = home
+        #: Flower's port, when `claw up` is to start it (off by default: it costs a process)
+        self.flower_port = free_port() if flower else None
         self.shards = shards
         self.shard_workers = shard_workers or shards
         self.database_url = database_url
@@ -69,6 +72,7 @@ class ClawStack:
             "CLAW_API_TOKEN": self.token,
             "CLAW_LLM": "offline",
             "CLAW_SWEEP_INTERVAL": "1",
+            **({"CLAW_FLOWER_PORT": str(self.flower_port)} if flower else {}),
             **{f"CLAW_{k.upper()}": str(v) for k, v in settings.items()},
         }
         self.env.pop("CLAW_DATABASE_URL", None)
@@ -98,7 +102,7 @@ class ClawStack:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "claw.cli", "up", "--api-port", str(self.api_port),
-             "--shards", str(self.shards), "--no-flower"],
+             "--shards", str(self.shards), *([] if self.flower_port else ["--no-flower"])],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home,
         )
         self.wait_healthy()
