@@ -217,6 +217,19 @@ def test_enqueue_turn_falls_back_to_the_hash_without_live_shards(
     assert sent == [f"claw.shard.{shard_of('http:a', 3)}"]
 
 
+def test_the_hash_fallback_stays_within_this_hosts_shards(
+    client: redis.Redis, sent: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given host B (CLAW_SHARD_BASE=4, 3 shards: it runs shards 4, 5 and 6) before any worker
+    # registered: its turns must go to queues one of its workers will consume, not 0..2
+    monkeypatch.setenv("CLAW_SHARD_BASE", "4")
+    get_settings.cache_clear()
+    for name in NATO:
+        assert dispatch.enqueue_turn(f"http:{name}")
+    assert set(sent) <= {"claw.shard.4", "claw.shard.5", "claw.shard.6"}
+    assert sent[0] == f"claw.shard.{4 + shard_of(f'http:{NATO[0]}', 3)}"
+
+
 def test_a_retry_chain_turn_is_sent_through_a_backoff(client: redis.Redis, sent: list[str]) -> None:
     up(client, 0)
     client.set(BACKOFF_KEY.format(group_id="http:a"), "token", ex=30)
