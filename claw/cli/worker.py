@@ -24,7 +24,8 @@ def worker(
     from claw.runtime.stack import shard_worker_argv
 
     try:
-        # the claim outlives the worker's start-up; its heartbeat keeps it from then on
+        # the claim outlives the worker's start-up (taking no groups); its heartbeat then makes
+        # the shard live and keeps the number taken
         shard = claim_free_shard(get_redis(), f"starting@{socket.gethostname()}", ttl=HEARTBEAT_TTL * 6)
     except Exception as exc:
         raise fail(f"claw worker: cannot claim a shard number ({type(exc).__name__}: {exc})") from None

@@ -76,6 +76,7 @@ def enqueue_turn(
     """
     client = None
     shard = NO_LIVE_SHARD
+    fallback = False
     try:
         client = get_redis()
         may_queue = client.register_script(_MAY_QUEUE)
@@ -88,7 +89,11 @@ def enqueue_turn(
         if shard == NOT_NOW:  # its shard died mid-turn: the sweeper moves it once the lease expires
             log.info("turn_deferred group=%s reason=shard_down", group_id)
             return False
-        queue = queue_of_shard(shard if shard >= 0 else shard_of(group_id, get_settings().shards))
+        if shard < 0:  # no live shard yet: hash onto this host's own shards (CLAW_SHARD_BASE..)
+            settings = get_settings()
+            shard = settings.shard_base + shard_of(group_id, settings.shards)
+            fallback = True
+        queue = queue_of_shard(shard)
         app.send_task(
             "claw.turn",
             args=[group_id],
@@ -100,7 +105,7 @@ def enqueue_turn(
         return True
     except Exception as exc:  # Redis down: the sweeper will pick the group up later
         log.warning("enqueue_turn_failed group=%s error=%s", group_id, type(exc).__name__)
-        if client is not None and shard >= 0:
+        if client is not None and shard >= 0 and not fallback:
             _give_back(client, group_id, shard)
         return False
 

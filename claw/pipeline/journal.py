@@ -25,10 +25,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from claw.db import read_session, write_session
+from claw.db import Message, read_session, write_session
 from claw.db.models import TurnJournal as JournalRow
 from claw.db.models import TurnStep
 
@@ -38,6 +38,13 @@ Data = dict[str, Any]
 Address = tuple[int, int, int]
 #: the ``request`` under which a call notes its intent before its effect (JournalSlot.intent)
 INTENT = -1
+
+
+class BatchAnswered(Exception):
+    """The batch a journal would be opened for is no longer pending: another turn of the group
+    answered it (or it was set aside) while this one ran, e.g. after this turn's worker stopped
+    long enough for its lease to expire and the group to move. The turn must stop before any
+    tool runs, or its effects would happen a second time."""
 
 
 def _journaled(session: Session, journal_id: int, address: Address) -> Data | None:
@@ -146,7 +153,13 @@ class TurnJournal:
         address = (step, call, 0)
         with write_session(self.database_url) as session:
             if self.journal_id is None:
-                self._open(session)
+                try:
+                    self._open(session)
+                except BatchAnswered:
+                    self.journal_id = self.key = None
+                    raise
+            elif session.get(JournalRow, self.journal_id) is None:
+                raise BatchAnswered(self.group_id)  # another turn resumed it and closed it
             assert self.journal_id is not None
             data = _add_once(session, self.journal_id, address, data)
         self._steps[address] = data
@@ -158,6 +171,12 @@ class TurnJournal:
         session.add(row)
         session.flush()
         self.journal_id, self.key = row.id, row.key
+        # Checked after the insert, which waits for (and, by the group's one-journal rule,
+        # conflicts with) a concurrent turn's open journal: a reply committed meanwhile is seen.
+        still = session.scalar(select(func.count()).select_from(Message).where(
+            Message.pending_in(self.group_id), Message.id.in_(self.message_ids)))
+        if still != len(set(self.message_ids)):
+            raise BatchAnswered(self.group_id)  # rolls the journal back with the transaction
         log.info("journal_opened group=%s journal=%d messages=%d", self.group_id, row.id,
                  len(self.message_ids))
 

@@ -181,16 +181,29 @@ def mark_shard_gone(client: redis.Redis, shard: int) -> None:
 MAX_SHARDS = 256
 
 
+#: a starting worker's claim on its shard number: not liveness (routing never reads it), so a
+#: worker that claims a number and then fails to start (or crash-loops) draws no groups to it
+SHARD_CLAIM_KEY = "claw:shard-claim:{shard}"
+
+_CLAIM_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+return 0
+"""
+
+
 def claim_free_shard(client: redis.Redis, holder: str, ttl: float) -> int:
-    """The lowest shard number without a live worker, claimed for ``holder`` (its liveness key,
-    set only if absent: two workers starting at once never get the same number). The worker's
-    heartbeat then keeps the claim. For deployments that start N identical shard workers
-    (docker compose --scale) instead of numbering them."""
+    """The lowest shard number with neither a live worker nor another starting worker's claim,
+    claimed for ``holder`` for ``ttl`` seconds (atomically: two workers starting at once never
+    get the same number). The claim is not liveness: the shard takes groups only once its
+    worker's heartbeat marks it alive (claw.health). For deployments that start N identical
+    shard workers (docker compose --scale) instead of numbering them."""
+    script = client.register_script(_CLAIM_LUA)
     for shard in range(MAX_SHARDS):
-        if client.set(SHARD_ALIVE_KEY.format(shard=shard), holder, nx=True, ex=max(1, round(ttl))):
-            client.sadd(SHARDS_KEY, shard)
+        keys = [SHARD_ALIVE_KEY.format(shard=shard), SHARD_CLAIM_KEY.format(shard=shard)]
+        if int(script(keys=keys, args=[holder, max(1, round(ttl))])):
             return shard
-    raise RuntimeError(f"all {MAX_SHARDS} shard numbers have a live worker")
+    raise RuntimeError(f"all {MAX_SHARDS} shard numbers have a live or starting worker")
 
 
 def live_shards(client: redis.Redis) -> list[int]:

@@ -37,7 +37,7 @@ from claw.memory import memory_prompt, record_turn
 from claw.personality import load_personality
 from claw.pipeline.backlog import trim_pending
 from claw.pipeline.failures import Failure
-from claw.pipeline.journal import TurnJournal, discard_journal, open_journal
+from claw.pipeline.journal import BatchAnswered, TurnJournal, discard_journal, open_journal
 from claw.pipeline.outbox import write_reply
 from claw.sandbox import quota
 from claw.sandbox.layout import ensure_group_layout
@@ -324,6 +324,9 @@ def _run_and_commit(
             on_text=on_text,
             journal=journal,
         )
+    except BatchAnswered:  # lost its lease (e.g. stopped) and the group's batch moved on
+        log.warning("turn_raced group=%s reason=batch_answered", group_id)
+        return TurnResult(TurnOutcome.RACED)
     except ProviderError as exc:
         log.warning("turn_model_failed group=%s retryable=%s error=%s", group_id, exc.retryable, exc)
         return TurnResult(TurnOutcome.FAILED, error=exc, newest_pending_id=pending[-1].id)

@@ -217,6 +217,19 @@ def test_enqueue_turn_falls_back_to_the_hash_without_live_shards(
     assert sent == [f"claw.shard.{shard_of('http:a', 3)}"]
 
 
+def test_the_hash_fallback_stays_within_this_hosts_shards(
+    client: redis.Redis, sent: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given host B (CLAW_SHARD_BASE=4, 3 shards: it runs shards 4, 5 and 6) before any worker
+    # registered: its turns must go to queues one of its workers will consume, not 0..2
+    monkeypatch.setenv("CLAW_SHARD_BASE", "4")
+    get_settings.cache_clear()
+    for name in NATO:
+        assert dispatch.enqueue_turn(f"http:{name}")
+    assert set(sent) <= {"claw.shard.4", "claw.shard.5", "claw.shard.6"}
+    assert sent[0] == f"claw.shard.{4 + shard_of(f'http:{NATO[0]}', 3)}"
+
+
 def test_a_retry_chain_turn_is_sent_through_a_backoff(client: redis.Redis, sent: list[str]) -> None:
     up(client, 0)
     client.set(BACKOFF_KEY.format(group_id="http:a"), "token", ex=30)
@@ -232,10 +245,26 @@ def test_a_starting_worker_claims_the_lowest_shard_number_without_a_live_worker(
     up(client, 0, 2)
     assert claim_free_shard(client, "w1", 30) == 1
     assert claim_free_shard(client, "w2", 30) == 3
-    # a claimed shard is live at once: it takes groups (its queue waits for its worker)
-    assert live_shards(client) == [0, 1, 2, 3]
+    # a claimed shard is not live until its worker's heartbeat says so: it takes no groups
+    assert live_shards(client) == [0, 2]
     mark_shard_gone(client, 0)
     assert claim_free_shard(client, "w3", 30) == 0
+    # once its worker runs, the claimed shard is live, and its number stays taken after the claim
+    up(client, 1)
+    assert live_shards(client) == [1, 2]
+    client.delete("claw:shard-claim:1")
+    assert claim_free_shard(client, "w4", 30) == 4
+
+
+def test_a_worker_that_claimed_a_shard_and_never_started_draws_no_group(client: redis.Redis) -> None:
+    # Given one live shard, and a `claw worker` that claimed shard 1 and then failed to start
+    # (its sandbox refused, a crash loop): its claim lasts a minute
+    up(client, 0)
+    assert claim_free_shard(client, "starting@host", 60) == 1
+    # When new groups arrive
+    shards = {take(client, f"http:{name}") for name in NATO}
+    # Then all go to the shard whose worker runs, none to the one nobody consumes
+    assert shards == {0}
 
 
 def test_workers_starting_at_once_never_claim_the_same_shard(

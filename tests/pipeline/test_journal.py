@@ -353,3 +353,58 @@ def test_a_tool_runs_once_when_the_turn_dies_right_after_it(
     [reply] = chat_replies()
     assert reply.startswith("Done: ") and "Error" not in reply
     assert journal_rows() == (0, 0)
+
+
+# ---- a turn that lost its lease (stopped, its group moved) and wakes up later ----------------
+
+
+def _answered_meanwhile(step: ModelStep) -> Callable[[ModelRequest], ModelStep]:
+    """The model's answer arrives after another turn of the group answered the batch (the
+    worker was stopped past its lease, the group moved to another shard and was answered)."""
+
+    def late(request: ModelRequest) -> ModelStep:
+        with write_session() as session:
+            pending = pending_messages(session, GROUP)
+            commit_reply(session, GROUP, pending, AgentReply("moved"), "answered elsewhere", started_at=T0)
+            journals.discard_journal(session, GROUP)
+        return step
+
+    return late
+
+
+def test_a_stale_turn_whose_batch_was_answered_meanwhile_runs_no_tool(
+    default_db: str, settings: Settings
+) -> None:
+    # Given a turn whose first model call returns (asking for a tool) only after another turn
+    # of the group answered the same message
+    say("alice", "remind me in 10 minutes to stretch")
+    model = ScriptedModel(
+        _answered_meanwhile(tool_use("schedule_task", {"kind": "reminder", "spec": "in 10 minutes",
+                                                       "text": "stretch"})),
+        echo_tool_result)
+    # When the stale turn goes on
+    result = answer_pending(settings, model, GROUP)
+    # Then it stops before the tool: no second reminder, no journal, one reply
+    assert result.outcome == TurnOutcome.RACED
+    assert _schedules(settings) == []
+    assert journal_rows() == (0, 0)
+    assert chat_replies() == ["answered elsewhere"]
+
+
+def test_a_stale_turn_whose_resumed_journal_was_closed_meanwhile_runs_no_more_tools(
+    default_db: str, settings: Settings
+) -> None:
+    # Given a turn that scheduled a reminder; then, while it was stopped, another turn resumed
+    # its journal, answered the batch and closed the journal
+    say("alice", "remind me in 10 minutes to stretch")
+    model = ScriptedModel(
+        tool_use("schedule_task", {"kind": "reminder", "spec": "in 10 minutes", "text": "stretch"}),
+        _answered_meanwhile(tool_use("schedule_task", {"kind": "reminder", "spec": "in 20 minutes",
+                                                       "text": "stretch again"})),
+        echo_tool_result)
+    # When the stale turn goes on with the next tool
+    result = answer_pending(settings, model, GROUP)
+    # Then that tool's effect does not happen and no reply of its own is written
+    assert result.outcome in (TurnOutcome.RACED, TurnOutcome.FAILED)
+    assert len(_schedules(settings)) == 1
+    assert chat_replies() == ["answered elsewhere"]
