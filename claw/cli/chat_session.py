@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from claw.cli.chat_screen import Screen
+from claw.cli.common import group_path
 
 #: messages of the group shown when the chat opens
 HISTORY_MESSAGES = 10
@@ -99,7 +100,7 @@ class Conversation:
 
 def recent_messages(client: httpx.Client, group_id: str) -> list[dict[str, Any]] | None:
     """The group's last messages, oldest first; None when the group does not exist yet."""
-    response = client.get(f"/v1/groups/{group_id}/messages",
+    response = client.get(f"{group_path(group_id)}/messages",
                           params={"newest": True, "limit": HISTORY_MESSAGES}, timeout=10)
     if response.status_code == 404:
         return None

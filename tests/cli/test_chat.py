@@ -96,6 +96,23 @@ def test_chat_shows_recent_history_then_marks_claws_lines_and_quit_leaves(stack:
     assert chat.exitstatus == 0
 
 
+def test_a_chat_whose_name_holds_a_slash_shows_its_history_and_replies(stack: ClawStack) -> None:
+    # Given a group `claw send "team/ops" …` made (before, `claw chat` asked for its history and
+    # events unescaped, got 404s and showed neither its history nor any reply)
+    post_terminal(stack, "team/ops", "slashed words", sender="kim")
+
+    chat = open_chat(stack, "team/ops")
+
+    chat.expect_exact("kim> slashed words")
+    chat.expect(claw_says("kim: slashed words"))
+    chat.expect_exact("max> ")
+    chat.sendline("and now?")
+    chat.expect(claw_says("max: and now?"))
+    chat.sendline("quit")
+    chat.expect(pexpect.EOF)
+    chat.close()
+
+
 def test_a_new_chat_shows_typing_for_its_first_message_and_ctrl_d_leaves(stack: ClawStack) -> None:
     chat = open_chat(stack, "fresh")
     chat.expect_exact("max> ")
