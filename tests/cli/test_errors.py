@@ -20,6 +20,10 @@ from tests.cli.conftest import Claw, one_line
     (["memory", "list", "main", "--category", "jokes"], "unknown category 'jokes'"),
     (["schedules", "rm", "zero"], "Input should be a valid integer"),
     (["nonsense"], "No such command 'nonsense'"),
+    # before, these reached the API and came back as its 422 field error with exit 1
+    (["send", "x" * 300, "hi"], "a group name of 300 characters is too long"),
+    (["usage", "http:" + "y" * 260], "a group name of 260 characters is too long"),
+    (["schedules", "pause", str(2**64)], "Input should be less than or equal to 9223372036854775807"),
 ])
 def test_a_usage_error_is_one_line_and_exit_2(claw: Claw, args: list[str], says: str) -> None:
     result = claw(*args)
