@@ -72,11 +72,19 @@ def _write_pointed(homes: list[Path]) -> None:
 def _running(home: Path) -> dict[str, object] | None:
     """The run.json of a stack that is still running in ``home``."""
     try:
+        written = (home / RUNFILE).stat().st_mtime
         values = json.loads((home / RUNFILE).read_text())
     except (OSError, ValueError):
         return None
     pid = values.get("pid") if isinstance(values, dict) else None
-    return values if isinstance(pid, int) and psutil.pid_exists(pid) else None
+    if not isinstance(pid, int):
+        return None
+    try:
+        started = psutil.Process(pid).create_time()
+    except (psutil.Error, ValueError):
+        return None
+    # a process started after run.json was written only reuses the dead stack's pid
+    return values if started <= written + 1 else None
 
 
 def find_stack(home: Path) -> Path | None:

@@ -61,3 +61,24 @@ def test_an_old_single_line_pointer_is_still_read(tmp_path: Path) -> None:
     (default_home() / "latest-stack").write_text(f"{live.home.resolve()}\n")
 
     assert find_stack(default_home()) == live.home.resolve()
+
+
+def test_a_dead_stack_whose_pid_was_reused_is_not_running(tmp_path: Path) -> None:
+    import subprocess
+    import time
+
+    live, dead = stack(tmp_path / "live"), stack(tmp_path / "dead")
+    write_runfile(live)
+    write_runfile(dead)
+    # the later stack died, and its pid now belongs to a process started after its run.json
+    time.sleep(1.5)
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        (dead.home / "run.json").write_text(f'{{"pid": {other.pid}}}')
+        old = time.time() - 60
+        os.utime(dead.home / "run.json", (old, old))
+
+        assert find_stack(default_home()) == live.home.resolve()
+    finally:
+        other.kill()
+        other.wait()
