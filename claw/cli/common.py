@@ -196,7 +196,7 @@ def api_error(response: httpx.Response) -> str:
         return ("the API refused the token: set CLAW_API_TOKEN, or CLAW_HOME to the stack's "
                 "folder (its api_token)")
     if isinstance(reason, str) and reason:
-        return reason
+        return reason.replace("Value error, ", "")  # pydantic's prefix, noise to a person
     return f"the API answered {response.status_code} {response.reason_phrase}".rstrip()
 
 

@@ -65,6 +65,16 @@ def test_an_error_the_api_reports_is_its_sentence_and_exit_1(claw: Claw, api) ->
     assert "422" not in line and "{" not in line and "error" not in line.split(":")[0]
 
 
+def test_a_field_the_api_refuses_reads_without_pydantics_prefix(claw: Claw, api) -> None:  # type: ignore[no-untyped-def]
+    api.post("/v1/messages", json={"chat_id": "mars", "text": "hi", "channel": "terminal"})
+
+    result = claw("groups", "set", "mars", "--tz", "Mars/Base")
+
+    assert result.code == 1
+    assert one_line(result.err) == ("claw: timezone: unknown timezone 'Mars/Base'; use an IANA name "
+                                    "like Europe/Berlin")
+
+
 def test_a_wrong_token_is_one_line_and_exit_1(claw: Claw, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLAW_API_TOKEN", "not-the-token")
 
