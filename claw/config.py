@@ -13,6 +13,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -29,7 +30,7 @@ class Settings(BaseSettings):
     workspace: Path = Path("workspace")
     database_url: str | None = None
     redis_url: str | None = None
-    redis_port: int = 6390  #: port of the private redis-server that `claw up` starts
+    redis_port: int = Field(default=6390, ge=1, le=65535)  #: port of the private redis-server that `claw up` starts
 
     llm: Literal["anthropic", "openai", "offline"] | None = None
     model: str = "claude-sonnet-4-5"
@@ -62,24 +63,24 @@ class Settings(BaseSettings):
 
     api_token: SecretStr | None = None
     api_host: str = "127.0.0.1"
-    api_port: int = 8080
-    api_max_text: int = 16_000  #: longest message text the API accepts, in characters (a 422 beyond)
-    poll_max_text: int = 16_000  #: longest text kept of a polled message (Telegram, WhatsApp); cut beyond
-    flower_port: int = 5555
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_max_text: int = Field(default=16_000, ge=1)  #: longest message text the API accepts, in characters (a 422 beyond)
+    poll_max_text: int = Field(default=16_000, ge=1)  #: longest text kept of a polled message (Telegram, WhatsApp); cut beyond
+    flower_port: int = Field(default=5555, ge=1, le=65535)
     flower_user: str = "claw"
     task_events: bool = False  #: Celery task events, for Flower (`claw up` sets it with Flower)
 
-    shards: int = 3
+    shards: int = Field(default=3, ge=1)  #: a stack without a shard worker answers nothing
     #: seconds `claw up` waits for every process and /healthz before it gives up on starting
     startup_timeout: float = Field(default=180.0, gt=0)
     #: the first shard number this host runs (`claw up` runs shard_base .. shard_base+shards-1):
     #: hosts sharing one Redis give themselves disjoint shard numbers (docs/scaling.md)
     shard_base: int = Field(default=0, ge=0)
-    poll_interval: float = 2.0
-    sweep_interval: float = 5.0
+    poll_interval: float = Field(default=2.0, gt=0)
+    sweep_interval: float = Field(default=5.0, gt=0)
     #: a reply claimed this long ago by a sender that never finished (killed) is handed out again
-    stuck_send_seconds: float = 60.0
-    scheduler_interval: float = 60.0
+    stuck_send_seconds: float = Field(default=60.0, gt=0)
+    scheduler_interval: float = Field(default=60.0, gt=0)
     scheduler_batch: int = 500  #: most due runs one tick claims; the rest wait for the next tick
     max_schedules_per_group: int = 100  #: active schedules a group may have
     #: the least time between two runs of a repeating schedule, for every schedule made from now
@@ -144,6 +145,22 @@ class Settings(BaseSettings):
     sandbox_gid: int = 65534
     sandbox_docker_image: str = "python:3.11-slim"
 
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_not_empty(cls, value: object) -> object:
+        """An empty CLAW_HOME is unset, not the current folder (state must not follow the cwd)."""
+        return default_home() if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """A zone that does not exist fails here, as one line, not in every turn and command."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)") from None
+        return value
+
     @field_validator("schedule_min_interval", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
@@ -176,7 +193,9 @@ class Settings(BaseSettings):
     def _workspace_in_home(cls, data: object) -> object:
         """The workspace lives in the home unless CLAW_WORKSPACE says otherwise."""
         if isinstance(data, dict) and not data.get("workspace"):
-            data = {**data, "workspace": Path(data.get("home") or default_home()) / "workspace"}
+            home = data.get("home")
+            home = home if not isinstance(home, str) or home.strip() else None
+            data = {**data, "workspace": Path(home or default_home()) / "workspace"}
         return data
 
     #: web_fetch (claw/webtools): comma-separated hosts allowed even on private addresses

@@ -315,3 +315,42 @@ def test_the_workspace_follows_claw_home_unless_set(monkeypatch: pytest.MonkeyPa
 
     assert Settings().workspace == tmp_path / "state" / "workspace"
     assert Settings(workspace=tmp_path / "ws").workspace == tmp_path / "ws"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        ("CLAW_API_PORT", "99999", "CLAW_API_PORT: Input should be less than or equal to 65535"),
+        ("CLAW_REDIS_PORT", "0", "CLAW_REDIS_PORT: Input should be greater than or equal to 1"),
+        ("CLAW_FLOWER_PORT", "-1", "CLAW_FLOWER_PORT: Input should be greater than or equal to 1"),
+        ("CLAW_SHARDS", "0", "CLAW_SHARDS: Input should be greater than or equal to 1"),
+        ("CLAW_SWEEP_INTERVAL", "0", "CLAW_SWEEP_INTERVAL: Input should be greater than 0"),
+        ("CLAW_API_MAX_TEXT", "-5", "CLAW_API_MAX_TEXT: Input should be greater than or equal to 1"),
+        ("CLAW_TZ", "Mars/Base", "CLAW_TZ: unknown time zone 'Mars/Base' (an IANA name such as Europe/Berlin)"),
+    ],
+)
+def test_a_bad_claw_value_is_one_line_and_exit_2_in_every_command(
+    tmp_path: Path, variable: str, value: str, complaint: str
+) -> None:
+    """Before, CLAW_TZ=Mars/Base was a traceback in `claw memory list`, CLAW_API_PORT=99999 one in
+    `claw up`, and CLAW_SHARDS=0 a stack that said "claw is up" and answered nothing."""
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ["PATH"], "CLAW_HOME": str(tmp_path / "home"), variable: value}
+    for command in (["memory", "list", "main"], ["up"]):
+        done = subprocess.run([sys.executable, "-m", "claw.cli", *command], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stderr.strip()) == (2, f"claw: bad settings: {complaint}"), command
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_claw_home_is_the_default_home_not_the_current_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("CLAW_HOME", "")
+    settings = Settings()
+    assert settings.home == tmp_path / "data" / "claw"
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'data' / 'claw' / 'claw.db'}"
+    assert settings.workspace == tmp_path / "data" / "claw" / "workspace"

@@ -32,6 +32,7 @@ from claw.api import (
 )
 from claw.api.errors import MAX_BODY_BYTES, install_error_handlers
 from claw.api.gate import PUBLIC_PATHS, Gate
+from claw.api.group_path import GroupIdPath
 from claw.api.routes import api, public
 from claw.config import get_settings
 
@@ -75,5 +76,6 @@ def create_app() -> FastAPI:
     # declared body into its own plain-text 413. The last added is the outermost: the Gate.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
     app.add_middleware(Gate, public_paths=PUBLIC_PATHS | web_routes.PUBLIC_PATHS)
+    app.add_middleware(GroupIdPath)  # a '/' in a group id (escaped) routes to the group
     install_error_handlers(app)
     return app

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from claw.api.group_path import unescape_group_id
 from claw.config import get_settings
 from claw.db import Group
 from claw.db.models import MAX_ID
@@ -45,7 +46,7 @@ Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN), BeforeValidator(_
 #: an id of a database row: a BigInteger, so a larger number can name nothing
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="a row id")]
 #: a group id in a path: ``<channel>:<chat_id>``
-GroupId = Annotated[str, Path(min_length=1, max_length=255, pattern=NAME_PATTERN,
+GroupId = Annotated[str, BeforeValidator(unescape_group_id), Path(min_length=1, max_length=255, pattern=NAME_PATTERN,
                               description="<channel>:<chat_id>, e.g. http:team")]
 
 #: claw stores UTC; SQLite hands datetimes back without a zone, so the API adds it back

@@ -19,8 +19,17 @@ import typer
 from claw.cli.chat_events import GroupEvents
 from claw.cli.chat_screen import Screen
 from claw.cli.chat_session import Conversation, error_of, recent_messages, send_line
-from claw.cli.common import EXIT_USAGE, GROUP_HELP, api_client, cli, client_settings, fail
-from claw.cli.common import group_id as target_group
+from claw.cli.common import (
+    EXIT_ERROR,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    GROUP_HELP,
+    api_client,
+    cli,
+    client_settings,
+    fail,
+)
+from claw.cli.common import group_id as group_id_of
 from claw.cli.send import SENDABLE_CHANNELS
 
 #: how long the chat waits for the event stream before it shows the history anyway
@@ -34,13 +43,13 @@ LEAVE_WORDS = {"quit", "exit", "/quit", "/exit"}
 
 @cli.command()
 def chat(
-    group: Annotated[str, typer.Option(help=GROUP_HELP)] = "main",
+    group: Annotated[str, typer.Option(help=f"{GROUP_HELP}; a terminal, http or web group")] = "main",
     sender: Annotated[str, typer.Option(help="who is speaking")] = os.environ.get("USER", "you"),
 ) -> None:
     """Chat with claw in the terminal (the terminal channel): the group's last messages, then
     everything claw says to it as it comes. quit, exit or Ctrl-D leaves."""
-    group_id = target_group(group)
-    channel, _, chat_id = group_id.partition(":")
+    group_id = group_id_of(group)  # `--group terminal:main` once chatted in terminal:terminal:main
+    channel, _, chat_name = group_id.partition(":")
     if channel not in SENDABLE_CHANNELS:
         raise fail(f"claw: claw chat talks in {', '.join(SENDABLE_CHANNELS)} groups, not {group_id} "
                    f"(its messages come from {channel} itself)", EXIT_USAGE)
@@ -59,18 +68,18 @@ def chat(
                 history = recent_messages(client, group_id)
             except httpx.HTTPStatusError as exc:
                 typer.secho(f"the claw API refused: {error_of(exc.response)}", fg="red", err=True)
-                raise typer.Exit(2) from None
+                raise typer.Exit(EXIT_ERROR) from None
             except httpx.HTTPError as exc:
                 typer.secho(f"cannot reach the claw API ({type(exc).__name__}); is `claw up` running?",
                             fg="red", err=True)
-                raise typer.Exit(2) from None
+                raise typer.Exit(EXIT_UNREACHABLE) from None
             conversation.begin(history or [])
-            _talk(client, channel, chat_id, sender, screen, conversation, events)
+            _talk(client, channel, chat_name, sender, screen, conversation, events)
         finally:
             events.stop()
 
 
-def _talk(client: httpx.Client, channel: str, chat_id: str, sender: str, screen: Screen,
+def _talk(client: httpx.Client, channel: str, chat_name: str, sender: str, screen: Screen,
           conversation: Conversation, events: GroupEvents) -> None:
     while True:
         try:
@@ -83,7 +92,7 @@ def _talk(client: httpx.Client, channel: str, chat_id: str, sender: str, screen:
         if not line:
             continue
         try:
-            message_id = send_line(client, channel, chat_id, line, sender, screen)
+            message_id = send_line(client, chat_name, line, sender, screen, channel=channel)
         except KeyboardInterrupt:
             screen.note("not sent")
             continue

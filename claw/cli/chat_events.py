@@ -90,7 +90,7 @@ class GroupEvents:
         missing and may exist now), False after a failure."""
         cursor = self.cursor or (FROM_START if self._was_missing else None)
         headers = {"Last-Event-ID": cursor} if cursor else {}
-        path = f"{group_path(self.group_id)}/events"
+        path = f"{group_path(self.group_id)}/events"  # escaped: a chat id may hold '/'
         with connect_sse(self.client, "GET", path, headers=headers, timeout=self.timeout) as source:
             if source.response.status_code == 404:
                 # a new chat: created after we looked, so everything its log holds is new to us

@@ -115,12 +115,12 @@ def error_of(response: httpx.Response) -> str:
         return response.text or f"HTTP {response.status_code}"
 
 
-def send_line(client: httpx.Client, channel: str, chat_id: str, text: str, sender: str,
-              screen: Screen) -> int | None:
+def send_line(client: httpx.Client, group: str, text: str, sender: str, screen: Screen,
+              channel: str = "terminal") -> int | None:
     """Post one typed line, retrying while the stack is unreachable or answers 5xx; its id, or
     None when it was not sent (said in one line). The external id makes a retry of a post that
     did arrive store nothing twice."""
-    body = {"chat_id": chat_id, "text": text, "sender": sender, "channel": channel,
+    body = {"chat_id": group, "text": text, "sender": sender, "channel": channel,
             "external_id": f"chat-{uuid.uuid4().hex}"}
     deadline = time.monotonic() + SEND_RETRY_SECONDS
     delay, told = 0.5, False

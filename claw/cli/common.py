@@ -146,11 +146,18 @@ def group_id(name: str) -> str:
         raise fail(f"claw: not a group name: {name!r}", EXIT_USAGE)
     channel, sep, chat = text.partition(":")
     if not sep:
-        return f"{DEFAULT_CHANNEL}:{text}"
+        channel, chat, text = DEFAULT_CHANNEL, text, f"{DEFAULT_CHANNEL}:{text}"
     if not channel or not chat.strip():
         raise fail(f"claw: not a group id: {name!r} (want <channel>:<chat>, e.g. http:team, "
                    f"or a bare name for {DEFAULT_CHANNEL}:<name>)", EXIT_USAGE)
+    if len(chat) > MAX_CHAT_NAME or len(text) > MAX_GROUP_ID:
+        raise fail(f"claw: a group name of {len(chat)} characters is too long (a chat name has at "
+                   f"most {MAX_CHAT_NAME}, a group id {MAX_GROUP_ID})", EXIT_USAGE)
     return text
+
+
+#: what the API takes: a chat_id of at most 200 characters, a group id in a path of at most 255
+MAX_CHAT_NAME, MAX_GROUP_ID = 200, 255
 
 
 #: help text of every argument or option that names a group
@@ -200,7 +207,7 @@ def api_error(response: httpx.Response) -> str:
         return ("the API refused the token: set CLAW_API_TOKEN, or CLAW_HOME to the stack's "
                 "folder (its api_token)")
     if isinstance(reason, str) and reason:
-        return reason
+        return reason.replace("Value error, ", "")  # pydantic's prefix, noise to a person
     return f"the API answered {response.status_code} {response.reason_phrase}".rstrip()
 
 

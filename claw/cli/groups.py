@@ -141,10 +141,16 @@ def groups_personality(
             typer.echo(current["text"])
             return
         # click's editor: $VISUAL, $EDITOR, else a default; None when the file was not saved
-        edited = click.edit(current["text"], extension=".md", require_save=True)
+        try:
+            edited = click.edit(current["text"], extension=".md", require_save=True)
+        except click.ClickException as exc:  # the editor failed or does not exist
+            raise fail(f"claw: {exc.format_message()}; nothing saved (set $EDITOR to an editor "
+                       "that works)") from None
         if edited is None or edited.strip() == current["text"].strip():
             typer.echo("unchanged")
             return
+        if not edited.strip():
+            raise fail("claw: the edited personality is empty; nothing saved")
         saved = checked(client.put(path, json={"text": edited}))
         typer.echo(f"saved; {saved['previous_versions']} previous version(s) kept")
 

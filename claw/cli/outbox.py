@@ -34,12 +34,15 @@ def outbox_default(ctx: typer.Context, group: GroupOption = None) -> None:
 def outbox_list(group: GroupOption = None) -> None:
     """Replies pending, being sent or failed, by group and in the order they will go out."""
     from claw.db import read_session
-    from claw.db.models import utcnow
+    from claw.db.models import Group, utcnow
     from claw.pipeline.outbox import unsent_rows
 
+    target = group_id(group) if group else None
     client_settings()
     with read_session() as session:
-        rows = unsent_rows(session, group_id(group) if group else None)
+        if target is not None and session.get(Group, target) is None:
+            raise fail(f"claw: unknown group {target!r}")  # not "every reply is delivered"
+        rows = unsent_rows(session, target)
     if not rows:
         typer.echo("every reply is delivered")
         return

@@ -7,11 +7,12 @@ from typing import Annotated, Any, Optional
 import typer
 
 from claw.cli.common import GROUP_HELP, api_client, checked, cli, client_settings, group_id
+from claw.db.models import MAX_ID
 
 schedules_cli = typer.Typer(help="Reminders and tasks the assistant runs on its own.", no_args_is_help=True)
 cli.add_typer(schedules_cli, name="schedules")
 
-ScheduleId = Annotated[int, typer.Argument(min=1, help="the schedule's number (see `claw schedules list`)")]
+ScheduleId = Annotated[int, typer.Argument(min=1, max=MAX_ID, help="the schedule's number (see `claw schedules list`)")]
 
 
 @schedules_cli.command("list")

@@ -42,9 +42,17 @@ def ports_of(settings: Settings, *, flower: bool, private_redis: bool) -> list[P
     return ports
 
 
+WILDCARDS = {"0.0.0.0", "::", ""}  #: hosts that take a port on every address
+
+
 def check_ports_free(ports: list[Port]) -> None:
-    """Raise NotReady naming the first port that another program holds."""
-    for port in ports:
+    """Raise NotReady naming the first port that another program holds, or that two of claw's
+    own processes were given (each would pass the probe, and the second would crash at start)."""
+    for index, port in enumerate(ports):
+        for other in ports[:index]:
+            if other.port == port.port and (other.host == port.host or {other.host, port.host} & WILDCARDS):
+                raise NotReady(f"port {port.port} is given to both {other.what} and {port.what}: "
+                               f"choose another ({port.option})")
         with socket.socket(socket.AF_INET6 if ":" in port.host else socket.AF_INET) as probe:
             # as uvicorn and redis bind: a port in TIME_WAIT is free
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

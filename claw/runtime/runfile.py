@@ -3,9 +3,10 @@ database), so that `claw chat`, `claw send`, `claw doctor` and the rest find the
 repeating its options.
 
 A stack started with ``--home DIR`` elsewhere than the default home also leaves a pointer,
-``latest-stack`` in the default home: a command run without CLAW_HOME, where the default home
-has no stack running, follows it to DIR (the banner of `claw up` prints the CLAW_HOME to set
-as well, for when several run).
+``latest-stack`` in the default home (one home a line, the latest last): a command run
+without CLAW_HOME, where the default home has no stack running, follows it to the latest DIR
+whose stack still runs, so stopping one `--home` stack leaves the others found (the banner of
+`claw up` prints the CLAW_HOME to set as well, for when several run).
 """
 
 from __future__ import annotations
@@ -44,20 +45,46 @@ def write_runfile(settings: Settings) -> Path:
     with os.fdopen(fd, "w") as handle:
         handle.write(json.dumps(values, indent=2) + "\n")
     if home != default_home().resolve():
-        pointer = default_home() / POINTER
-        pointer.parent.mkdir(parents=True, exist_ok=True)
-        pointer.write_text(str(home) + "\n")
+        _write_pointed([h for h in _pointed() if h != home and _running(h) is not None] + [home])
     return path
+
+
+def _pointed() -> list[Path]:
+    """The homes ``latest-stack`` lists, the latest last."""
+    try:
+        lines = (default_home() / POINTER).read_text().splitlines()
+    except OSError:
+        return []
+    return [Path(line.strip()) for line in lines if line.strip()]
+
+
+def _write_pointed(homes: list[Path]) -> None:
+    pointer = default_home() / POINTER
+    if not homes:
+        pointer.unlink(missing_ok=True)
+        return
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pointer.with_name(f"{POINTER}.{os.getpid()}.tmp")
+    tmp.write_text("".join(f"{h}\n" for h in homes))
+    tmp.replace(pointer)
 
 
 def _running(home: Path) -> dict[str, object] | None:
     """The run.json of a stack that is still running in ``home``."""
     try:
+        written = (home / RUNFILE).stat().st_mtime
         values = json.loads((home / RUNFILE).read_text())
     except (OSError, ValueError):
         return None
     pid = values.get("pid") if isinstance(values, dict) else None
-    return values if isinstance(pid, int) and psutil.pid_exists(pid) else None
+    if not isinstance(pid, int):
+        return None
+    try:
+        started = psutil.Process(pid).create_time()
+    except (psutil.Error, ValueError):
+        return None
+    # a process started after run.json was written only reuses the dead stack's pid
+    return values if started <= written + 1 else None
 
 
 def find_stack(home: Path) -> Path | None:
@@ -67,11 +94,7 @@ def find_stack(home: Path) -> Path | None:
         return home
     if "CLAW_HOME" in os.environ:
         return None
-    try:
-        pointed = Path((default_home() / POINTER).read_text().strip())
-    except OSError:
-        return None
-    return pointed if _running(pointed) is not None else None
+    return next((h for h in reversed(_pointed()) if _running(h) is not None), None)
 
 
 def adopt_runfile(home: Path) -> None:
@@ -90,9 +113,9 @@ def adopt_runfile(home: Path) -> None:
 def remove_runfile(settings: Settings) -> None:
     home = settings.home.resolve()
     (home / RUNFILE).unlink(missing_ok=True)
-    pointer = default_home() / POINTER
-    try:
-        if Path(pointer.read_text().strip()) == home:
-            pointer.unlink()
-    except OSError:
-        pass
+    pointed = _pointed()
+    if home in pointed:
+        try:
+            _write_pointed([h for h in pointed if h != home and _running(h) is not None])
+        except OSError:
+            pass

@@ -96,6 +96,51 @@ def test_chat_shows_recent_history_then_marks_claws_lines_and_quit_leaves(stack:
     assert chat.exitstatus == 0
 
 
+def test_a_chat_whose_name_holds_a_slash_shows_its_history_and_replies(stack: ClawStack) -> None:
+    # Given a group `claw send "team/ops" …` made (before, `claw chat` asked for its history and
+    # events unescaped, got 404s and showed neither its history nor any reply)
+    post_terminal(stack, "team/ops", "slashed words", sender="kim")
+
+    chat = open_chat(stack, "team/ops")
+
+    chat.expect_exact("kim> slashed words")
+    chat.expect(claw_says("kim: slashed words"))
+    chat.expect_exact("max> ")
+    chat.sendline("and now?")
+    chat.expect(claw_says("max: and now?"))
+    chat.sendline("quit")
+    chat.expect(pexpect.EOF)
+    chat.close()
+
+
+def test_a_full_group_id_is_that_group_not_a_terminal_chat_named_after_it(stack: ClawStack) -> None:
+    # Before, `claw chat --group terminal:main` chatted in terminal:terminal:main and `--group
+    # http:team` in terminal:http:team: every other command reads a name with ':' as a full id
+    post_terminal(stack, "fullid", "said before", sender="kim")
+    env = {**stack.env, "CLAW_API_PORT": str(stack.api_port), "TERM": "dumb"}
+    for group, said in [("terminal:fullid", "kim> said before"), ("http:fullid", None)]:
+        chat = pexpect.spawn(sys.executable, ["-m", "claw.cli", "chat", "--group", group, "--sender", "max"],
+                             env=env, cwd=str(stack.home), encoding="utf-8", timeout=30, dimensions=(40, 200))
+        chat.expect_exact(f"Chatting in {group} as max")
+        if said:
+            chat.expect_exact(said)
+        chat.expect_exact("max> ")
+        chat.sendline("which group?")
+        chat.expect(claw_says("max: which group?"))
+        chat.sendline("quit")
+        chat.expect(pexpect.EOF)
+        chat.close()
+    assert stack.http.get("/v1/groups/http:fullid/messages").json()["messages"][0]["text"] == "which group?"
+    assert stack.http.get("/v1/groups/terminal:terminal:fullid/messages").status_code == 404
+
+    refused = pexpect.spawn(sys.executable, ["-m", "claw.cli", "chat", "--group", "telegram:-100"],
+                            env=env, cwd=str(stack.home), encoding="utf-8", timeout=30)
+    refused.expect_exact("claw: claw chat talks in terminal, http, web groups, not telegram:-100")
+    refused.expect(pexpect.EOF)
+    refused.close()
+    assert refused.exitstatus == 2
+
+
 def test_a_new_chat_shows_typing_for_its_first_message_and_ctrl_d_leaves(stack: ClawStack) -> None:
     chat = open_chat(stack, "fresh")
     chat.expect_exact("max> ")

@@ -20,6 +20,10 @@ from tests.cli.conftest import Claw, one_line
     (["memory", "list", "main", "--category", "jokes"], "unknown category 'jokes'"),
     (["schedules", "rm", "zero"], "Input should be a valid integer"),
     (["nonsense"], "No such command 'nonsense'"),
+    # before, these reached the API and came back as its 422 field error with exit 1
+    (["send", "x" * 300, "hi"], "a group name of 300 characters is too long"),
+    (["usage", "http:" + "y" * 260], "a group name of 260 characters is too long"),
+    (["schedules", "pause", str(2**64)], "Input should be less than or equal to 9223372036854775807"),
 ])
 def test_a_usage_error_is_one_line_and_exit_2(claw: Claw, args: list[str], says: str) -> None:
     result = claw(*args)
@@ -59,6 +63,16 @@ def test_an_error_the_api_reports_is_its_sentence_and_exit_1(claw: Claw, api) ->
     line = one_line(result.err)
     assert line.startswith("claw: ") and "accepted" in line.lower()
     assert "422" not in line and "{" not in line and "error" not in line.split(":")[0]
+
+
+def test_a_field_the_api_refuses_reads_without_pydantics_prefix(claw: Claw, api) -> None:  # type: ignore[no-untyped-def]
+    api.post("/v1/messages", json={"chat_id": "mars", "text": "hi", "channel": "terminal"})
+
+    result = claw("groups", "set", "mars", "--tz", "Mars/Base")
+
+    assert result.code == 1
+    assert one_line(result.err) == ("claw: timezone: unknown timezone 'Mars/Base'; use an IANA name "
+                                    "like Europe/Berlin")
 
 
 def test_a_wrong_token_is_one_line_and_exit_1(claw: Claw, monkeypatch: pytest.MonkeyPatch) -> None:

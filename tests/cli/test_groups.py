@@ -127,3 +127,28 @@ def test_a_strangers_name_and_first_message_cannot_drive_the_owners_terminal(
         assert not any(ord(c) < 0x20 and c != "\n" or 0x7F <= ord(c) < 0xA0 for c in result.out), repr(result.out)
         assert not any(line.startswith("FAKE") for line in result.out.splitlines())
         assert "lory" in result.out
+
+
+@pytest.mark.parametrize(
+    ("editor", "complaint"),
+    [
+        ("false", "claw: false: Editing failed; nothing saved (set $EDITOR to an editor that works)"),
+        ("/nonexistent/editor", "claw: /nonexistent/editor: Editing failed: [Errno 2] No such file or "
+         "directory: '/nonexistent/editor'; nothing saved (set $EDITOR to an editor that works)"),
+        ("truncate -s 0", "claw: the edited personality is empty; nothing saved"),
+    ],
+)
+def test_personality_edit_with_a_failing_editor_is_one_line_and_saves_nothing(
+    claw: Claw, api: httpx.Client, monkeypatch: pytest.MonkeyPatch, editor: str, complaint: str
+) -> None:
+    """Before, a failing or missing $EDITOR was a traceback (click's own exception, which the
+    CLI's one-line errors did not catch) and an emptied file a raw 422 field error."""
+    monkeypatch.setenv("EDITOR", editor)
+    monkeypatch.delenv("VISUAL", raising=False)
+    group = make_group(api, f"ed{abs(hash(editor)) % 10**6}")
+
+    result = claw("groups", "personality", group, "--edit")
+
+    assert result.code == 1
+    assert one_line(result.err) == complaint
+    assert api.get(f"/v1/groups/{group}/personality").json()["source"] == "default"

@@ -49,6 +49,15 @@ def test_with_everything_delivered_it_says_so(claw_redis: redis.Redis) -> None:
     assert run() == (0, "every reply is delivered\n")
 
 
+def test_listing_an_unknown_group_says_so_and_exits_1(claw_redis: redis.Redis) -> None:
+    reply("a@g.us", "hi", status=OutboxStatus.SENT)
+
+    result = CliRunner().invoke(cli, ["outbox", "--group", "whatsapp:nobody"])
+
+    assert (result.exit_code, result.stderr) == (1, "claw: unknown group 'whatsapp:nobody'\n")
+    assert result.stdout == ""
+
+
 def test_it_lists_failed_and_waiting_replies_of_all_groups_or_one(claw_redis: redis.Redis) -> None:
     # Given a failed reply in one chat, a reply waiting out a backoff in another, and a sent one
     failed = reply("a@g.us", "hi", status=OutboxStatus.FAILED, attempts=40,
