@@ -27,8 +27,9 @@ from claw.config import get_settings
 STEADY_STATE_TASKS = ("claw.poll", "claw.sweep", "claw.scheduler.tick")
 #: Celery's loggers of per-task lines: received (strategy), succeeded (trace), sent (beat)
 TASK_LINE_LOGGERS = ("celery.worker.strategy", "celery.app.trace", "celery.beat")
-#: claw's loggers whose info lines belong on the console: the one line per turn
-CONSOLE_LOGGERS = ("claw.pipeline.turns",)
+#: claw's loggers whose info lines belong on the console: the one line per turn, and a turn
+#: redone after its process died (rare, and worth seeing)
+CONSOLE_LOGGERS = ("claw.pipeline.turns", "claw.pipeline.attempts")
 #: the settings `claw up` passes each Celery process (Settings.log_file, Settings.process_name)
 LOG_FILE_ENV = "CLAW_LOG_FILE"
 PROCESS_ENV = "CLAW_PROCESS_NAME"
