@@ -32,7 +32,7 @@ def send(
     sender: Annotated[str, typer.Option(help="who is speaking")] = os.environ.get("USER", "you"),
     wait: Annotated[float, typer.Option(min=0, max=120, help="seconds to wait for the reply")] = 60,
 ) -> None:
-    """Send one message to the running stack and print the reply."""
+    """Send one message to the running stack and print the reply (--wait 0: store it and return)."""
     target = group_id(group)
     channel, _, chat_id = target.partition(":")
     if channel not in SENDABLE_CHANNELS:
@@ -43,6 +43,9 @@ def send(
             typer.secho(f"claw: {target} is a new group: this message creates it", fg="yellow", err=True)
         body = {"chat_id": chat_id, "text": text, "sender": sender, "channel": channel}
         reply = checked(client.post("/v1/messages", params={"wait": wait}, json=body)).get("reply")
+    if reply is None and wait == 0:  # asked not to wait: the message is stored, nothing failed
+        typer.echo(f"sent to {target} (not waiting for the reply; it will appear in the group's messages)", err=True)
+        return
     if reply is None:
         raise fail(f"claw: no reply within {wait:g} s; it will appear in {target}'s messages", EXIT_ERROR)
     typer.echo(reply["text"])

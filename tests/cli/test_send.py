@@ -14,7 +14,7 @@ def users(api: httpx.Client, group: str) -> list[str]:
 
 
 def test_a_bare_name_and_its_terminal_id_reach_one_group(claw: Claw, api: httpx.Client) -> None:
-    # No workers answer here: each send stores its message and says no reply came (exit 1)
+    # --wait 0 (no workers answer here anyway): each send stores its message and returns at once
     first = claw("send", "kitchen", "one", "--wait", "0")
     second = claw("send", "terminal:kitchen", "two", "--wait", "0")
 
@@ -22,8 +22,18 @@ def test_a_bare_name_and_its_terminal_id_reach_one_group(claw: Claw, api: httpx.
     assert api.get("/v1/groups/terminal:terminal:kitchen/messages").status_code == 404
     assert "terminal:kitchen is a new group: this message creates it" in first.err
     assert "new group" not in second.err
-    assert (first.code, second.code) == (1, 1)
-    assert second.err.strip() == "claw: no reply within 0 s; it will appear in terminal:kitchen's messages"
+    assert (first.code, second.code) == (0, 0)
+    assert second.err.strip() == ("sent to terminal:kitchen (not waiting for the reply; "
+                                  "it will appear in the group's messages)")
+
+
+def test_a_reply_that_does_not_come_in_time_is_exit_1(claw: Claw, api: httpx.Client) -> None:
+    # No workers answer here: a send that waits says no reply came and where it will appear
+    result = claw("send", "patience", "anyone?", "--wait", "0.5")
+
+    assert result.code == 1
+    assert result.err.splitlines()[-1] == "claw: no reply within 0.5 s; it will appear in terminal:patience's messages"
+    assert users(api, "terminal:patience") == ["anyone?"]
 
 
 def test_an_http_group_is_written_on_its_own_channel(claw: Claw, api: httpx.Client) -> None:
