@@ -41,6 +41,17 @@ def _storable(value: Any) -> Any:
 #: text a database can store: no NUL, no lone surrogate (the ``\ud800`` a JSON escape can make);
 #: the pattern puts the NUL rule in the OpenAPI schema (a field's own pattern would replace it)
 Text = Annotated[str, StringConstraints(pattern=TEXT_PATTERN), BeforeValidator(_storable)]
+
+
+def _not_blank(value: Any) -> Any:
+    # A message of spaces says nothing: a turn spent on it would answer nothing anyone asked
+    if isinstance(value, str) and value and not value.strip():
+        raise ValueError("the message text is only whitespace; say something")
+    return value
+
+
+#: the text of a message: storable and not only whitespace
+MessageText = Annotated[Text, BeforeValidator(_not_blank)]
 #: an id or a name: printable text
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN), BeforeValidator(_storable)]
 #: an id of a database row: a BigInteger, so a larger number can name nothing
@@ -59,7 +70,7 @@ class MessageIn(BaseModel):
     model_config = REQUEST_BODY
 
     chat_id: Name = Field(min_length=1, max_length=200)
-    text: Text = Field(min_length=1, max_length=get_settings().api_max_text)
+    text: MessageText = Field(min_length=1, max_length=get_settings().api_max_text)
     sender: Name = Field(default="user", min_length=1, max_length=100)
     #: names the message within its chat: a repeat is stored and answered once
     external_id: Text | None = Field(default=None, min_length=1, max_length=255)

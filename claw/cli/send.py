@@ -33,6 +33,8 @@ def send(
     wait: Annotated[float, typer.Option(min=0, max=120, help="seconds to wait for the reply")] = 60,
 ) -> None:
     """Send one message to the running stack and print the reply (--wait 0: store it and return)."""
+    if not text.strip():  # the API would refuse it too (422): say so before anything is sent
+        raise fail("claw: the message text is empty; give something to say", EXIT_USAGE)
     target = group_id(group)
     channel, _, chat_id = target.partition(":")
     if channel not in SENDABLE_CHANNELS:

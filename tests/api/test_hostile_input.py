@@ -59,6 +59,9 @@ def raw(text: str) -> dict[str, Any]:
         ("DELETE", f"/v1/schedules/{MAX_ID + 1}", {}, 422, "schedule_id: "),
         ("PATCH", f"/v1/schedules/{-HUGE}", {"json": {"text": "x"}}, 422, "schedule_id: "),
         ("GET", "/v1/tasks/" + "x" * 300, {}, 422, "task: String should have at most 255 characters"),
+        # a message of nothing but whitespace says nothing: no turn is spent on it
+        ("POST", "/v1/messages", {"json": {"chat_id": "c", "text": " \n\t\u3000"}}, 422,
+         "text: Value error, the message text is only whitespace"),
         # numbers that are not numbers, and types the schema does not allow
         ("POST", "/v1/messages?wait=nan", {"json": {"chat_id": "c", "text": "hi"}}, 422, "wait: "),
         ("POST", "/v1/messages?wait=inf", {"json": {"chat_id": "c", "text": "hi"}}, 422, "wait: "),

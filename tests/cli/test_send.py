@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.cli.conftest import Claw, one_line
 
@@ -34,6 +35,15 @@ def test_a_reply_that_does_not_come_in_time_is_exit_1(claw: Claw, api: httpx.Cli
     assert result.code == 1
     assert result.err.splitlines()[-1] == "claw: no reply within 0.5 s; it will appear in terminal:patience's messages"
     assert users(api, "terminal:patience") == ["anyone?"]
+
+
+@pytest.mark.parametrize("text", ["", "  \n\t "])
+def test_an_empty_message_is_a_usage_error_and_nothing_is_sent(claw: Claw, api: httpx.Client, text: str) -> None:
+    result = claw("send", "http:quiet", text)
+
+    assert result.code == 2
+    assert one_line(result.err) == "claw: the message text is empty; give something to say"
+    assert api.get("/v1/groups/http:quiet/messages").status_code == 404
 
 
 def test_an_http_group_is_written_on_its_own_channel(claw: Claw, api: httpx.Client) -> None:
