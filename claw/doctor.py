@@ -124,5 +124,24 @@ CHECKS: list[Callable[[Settings], Check]] = [
 ]
 
 
-def run_checks(settings: Settings) -> list[Check]:
-    return [check(settings) for check in CHECKS]
+#: the checks of a running stack's processes: without a stack in this home there is none of
+#: its own to check, and the Redis on the default port may well be another home's stack
+STACK_CHECKS = ("redis", "workers", "beat")
+
+
+def no_stack(settings: Settings) -> str:
+    """What to tell a user whose home has no running stack (no live run.json)."""
+    return (f"no claw stack is running in {settings.home} (no run.json): `claw up` starts one, "
+            "or set CLAW_HOME to the home of a running stack")
+
+
+def run_checks(settings: Settings, stack_running: bool = True) -> list[Check]:
+    """Every check; with no stack running in this home, Redis, workers and beat are marked as
+    not checked rather than read from whatever Redis answers on the default port."""
+    return [check(settings) if stack_running or _name(check) not in STACK_CHECKS
+            else Check(_name(check), False, "not checked: no stack is running in this home")
+            for check in CHECKS]
+
+
+def _name(check: Callable[[Settings], Check]) -> str:
+    return check.__name__.lstrip("_")

@@ -183,9 +183,17 @@ def _migrate_group_folders(settings: Settings) -> int:
 @cli.command()
 def doctor() -> None:
     """Check database, Redis, workers, beat, workspace, LLM credentials and sandbox."""
-    from claw.doctor import run_checks
+    from claw.doctor import no_stack, run_checks
+    from claw.runtime.runfile import find_stack
 
-    checks = run_checks(client_settings())
+    # A Redis named in the environment is checked as asked; else only a stack running in this
+    # home (its run.json) says which Redis is ours, and the default port may be another home's
+    redis_named = "CLAW_REDIS_URL" in os.environ
+    settings = client_settings()
+    stack_running = redis_named or find_stack(settings.home) is not None
+    if not stack_running:
+        typer.secho(no_stack(settings), fg="yellow")
+    checks = run_checks(settings, stack_running)
     for check in checks:
         mark = typer.style("ok  ", fg="green") if check.ok else typer.style("FAIL", fg="red")
         typer.echo(f"{mark} {check.name:<10} {check.detail}")

@@ -48,6 +48,21 @@ def test_doctor_without_a_stack_says_what_is_missing(nowhere: Path) -> None:
     assert f"FAIL workspace  {home / 'workspace'} does not exist; `claw up` makes it" in result.out
 
 
+def test_doctor_in_a_home_without_a_stack_checks_no_other_stacks_redis(nowhere: Path) -> None:
+    # Given no stack in this home (no run.json): whatever Redis answers on the default port,
+    # and the workers beside it, belong to some other home's stack
+    result = invoke("doctor")
+
+    home = nowhere / "claw"
+    lines = result.out.splitlines()
+    assert result.code == 1
+    assert lines[0] == (f"no claw stack is running in {home} (no run.json): `claw up` starts one, "
+                        "or set CLAW_HOME to the home of a running stack")
+    for name in ("redis", "workers", "beat"):
+        assert f"FAIL {name:<10} not checked: no stack is running in this home" in lines
+    assert "ok   redis" not in result.out and "alive" not in result.out
+
+
 def test_commands_that_need_the_stack_say_so_with_exit_3(nowhere: Path) -> None:
     result = invoke("schedules", "list")
 
