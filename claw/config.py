@@ -161,6 +161,18 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)") from None
         return value
 
+    @field_validator("prices")
+    @classmethod
+    def _price_table(cls, value: str | None) -> str | None:
+        """A malformed CLAW_PRICES fails here, as one line, not at every turn's commit."""
+        from claw.agent.pricing import PriceTableError, price_table  # claw.agent imports this module
+
+        try:
+            price_table(value)
+        except PriceTableError as exc:
+            raise ValueError(str(exc).removeprefix("CLAW_PRICES ")) from None
+        return value
+
     @field_validator("schedule_min_interval", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:

@@ -8,6 +8,7 @@ for a local OpenAI-compatible model whose price is zero or your provider's.
 from __future__ import annotations
 
 import json
+import math
 
 from claw.agent.base import TokenUsage
 
@@ -29,13 +30,18 @@ class PriceTableError(ValueError):
 
 
 def price_table(overrides_json: str | None) -> dict[str, Price]:
+    """The built-in prices with CLAW_PRICES over them; Settings calls it once when it loads, so a
+    malformed value is refused there rather than in every turn's commit."""
     table = dict(BUILT_IN_PRICES)
     if overrides_json:
         try:
             overrides = json.loads(overrides_json)
             for model, numbers in overrides.items():
+                # a list of four prices: not a string ("1234" iterates), no bool, NaN or negative
+                if not isinstance(numbers, list) or any(isinstance(n, bool) for n in numbers):
+                    raise TypeError
                 table[model] = tuple(float(n) for n in numbers)  # type: ignore[assignment]
-                if len(table[model]) != 4:
+                if len(table[model]) != 4 or not all(math.isfinite(n) and n >= 0 for n in table[model]):
                     raise ValueError
         except (ValueError, TypeError, AttributeError) as exc:
             raise PriceTableError(

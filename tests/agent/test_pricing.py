@@ -47,7 +47,7 @@ def test_claw_prices_adds_a_model_and_overrides_a_built_in_one() -> None:
 
 @pytest.mark.parametrize("bad", [
     "not json", "[1, 2, 3, 4]", '{"m": [1, 2, 3]}', '{"m": [1, 2, 3, 4, 5]}', '{"m": ["x", 1, 1, 1]}',
-    '{"m": 5}',
+    '{"m": 5}', '{"m": "1234"}', '{"m": [-1, 0, 0, 0]}', '{"m": [NaN, 0, 0, 0]}', '{"m": [true, 0, 0, 0]}',
 ])
 def test_a_malformed_claw_prices_is_a_clear_error(bad: str) -> None:
     with pytest.raises(PriceTableError, match="CLAW_PRICES must be JSON like"):

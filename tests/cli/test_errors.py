@@ -43,6 +43,21 @@ def test_a_bad_setting_names_the_variable_and_is_exit_2(claw: Claw, monkeypatch:
     assert one_line(result.err).startswith("claw: bad settings: CLAW_SHARDS: Input should be a valid integer")
 
 
+@pytest.mark.parametrize("args", [["send", "main", "hi"], ["doctor"], ["schedules", "list"]])
+def test_a_malformed_claw_prices_is_refused_by_every_command(
+    claw: Claw, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    # Before, the stack started and every turn failed at its commit, pricing the tokens
+    monkeypatch.setenv("CLAW_PRICES", '{"my-model": [1, 2]}')
+
+    result = claw(*args)
+
+    assert result.code == 2
+    assert one_line(result.err) == (
+        'claw: bad settings: CLAW_PRICES: must be JSON like {"my-model": [input, output, cache_read, '
+        'cache_write]} in USD per million tokens')
+
+
 def test_a_bad_setting_is_one_line_from_the_installed_command_too(tmp_path: Path) -> None:
     # main() checks the settings before any command; the same line, no traceback
     result = subprocess.run([sys.executable, "-m", "claw.cli", "doctor"], cwd=tmp_path, text=True,
