@@ -28,6 +28,8 @@ MAX_EXAMPLES = 20
 #: schedule's spec and a timezone are free text whose grammar the schema cannot state, so
 #: "every day at 25:00" is schema-valid and rightly a 422
 EXCLUDED_CHECKS = "positive_data_acceptance"
+#: the one operation whose 5xx (a 504: no worker answers behind the API under test) is documented
+OPENAI_COMPLETIONS = "/v1/chat/completions"
 
 
 @pytest.mark.parametrize(
@@ -40,25 +42,31 @@ def test_no_input_gets_a_5xx_and_every_answer_is_documented(api_server: ApiServe
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
     # A body over the size limit is refused with 413 (before it is read), which is as much a
     # rejection of bad data as a 422: schemathesis's default list leaves it out.
-    # A chat completion with no worker behind the API can only time out: its 504 is the
-    # documented answer (the message is kept), so 5xx is allowed for that one operation.
     (tmp_path / "schemathesis.toml").write_text(
         "[checks.negative_data_rejection]\n"
         'expected-statuses = ["400", "401", "403", "404", "405", "406", "413", "422", "428"]\n'
-        "\n[[operations]]\n"
-        'include-path = "/v1/chat/completions"\n'
-        "checks.not_a_server_error.enabled = false\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", f"{api_server.base_url}/openapi.json",
-         "--header", f"Authorization: Bearer {api_server.token}",
-         "--checks", "all", "--exclude-checks", EXCLUDED_CHECKS,
-         "--max-examples", str(MAX_EXAMPLES), "--request-timeout", "20",
-         "--generation-database", "none", "--no-color", "--workers", "1"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )
-    report = run.stdout + run.stderr
-    # Then nothing failed, and the server logged no crash
-    assert run.returncode == 0, report[-12_000:]
-    assert " passed" in report and "Tested:" in report, report[-3000:]
+
+    def schemathesis(*selection: str, excluded: str = EXCLUDED_CHECKS) -> str:
+        run = subprocess.run(
+            [sys.executable, "-m", "schemathesis.cli", "run", f"{api_server.base_url}/openapi.json",
+             "--header", f"Authorization: Bearer {api_server.token}", *selection,
+             "--checks", "all", "--exclude-checks", excluded,
+             "--max-examples", str(MAX_EXAMPLES), "--request-timeout", "20",
+             "--generation-database", "none", "--no-color", "--workers", "1"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )
+        report = run.stdout + run.stderr
+        # Then nothing failed
+        assert run.returncode == 0, report[-12_000:]
+        assert " passed" in report and "Tested:" in report, report[-3000:]
+        return report
+
+    schemathesis("--exclude-path", OPENAI_COMPLETIONS)
+    # A chat completion with no worker behind the API can only time out, and its 504 is the
+    # documented answer (the message is kept): every other check still holds for it. (A
+    # per-operation setting in schemathesis.toml does not work: --checks on the command line
+    # wins over it.)
+    schemathesis("--include-path", OPENAI_COMPLETIONS, excluded=f"{EXCLUDED_CHECKS},not_a_server_error")
+    # And the server logged no crash
     assert api_server.crashes() == []

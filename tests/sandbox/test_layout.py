@@ -48,6 +48,17 @@ def old_group(tmp_path: Path) -> Path:
     return folder
 
 
+def bind_socket(path: Path) -> None:
+    """A Unix socket at ``path``, bound by its name from inside its folder: a socket's full path
+    must fit in 108 bytes, and pytest's folders under xdist (popen-gw0/…) can be longer."""
+    here = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        socket.socket(socket.AF_UNIX).bind(path.name)
+    finally:
+        os.chdir(here)
+
+
 def test_plain_files_stay_and_the_rest_moves_to_the_scratch_folder(old_group: Path, tmp_path: Path) -> None:
     workspace = tmp_path / "workspace"
     ensure_group_layout(workspace, GROUP, None)
@@ -68,7 +79,7 @@ def test_everything_odd_under_host_names_is_quarantined_never_followed(old_group
     (old_group / "memory" / "topics" / "leak.md").symlink_to(secret)
     (old_group / "memory" / "people").symlink_to(tmp_path, target_is_directory=True)
     os.mkfifo(old_group / ".personality" / "pipe.md")
-    socket.socket(socket.AF_UNIX).bind(str(old_group / "memory" / "sock.md"))
+    bind_socket(old_group / "memory" / "sock.md")
     os.link(old_group / "report.csv", old_group / "memory" / "topics" / "hard.md")  # shared with the scratch
     if os.geteuid() == 0:
         os.mknod(old_group / "memory" / "null.md", stat.S_IFCHR | 0o666, os.makedev(1, 3))

@@ -99,6 +99,7 @@ class ClawStack:
 
     def start(self) -> ClawStack:
         self.home.mkdir(parents=True, exist_ok=True)
+        ups_before = self._ups()
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "claw.cli", "up", "--api-port", str(self.api_port),
@@ -106,7 +107,16 @@ class ClawStack:
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home,
         )
         self.wait_healthy()
+        # and `claw up` has said so: until then it watches the start and stops everything if a
+        # process exits (a test that kills one right after /healthz would stop the stack)
+        wait_until(lambda: self._ups() > ups_before, STARTUP_TIMEOUT, "claw up to say it is up", every=0.2)
         return self
+
+    def _ups(self) -> int:
+        try:
+            return self.log_path.read_text(errors="replace").count("claw is up")
+        except FileNotFoundError:
+            return 0
 
     def wait_healthy(self, timeout: float = STARTUP_TIMEOUT) -> dict[str, Any]:
         def healthy() -> dict[str, Any] | None:
