@@ -69,17 +69,26 @@ def _sigterm_runs_cleanup() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def private_redis(root: Path) -> Iterator[int]:
+    """A redis-server of the bench's own on a free port, stopped afterwards: its port."""
+    port = free_port()
+    try:
+        server = start_redis(root, port)
+    except RedisServerError as exc:
+        raise BenchError(str(exc)) from None
+    try:
+        yield port
+    finally:
+        stop_redis(server)
+
+
 def run_bench(options: BenchOptions) -> BenchReport:
     """Measure both sides; raise BenchError if either could not be measured."""
     options.check()
     with _sigterm_runs_cleanup(), tempfile.TemporaryDirectory(prefix="claw-bench-") as tmp:
         root = Path(tmp)
-        port = free_port()
-        try:
-            server = start_redis(root, port)
-        except RedisServerError as exc:
-            raise BenchError(str(exc)) from None
-        try:
+        with private_redis(root) as port:
             client = redis.Redis(port=port)
             version = str(client.info("server")["redis_version"])
             client.close()
@@ -93,6 +102,4 @@ def run_bench(options: BenchOptions) -> BenchReport:
                 root / "claw", f"{base}/{CLAW_DB}", shards=options.shards,
                 messages=options.messages, groups=options.groups, samples=options.samples,
             )
-        finally:
-            stop_redis(server)
     return BenchReport(machine=Machine.here(version), claw=claw, raw=raw)

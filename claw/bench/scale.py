@@ -32,10 +32,8 @@ from sqlalchemy.pool import NullPool
 
 from claw.bench.errors import BenchError
 from claw.bench.history import HistoryBench, run_history_bench
-from claw.bench.processes import free_port
-from claw.bench.runner import _sigterm_runs_cleanup
+from claw.bench.runner import _sigterm_runs_cleanup, private_redis
 from claw.bench.stack import BenchStack
-from claw.runtime.redis_server import RedisServerError, start_redis, stop_redis
 
 log = logging.getLogger(__name__)
 
@@ -175,13 +173,8 @@ def run_scale_bench(options: ScaleOptions) -> ScaleReport:
     report = ScaleReport(options)
     with _sigterm_runs_cleanup(), tempfile.TemporaryDirectory(prefix="claw-bench-scale-") as tmp:
         root = Path(tmp)
-        port = free_port()
-        try:
-            server = start_redis(root, port)
-        except RedisServerError as exc:
-            raise BenchError(str(exc)) from None
-        redis_url = f"redis://127.0.0.1:{port}/0"
-        try:
+        with private_redis(root) as port:
+            redis_url = f"redis://127.0.0.1:{port}/0"
             for shards in options.shards:
                 _flush(redis_url)
                 report.runs.append(measure_run(root, redis_url, shards=shards, options=options,
@@ -193,8 +186,6 @@ def run_scale_bench(options: ScaleOptions) -> ScaleReport:
             if options.postgres or options.postgres_url:
                 _flush(redis_url)
                 _postgres_run(root, redis_url, db_shards, options, report)
-        finally:
-            stop_redis(server)
         if options.history:
             report.history = run_history_bench(root / "history", messages=options.history)
     return report
