@@ -5,20 +5,27 @@ worker, a prefork pool's copy-on-write pages), so summing RSS overstates a stack
 charges each shared page 1/N to each sharer, so the sum is what the stack really costs.
 
 The stack is the real `claw up` (its own Redis included) in a throwaway home, measured once
-it is healthy and has answered one message per shard (a worker that never ran a turn has not
-imported the turn's modules yet), then again with one more shard: the difference is what an
-added shard costs.
+it is healthy and every shard has answered messages (a worker that never ran a turn has not
+touched what a turn uses yet), then again with one more shard: the difference is what an added
+shard costs. The messages are sent at once, to as many groups as twice the shards, with a
+simulated model latency, so that balanced routing (claw.pipeline.routing) spreads them over
+every shard: sent one after the other, each would go to the first idle shard.
+
+Every process below `claw up` is counted, however deep: the fork server and the Celery
+processes it forks (claw/runtime/forkserver.py), the prefork pool processes, the API, Redis.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +40,8 @@ log = logging.getLogger(__name__)
 STACK_TARGET_MB = 450.0  #: 3 shards and Flower
 SHARD_TARGET_MB = 40.0  #: each added shard
 MB = 1024 * 1024
+#: the offline model's latency in the measured stack: turns overlap, so groups spread over shards
+EXERCISE_LATENCY_MS = 500
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,11 @@ class Footprint:
         return sum(p.rss_mb for p in self.processes)
 
 
+#: Celery's process titles (setproctitle): "[celeryd: shard0@host:MainProcess] ...",
+#: "[celeryd: shard0@host:ForkPoolWorker-1]", "[celery beat] ..."
+CELERY_WORKER_TITLE = re.compile(r"\[celeryd: ([^@\]]+)@[^:\]]*:([^\]]+)\]")
+
+
 def _name(process: psutil.Process, root: int) -> str:
     """A readable role: "shard0", "shard0 pool", "io", "beat", "api", "flower", "redis"..."""
     cmd = process.cmdline()
@@ -66,14 +80,18 @@ def _name(process: psutil.Process, root: int) -> str:
         return "claw up (supervisor)"
     if "redis-server" in joined:
         return "redis"
-    for flag in ("-n",):
-        if flag in cmd:
-            node = cmd[cmd.index(flag) + 1].split("@")[0]
-            parent = process.parent()
-            pool = parent is not None and parent.pid != root
-            return f"{node} pool" if pool else node
+    if "claw.runtime.forkserver" in cmd:
+        return "forkserver"
+    if match := CELERY_WORKER_TITLE.search(joined):
+        node, role = match.groups()
+        return node if role == "MainProcess" else f"{node} pool"
+    if "-n" in cmd:  # a worker started as a program of its own, where setproctitle is missing
+        node = cmd[cmd.index("-n") + 1].split("@")[0]
+        parent = process.parent()
+        return f"{node} pool" if parent is not None and "-n" in parent.cmdline() else node
+    words = joined.split()
     for role in ("beat", "flower", "uvicorn"):
-        if role in cmd:
+        if role in words:
             return "api" if role == "uvicorn" else role
     parent = process.parent()
     if parent is not None and parent.pid != root:
@@ -104,6 +122,7 @@ class _Stack:
         inherited.pop("ANTHROPIC_API_KEY", None)
         self.env = {**inherited, "CLAW_HOME": str(home), "CLAW_WORKSPACE": str(home / "workspace"),
                     "CLAW_API_TOKEN": self.token, "CLAW_LLM": "offline", "CLAW_COOLDOWN": "0",
+                    "CLAW_OFFLINE_LATENCY_MS": str(EXERCISE_LATENCY_MS),
                     "CLAW_REDIS_PORT": str(free_port()), "CLAW_FLOWER_PORT": str(free_port())}
         self.process: subprocess.Popen[bytes] | None = None
         self.base_url = f"http://127.0.0.1:{self.api_port}"
@@ -130,14 +149,23 @@ class _Stack:
                 and len([w for w in workers if w.startswith("shard")]) == self.shards)
 
     def exercise(self) -> None:
-        """One answered message per shard, so each worker has loaded what a turn uses."""
+        """Messages to twice as many groups as shards, at once, so every shard runs turns."""
         headers = {"Authorization": f"Bearer {self.token}"}
         with httpx.Client(base_url=self.base_url, headers=headers, timeout=70) as http:
-            for n in range(self.shards * 2):
+
+            def send(n: int) -> None:
                 response = http.post("/v1/messages", params={"wait": 60},
                                      json={"chat_id": f"footprint-{n}", "text": "hi", "sender": "bench"})
                 if response.status_code != 200:
                     raise BenchError(f"no reply in the footprint stack: {response.status_code} {response.text}")
+
+            with ThreadPoolExecutor(self.shards * 2) as pool:
+                list(pool.map(send, range(self.shards * 2)))
+        # each turn's process logs a line on `claw up`'s console (claw.pipeline.turns)
+        ran = set(re.findall(r"turn_began group=\S+ pid=(\d+)", (self.home / "claw-up.log").read_text()))
+        if len(ran) < self.shards:
+            log.warning("footprint_exercise_uneven shards=%d processes_that_ran_turns=%d: the idle "
+                        "ones are measured before their first turn", self.shards, len(ran))
 
     def stop(self) -> None:
         if self.process is not None:

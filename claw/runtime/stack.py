@@ -15,14 +15,99 @@ IO_CONCURRENCY = 4
 
 
 def shard_worker_argv(shard: int, log_level: str = "INFO") -> list[str]:
-    """One shard queue's worker: single concurrency, one message prefetched (DESIGN.md); prefork,
-    so Celery's hard time limit can end a turn that hangs."""
+    """The command line of a shard worker run on its own (`claw worker`)."""
+    return [*CELERY, *shard_worker_args(shard, log_level)]
+
+
+def shard_worker_args(shard: int, log_level: str = "INFO") -> list[str]:
+    """One shard queue's worker, as ``celery`` arguments: single concurrency, one message
+    prefetched (DESIGN.md); prefork, so Celery's hard time limit can end a turn that hangs."""
     return [
-        *CELERY, "worker", "-Q", f"{SHARD_QUEUE_PREFIX}{shard}", "-n", f"shard{shard}@%h",
+        "worker", "-Q", f"{SHARD_QUEUE_PREFIX}{shard}", "-n", f"shard{shard}@%h",
         # -c 1 explicitly: the pool sizes prefetch from it (DESIGN.md)
         "-c", "1", "--prefetch-multiplier", "1", "-P", "prefork",
         "--without-gossip", "--without-mingle", "-l", log_level,
     ]
+
+
+#: the fork server: it runs every process of the stack but Redis (claw/runtime/forkserver.py)
+FORKSERVER = "forkserver"
+#: seconds the fork server may take past its children's own grace to stop them and exit
+FORKSERVER_EXTRA_GRACE = 15.0
+
+
+def io_worker_args(log_level: str = "INFO") -> list[str]:
+    """The io worker: polls, sends, sweeps; threads, as it mostly waits on the network."""
+    return [
+        "worker", "-Q", IO_QUEUE, "-n", "io@%h", "-P", "threads", "-c", str(IO_CONCURRENCY),
+        "--without-gossip", "--without-mingle", "-l", log_level,
+    ]
+
+
+def celery_logs(home: Path, name: str, *, to_files: bool) -> tuple[list[str], dict[str, str]]:
+    """The Celery options and environment (added to the inherited one) that send process
+    ``name``'s logs to its file, or keep them on the console."""
+    if not to_files:
+        return [], {PROCESS_ENV: name}
+    path = str(log_dir(home) / f"{name}.log")
+    return ["--logfile", path], {PROCESS_ENV: name, LOG_FILE_ENV: path}
+
+
+def logs_to_files(log_level: str, *, verbose: bool) -> bool:
+    """``verbose`` (or CLAW_LOG_LEVEL=debug) keeps every process's output on the console;
+    otherwise Celery's banners and task lines go to $CLAW_HOME/logs/ (claw/logs.py)."""
+    return not verbose and log_level.upper() != "DEBUG"
+
+
+def forked_specs(settings: Settings, *, log_level: str, to_files: bool, flower: bool) -> list[ProcessSpec]:
+    """The processes the fork server runs: one worker per shard, the io worker, beat, the API
+    and Flower. Each ``argv`` is a command line the fork server runs in the forked child
+    (``celery worker -Q ...``, ``uvicorn claw.api.app:create_app ...``); ``env`` is what the
+    process adds to the fork server's environment."""
+    home = settings.home.resolve()
+    log_level = log_level.upper()
+    specs = []
+    for n in range(settings.shard_base, settings.shard_base + settings.shards):
+        options, env = celery_logs(home, f"shard{n}", to_files=to_files)
+        specs.append(ProcessSpec(f"shard{n}", ["celery", *shard_worker_args(n, log_level), *options],
+                                 env=env, stop_grace=float(settings.turn_time_limit)))
+    options, env = celery_logs(home, "io", to_files=to_files)
+    specs.append(ProcessSpec("io", ["celery", *io_worker_args(log_level), *options], env=env, stop_grace=60))
+    options, env = celery_logs(home, "beat", to_files=to_files)
+    specs.append(ProcessSpec(
+        "beat", ["celery", "beat", "-s", str(home / "beat-schedule"), "-l", log_level, *options],
+        env=env, stop_grace=10,
+    ))
+    specs.append(ProcessSpec(
+        "api",
+        [
+            # the app the fork server built (claw.api.app:create_app) before forking
+            "uvicorn", "claw.runtime.forkserver:api_app", "--factory",
+            "--host", settings.api_host, "--port", str(settings.api_port),
+            # its start-up lines repeat what `claw up` prints; warnings and errors still show
+            "--log-level", "warning" if to_files and log_level == "INFO" else log_level.lower(),
+            "--no-access-log",
+        ],
+        env={PROCESS_ENV: "api"},
+        stop_grace=10,
+    ))
+    if flower:
+        specs.append(ProcessSpec(
+            "flower",
+            [
+                "celery", "flower", "--address=127.0.0.1", f"--port={settings.flower_port}",
+                f"--db={home / 'flower.db'}", "--persistent=False",
+                # tornado's logging options: Flower's start-up list of tasks and its
+                # per-request lines in the file, like the workers'
+                *([f"--log_file_prefix={log_dir(home) / 'flower.log'}", "--log_to_stderr=False"]
+                  if to_files else []),
+            ],
+            # through the environment, not argv, so the password is not in `ps`
+            env={PROCESS_ENV: "flower",
+                 "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{settings.api_token_value()}"},
+            stop_grace=5,
+        ))
+    return specs
 
 
 def stack_specs(
@@ -33,84 +118,21 @@ def stack_specs(
     log_level: str | None = None,
     verbose: bool = False,
 ) -> list[ProcessSpec]:
-    """``verbose`` (or CLAW_LOG_LEVEL=debug) keeps every process's output on the console;
-    otherwise Celery's banners and task lines go to $CLAW_HOME/logs/ (claw/logs.py)."""
-    home = settings.home.resolve()
-    grace = float(settings.turn_time_limit)
+    """What `claw up` starts besides its Redis (claw/cli/stack.py): the fork server, which
+    runs every other process of the stack (forked_specs)."""
     log_level = (log_level or settings.log_level).upper()
-    to_files = not verbose and log_level != "DEBUG"
-
-    def celery_logs(name: str) -> tuple[list[str], dict[str, str]]:
-        """The Celery options and environment that send process ``name``'s logs to its file."""
-        if not to_files:
-            return [], {**env, PROCESS_ENV: name}
-        path = str(log_dir(home) / f"{name}.log")
-        return ["--logfile", path], {**env, PROCESS_ENV: name, LOG_FILE_ENV: path}
-
-    specs = []
-    for n in range(settings.shard_base, settings.shard_base + settings.shards):
-        options, shard_env = celery_logs(f"shard{n}")
-        specs.append(ProcessSpec(
-            f"shard{n}",
-            [*shard_worker_argv(n, log_level), *options],
-            env=shard_env,
+    to_files = logs_to_files(log_level, verbose=verbose)
+    # it stops its children itself, each with its own grace (forked_specs), then exits
+    grace = max(float(settings.turn_time_limit), 60.0) + FORKSERVER_EXTRA_GRACE
+    return [
+        ProcessSpec(
+            FORKSERVER,
+            [sys.executable, "-m", "claw.runtime.forkserver", "--log-level", log_level,
+             *([] if to_files else ["--console-logs"]), *(["--flower"] if flower else [])],
+            env={**env, PROCESS_ENV: FORKSERVER},
             stop_grace=grace,
-        ))
-    options, io_env = celery_logs("io")
-    specs.append(
-        ProcessSpec(
-            "io",
-            [
-                *CELERY, "worker", "-Q", IO_QUEUE, "-n", "io@%h", "-P", "threads",
-                "-c", str(IO_CONCURRENCY), "--without-gossip", "--without-mingle", "-l", log_level,
-                *options,
-            ],
-            env=io_env,
-            stop_grace=60,
-        )
-    )
-    options, beat_env = celery_logs("beat")
-    specs.append(
-        ProcessSpec(
-            "beat",
-            [*CELERY, "beat", "-s", str(home / "beat-schedule"), "-l", log_level, *options],
-            env={**beat_env, "CLAW_ROLE": "beat"},  # no task modules (claw/celery_app.py)
-            stop_grace=10,
-        )
-    )
-    specs.append(
-        ProcessSpec(
-            "api",
-            [
-                sys.executable, "-m", "uvicorn", "claw.api.app:create_app", "--factory",
-                "--host", settings.api_host, "--port", str(settings.api_port),
-                # its start-up lines repeat what `claw up` prints; warnings and errors still show
-                "--log-level", "warning" if to_files and log_level == "INFO" else log_level.lower(),
-                "--no-access-log",
-            ],
-            env=env,
-            stop_grace=10,
-        )
-    )
-    if flower:
-        specs.append(
-            ProcessSpec(
-                "flower",
-                [
-                    *CELERY, "flower", "--address=127.0.0.1", f"--port={settings.flower_port}",
-                    f"--db={home / 'flower.db'}", "--persistent=False",
-                    # tornado's logging options: Flower's start-up list of tasks and its
-                    # per-request lines in the file, like the workers'
-                    *([f"--log_file_prefix={log_dir(home) / 'flower.log'}", "--log_to_stderr=False"]
-                      if to_files else []),
-                ],
-                # through the environment, not argv, so the password is not in `ps`
-                env={**env, "CLAW_ROLE": "flower",
-                     "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{env['CLAW_API_TOKEN']}"},
-                stop_grace=5,
-            )
-        )
-    return specs
+        ),
+    ]
 
 
 def ensure_dirs(settings: Settings) -> None:

@@ -16,8 +16,9 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from claw.runtime.lifeline import die_with_parent
 
@@ -43,10 +44,23 @@ class ProcessSpec:
     stop_last: bool = False
 
 
+class Child(Protocol):
+    """What the supervisor needs of a process it started: a Popen, or a forked worker
+    (claw/runtime/forked.py)."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def send_signal(self, sig: int) -> None: ...
+    def kill(self) -> None: ...
+
+
 @dataclass
 class _Running:
     spec: ProcessSpec
-    process: subprocess.Popen[bytes]
+    process: Child
     started: float
     restarts: int = 0
     backoff_until: float = 0.0
@@ -60,9 +74,13 @@ class Supervisor:
     forced: bool = False
     #: stop signals received (SIGINT, SIGTERM, SIGHUP), in order
     received: list[int] = field(default_factory=list)
+    #: how a process is started; by default a new program (Popen) from ``spec.argv``
+    spawn: Callable[[ProcessSpec], Child] | None = None
     _stopping_warm: bool = False
 
-    def _spawn(self, spec: ProcessSpec) -> subprocess.Popen[bytes]:
+    def _spawn(self, spec: ProcessSpec) -> Child:
+        if self.spawn is not None:
+            return self.spawn(spec)
         # A session of its own: Ctrl-C in the terminal reaches only us, and we stop children
         # in order instead of all at once.
         # The kernel ends it if we are SIGKILLed (claw/runtime/lifeline.py).
@@ -71,7 +89,7 @@ class Supervisor:
             preexec_fn=die_with_parent(spec.orphan_signal),
         )
 
-    def adopt(self, spec: ProcessSpec, process: subprocess.Popen[bytes]) -> None:
+    def adopt(self, spec: ProcessSpec, process: Child) -> None:
         """Supervise a process started elsewhere (first, so it is stopped last)."""
         self.specs.insert(0, spec)
         self.running = {spec.name: _Running(spec, process, time.monotonic()), **self.running}
@@ -184,8 +202,9 @@ class ForceStop(Exception):
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL a process and everything in its session's process group, and reap it."""
+def _kill_group(process: Child) -> None:
+    """SIGKILL a process and everything in its session's process group, and reap it (each
+    child leads a session of its own: Popen's start_new_session, or setsid after a fork)."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:

@@ -1,0 +1,235 @@
+"""``python -m claw.runtime.workers``: every Celery worker of `claw up`, forked from one process.
+
+Why a fork server (a "zygote"): each shard worker used to be a ``python -m celery worker`` of
+its own, importing Celery, kombu, SQLAlchemy, the agent, the sandbox and the model's SDK again,
+~55 MB of PSS each plus as much for its prefork pool process (claw bench footprint). This
+process imports all of that once, freezes it out of the garbage collector's reach
+(``gc.freeze``: a collection in a child would otherwise write to every object's header and
+copy the page), then forks one child per worker: the io worker and each shard worker. A child
+shares the imported pages until it writes to one, and so does the pool process it forks in
+turn; a worker costs what it writes, not what it imported.
+
+Each child runs the same Celery worker command as before (claw/runtime/stack.py), with its own
+session (a kill takes its pool process too) and PR_SET_PDEATHSIG, so it dies with this process.
+This process supervises them with `claw up`'s own supervisor (claw/runtime/supervisor.py): a
+child that dies is forked again at once, with no import to wait for; SIGTERM or SIGINT stop
+them warm (running turns finish, each worker given its grace), a second one at once.
+
+Forking is safe here because nothing before the fork opens a connection or starts a thread:
+the Redis client and the database engine are made on first use (claw/redis_client.py,
+claw/db/session.py), in the child.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import logging
+import os
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+from claw.runtime.forked import ForkedChild, fork_child
+from claw.runtime.supervisor import STOP_SIGNALS, ProcessSpec, Supervisor
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+log = logging.getLogger(__name__)
+
+#: what a worker imports as it starts or runs its first task, beyond the task modules that
+#: the app's ``include`` brings: imported here so that every child shares it
+PRELOAD = (
+    "celery.bin.celery",
+    "celery.bin.worker",
+    "celery.apps.worker",
+    "celery.worker",
+    "celery.worker.consumer",
+    "celery.worker.strategy",
+    "celery.worker.autoscale",
+    "celery.concurrency.prefork",
+    "celery.concurrency.thread",
+    "celery.concurrency.asynpool",
+    "celery.backends.redis",
+    "celery.events.dispatcher",
+    "celery.app.trace",
+    "kombu.transport.redis",
+    "billiard.pool",
+    "sqlalchemy.dialects.sqlite.pysqlite",
+    "claw.sandbox",
+    "claw.agent.loop",
+    "claw.agent.offline",
+    "celery.apps.beat",
+    "celery.beat",
+    "celery.app.control",
+    "celery.app.events",
+    "celery.app.log",
+    "celery.worker.consumer.delayed_delivery",
+    "billiard.popen_fork",
+    "billiard.synchronize",
+    "billiard.sharedctypes",
+)
+#: the API's web framework and server
+API_MODULES = (
+    "claw.api.app",
+    "uvicorn.main",
+    "uvicorn.server",
+    "uvicorn.config",
+    "uvicorn.lifespan.on",
+    "uvicorn.loops.auto",
+    "uvicorn.protocols.http.auto",
+    "uvicorn.protocols.websockets.auto",
+)
+#: Flower and its web server (tornado), when `claw up` runs Flower
+FLOWER_MODULES = ("flower.command", "flower.app", "flower.urls", "tornado.web", "tornado.httpserver")
+#: the model's SDK, when the settings choose it (a provider module imports its SDK)
+PROVIDER_MODULES = {"anthropic": "claw.agent.claude", "openai": "claw.agent.openai_compat"}
+#: the database driver, when the settings choose PostgreSQL
+POSTGRES_MODULES = ("sqlalchemy.dialects.postgresql.psycopg", "psycopg")
+
+
+def preload(*, flower: bool) -> None:
+    """Import what every worker runs, then move it out of the collector's sight."""
+    from claw.celery_app import app
+    from claw.config import get_settings
+
+    settings = get_settings()
+    app.loader.import_default_modules()  # claw.tasks, and through it the whole pipeline
+    modules = [*PRELOAD, *API_MODULES]
+    provider = PROVIDER_MODULES.get(settings.resolved_llm)
+    if provider:
+        modules.append(provider)
+    if settings.resolved_database_url.startswith("postgresql"):
+        modules.extend(POSTGRES_MODULES)
+    if flower:
+        modules.extend(FLOWER_MODULES)
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:  # an optional extra not installed: the child imports it if it can
+            log.debug("preload_skipped module=%s error=%s", name, exc)
+    global _api  # noqa: PLW0603 - built once, served by every API process forked from here
+    from claw.api.app import create_app
+
+    _api = create_app()
+    app.finalize(auto=True)
+    _prepare_pool_processes()
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()  # else done on each worker's first query, in its own memory
+    if threading.active_count() > 1:  # a thread would not exist in the children: say so
+        log.warning("preload_started_threads threads=%s", [t.name for t in threading.enumerate()])
+    gc.collect()
+    gc.freeze()
+
+
+_api: FastAPI | None = None
+
+
+def api_app() -> FastAPI:
+    """The API's app, built before the fork (its routes and their validators are the bulk of
+    the API's memory): what the forked API process serves (uvicorn --factory)."""
+    if _api is None:  # run outside the fork server
+        from claw.api.app import create_app
+
+        return create_app()
+    return _api
+
+
+def _prepare_pool_processes() -> None:
+    """A prefork pool process asks for PR_SET_PDEATHSIG through cffi when cffi is installed
+    (billiard.util): cffi then parses a C declaration with pycparser, whose parser tables
+    (several MB) each pool process would build for itself. Built here once, they are shared."""
+    from billiard.util import get_pdeathsig
+
+    try:
+        get_pdeathsig()  # the same declaration, parsed once, cached in cffi.cparser
+    except OSError:
+        pass
+
+
+def run_program(spec: ProcessSpec) -> int:
+    """In a forked child: become the process ``spec`` describes: its command line (``celery
+    ...`` or ``uvicorn ...``), run here, and the environment it adds."""
+    from celery import signals
+
+    from claw.celery_app import app
+    from claw.config import get_settings
+    from claw.logs import route_stdout
+
+    # the pool process forked from this worker inherits what the worker made since its own
+    # fork: frozen too, the pool's collections leave those shared pages alone
+    signals.worker_process_init.connect(_freeze, weak=False)
+    os.environ.update(spec.env or {})
+    get_settings.cache_clear()  # its own log file and process name (claw/logs.py)
+    route_stdout()
+    # the fork server's console handler is not the worker's: Celery sets up its own logging
+    # only on a root logger without handlers (worker_hijack_root_logger is off)
+    for handler in list(logging.root.handlers):
+        logging.root.removeHandler(handler)
+    program, *args = spec.argv
+    _set_title(f"claw {spec.name}: {' '.join(spec.argv)}")
+    if program == "uvicorn":
+        from uvicorn.main import main as uvicorn
+
+        sys.argv = ["-m", "uvicorn", *args]
+        uvicorn.main(args=args, prog_name="uvicorn", standalone_mode=False)
+        return 0
+    # what a worker restarted by SIGHUP runs (Celery re-executes sys.argv)
+    sys.argv = ["-m", "celery", "-A", "claw.celery_app", *args]
+    code = app.start(argv=args)
+    return code if isinstance(code, int) else 0
+
+
+def _freeze(**_: object) -> None:
+    gc.freeze()
+
+
+def _set_title(title: str) -> None:
+    """Until Celery sets its own title (``[celeryd: shard0@host:MainProcess] ...``)."""
+    try:
+        from setproctitle import setproctitle
+    except ImportError:  # pragma: no cover - a dependency; `ps` then shows the fork server's line
+        return
+    setproctitle(title)
+
+
+def spawn(spec: ProcessSpec) -> ForkedChild:
+    return fork_child(lambda: run_program(spec), orphan_signal=spec.orphan_signal,
+                      reset_signals=STOP_SIGNALS)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m claw.runtime.forkserver", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="INFO", help="the workers' Celery log level")
+    parser.add_argument("--console-logs", action="store_true",
+                        help="keep the workers' logs on the console, not in $CLAW_HOME/logs/")
+    parser.add_argument("--flower", action="store_true", help="run Flower too")
+    args = parser.parse_args(argv)
+
+    from claw.config import get_settings
+    from claw.runtime.stack import forked_specs
+
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="forkserver | %(message)s", stream=sys.stderr)
+    if settings.log_level.lower() != "debug":
+        # `claw up` says when it starts and stops the stack; a worker restarted still shows
+        logging.getLogger("claw.runtime.supervisor").setLevel(logging.WARNING)
+    specs = forked_specs(settings, log_level=args.log_level, to_files=not args.console_logs,
+                         flower=args.flower)
+    preload(flower=args.flower)
+    supervisor = Supervisor(specs, spawn=spawn)
+    supervisor.install_signal_handlers()
+    supervisor.start()
+    supervisor.run_until_signalled()
+    sys.exit(1 if supervisor.forced else 0)
+
+
+if __name__ == "__main__":
+    # run as the module itself, not as __main__: the API process finds the app it built
+    # under claw.runtime.forkserver (api_app)
+    from claw.runtime import forkserver
+
+    forkserver.main()
