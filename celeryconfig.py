@@ -14,11 +14,14 @@ result_backend = _settings.resolved_redis_url
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
-# The soft limit interrupts a turn so it can apologise; the hard limit kills its process, which
+# The soft limit interrupts a turn so it can apologise; the hard limit kills its worker, which
 # the next turn counts as a failure (claw/pipeline/failures.py). claw/config.py checks that a
 # model call's retries and a sandbox run fit inside the soft limit.
 task_time_limit = _settings.turn_time_limit
 task_soft_time_limit = _settings.turn_soft_time_limit
+# A shard worker is one process that runs its turns itself and enforces those limits
+# (claw/runtime/solo_pool.py); the io worker asks for threads (-P threads).
+worker_pool = "claw.runtime.solo_pool:TaskPool"
 # The visibility timeout is long so long turns are not redelivered while still running;
 # recovery from a dead worker comes from the sweeper and the short group lease instead.
 _transport = {

@@ -194,7 +194,7 @@ def run_footprint_bench(*, shards: int = 3, flower: bool = True) -> tuple[Footpr
 
 def render_footprint(base: Footprint, more: Footprint) -> str:
     lines = [f"claw bench footprint: `claw up` with {base.shards} shards"
-             f"{' and Flower' if base.flower else ''}, after one answered message per shard"]
+             f"{' and Flower' if base.flower else ''}, once every shard has answered messages"]
     lines.append(f"  {'process':<24}{'pid':>8}{'PSS MB':>10}{'RSS MB':>10}")
     for p in base.processes:
         lines.append(f"  {p.name:<24}{p.pid:>8}{p.pss_mb:>10.1f}{p.rss_mb:>10.1f}")

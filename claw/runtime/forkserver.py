@@ -1,23 +1,24 @@
-"""``python -m claw.runtime.workers``: every Celery worker of `claw up`, forked from one process.
+"""``python -m claw.runtime.forkserver``: every process of `claw up` but Redis, forked from one.
 
 Why a fork server (a "zygote"): each shard worker used to be a ``python -m celery worker`` of
 its own, importing Celery, kombu, SQLAlchemy, the agent, the sandbox and the model's SDK again,
-~55 MB of PSS each plus as much for its prefork pool process (claw bench footprint). This
-process imports all of that once, freezes it out of the garbage collector's reach
-(``gc.freeze``: a collection in a child would otherwise write to every object's header and
-copy the page), then forks one child per worker: the io worker and each shard worker. A child
-shares the imported pages until it writes to one, and so does the pool process it forks in
-turn; a worker costs what it writes, not what it imported.
+~55 MB of PSS each plus as much for its prefork pool process; the io worker, beat, Flower and
+the API each did the same (claw bench footprint). This process imports all of it once, freezes
+it out of the garbage collector's reach (``gc.freeze``: a collection in a child would otherwise
+write to every object's header and copy its page), then forks one child per process: each shard
+worker, the io worker, beat, the API and Flower. A child shares the imported pages until it
+writes to one: it costs what it writes, not what it imported. The shard workers run their turns
+themselves (claw/runtime/solo_pool.py): one process per shard.
 
-Each child runs the same Celery worker command as before (claw/runtime/stack.py), with its own
-session (a kill takes its pool process too) and PR_SET_PDEATHSIG, so it dies with this process.
-This process supervises them with `claw up`'s own supervisor (claw/runtime/supervisor.py): a
-child that dies is forked again at once, with no import to wait for; SIGTERM or SIGINT stop
-them warm (running turns finish, each worker given its grace), a second one at once.
+Each child runs the command line it ran as a program of its own before (claw/runtime/stack.py,
+``forked_specs``), in a session of its own and with PR_SET_PDEATHSIG, so it dies with this
+process. This process supervises them with `claw up`'s own supervisor (claw/runtime/
+supervisor.py): a child that dies is forked again at once, with nothing to import; SIGTERM or
+SIGINT stop them warm (running turns finish, each child given its grace), a second one at once.
 
-Forking is safe here because nothing before the fork opens a connection or starts a thread:
-the Redis client and the database engine are made on first use (claw/redis_client.py,
-claw/db/session.py), in the child.
+Forking is safe because nothing before the fork opens a connection or starts a thread: the Redis
+client and the database engine are made on first use (claw/redis_client.py, claw/db/session.py),
+in the child.
 """
 
 from __future__ import annotations
@@ -29,18 +30,14 @@ import logging
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING
 
 from claw.runtime.forked import ForkedChild, fork_child
 from claw.runtime.supervisor import STOP_SIGNALS, ProcessSpec, Supervisor
 
-if TYPE_CHECKING:
-    from fastapi import FastAPI
-
 log = logging.getLogger(__name__)
 
-#: what a worker imports as it starts or runs its first task, beyond the task modules that
-#: the app's ``include`` brings: imported here so that every child shares it
+#: what a Celery process imports as it starts or runs its first task, beyond the task modules
+#: that the app's ``include`` brings: imported here so that every child shares it
 PRELOAD = (
     "celery.bin.celery",
     "celery.bin.worker",
@@ -49,14 +46,12 @@ PRELOAD = (
     "celery.worker.consumer",
     "celery.worker.strategy",
     "celery.worker.autoscale",
-    "celery.concurrency.prefork",
     "celery.concurrency.thread",
-    "celery.concurrency.asynpool",
+    "claw.runtime.solo_pool",
     "celery.backends.redis",
     "celery.events.dispatcher",
     "celery.app.trace",
     "kombu.transport.redis",
-    "billiard.pool",
     "sqlalchemy.dialects.sqlite.pysqlite",
     "claw.sandbox",
     "claw.agent.loop",
@@ -67,9 +62,6 @@ PRELOAD = (
     "celery.app.events",
     "celery.app.log",
     "celery.worker.consumer.delayed_delivery",
-    "billiard.popen_fork",
-    "billiard.synchronize",
-    "billiard.sharedctypes",
 )
 #: the API's web framework and server
 API_MODULES = (
@@ -91,7 +83,7 @@ POSTGRES_MODULES = ("sqlalchemy.dialects.postgresql.psycopg", "psycopg")
 
 
 def preload(*, flower: bool) -> None:
-    """Import what every worker runs, then move it out of the collector's sight."""
+    """Import what the children run, then move it out of the collector's sight."""
     from claw.celery_app import app
     from claw.config import get_settings
 
@@ -110,12 +102,7 @@ def preload(*, flower: bool) -> None:
             importlib.import_module(name)
         except ImportError as exc:  # an optional extra not installed: the child imports it if it can
             log.debug("preload_skipped module=%s error=%s", name, exc)
-    global _api  # noqa: PLW0603 - built once, served by every API process forked from here
-    from claw.api.app import create_app
-
-    _api = create_app()
     app.finalize(auto=True)
-    _prepare_pool_processes()
     from sqlalchemy.orm import configure_mappers
 
     configure_mappers()  # else done on each worker's first query, in its own memory
@@ -125,43 +112,13 @@ def preload(*, flower: bool) -> None:
     gc.freeze()
 
 
-_api: FastAPI | None = None
-
-
-def api_app() -> FastAPI:
-    """The API's app, built before the fork (its routes and their validators are the bulk of
-    the API's memory): what the forked API process serves (uvicorn --factory)."""
-    if _api is None:  # run outside the fork server
-        from claw.api.app import create_app
-
-        return create_app()
-    return _api
-
-
-def _prepare_pool_processes() -> None:
-    """A prefork pool process asks for PR_SET_PDEATHSIG through cffi when cffi is installed
-    (billiard.util): cffi then parses a C declaration with pycparser, whose parser tables
-    (several MB) each pool process would build for itself. Built here once, they are shared."""
-    from billiard.util import get_pdeathsig
-
-    try:
-        get_pdeathsig()  # the same declaration, parsed once, cached in cffi.cparser
-    except OSError:
-        pass
-
-
 def run_program(spec: ProcessSpec) -> int:
     """In a forked child: become the process ``spec`` describes: its command line (``celery
     ...`` or ``uvicorn ...``), run here, and the environment it adds."""
-    from celery import signals
-
     from claw.celery_app import app
     from claw.config import get_settings
     from claw.logs import route_stdout
 
-    # the pool process forked from this worker inherits what the worker made since its own
-    # fork: frozen too, the pool's collections leave those shared pages alone
-    signals.worker_process_init.connect(_freeze, weak=False)
     os.environ.update(spec.env or {})
     get_settings.cache_clear()  # its own log file and process name (claw/logs.py)
     route_stdout()
@@ -181,10 +138,6 @@ def run_program(spec: ProcessSpec) -> int:
     sys.argv = ["-m", "celery", "-A", "claw.celery_app", *args]
     code = app.start(argv=args)
     return code if isinstance(code, int) else 0
-
-
-def _freeze(**_: object) -> None:
-    gc.freeze()
 
 
 def _set_title(title: str) -> None:
@@ -228,8 +181,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    # run as the module itself, not as __main__: the API process finds the app it built
-    # under claw.runtime.forkserver (api_app)
-    from claw.runtime import forkserver
-
-    forkserver.main()
+    main()

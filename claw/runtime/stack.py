@@ -21,11 +21,12 @@ def shard_worker_argv(shard: int, log_level: str = "INFO") -> list[str]:
 
 def shard_worker_args(shard: int, log_level: str = "INFO") -> list[str]:
     """One shard queue's worker, as ``celery`` arguments: single concurrency, one message
-    prefetched (DESIGN.md); prefork, so Celery's hard time limit can end a turn that hangs."""
+    prefetched (DESIGN.md). Its pool is celeryconfig's default (worker_pool): solo, with the
+    time limits enforced (claw/runtime/solo_pool.py), one process per shard."""
     return [
         "worker", "-Q", f"{SHARD_QUEUE_PREFIX}{shard}", "-n", f"shard{shard}@%h",
         # -c 1 explicitly: the pool sizes prefetch from it (DESIGN.md)
-        "-c", "1", "--prefetch-multiplier", "1", "-P", "prefork",
+        "-c", "1", "--prefetch-multiplier", "1",
         "--without-gossip", "--without-mingle", "-l", log_level,
     ]
 
@@ -81,8 +82,7 @@ def forked_specs(settings: Settings, *, log_level: str, to_files: bool, flower: 
     specs.append(ProcessSpec(
         "api",
         [
-            # the app the fork server built (claw.api.app:create_app) before forking
-            "uvicorn", "claw.runtime.forkserver:api_app", "--factory",
+            "uvicorn", "claw.api.app:create_app", "--factory",
             "--host", settings.api_host, "--port", str(settings.api_port),
             # its start-up lines repeat what `claw up` prints; warnings and errors still show
             "--log-level", "warning" if to_files and log_level == "INFO" else log_level.lower(),
