@@ -139,11 +139,14 @@ class ChaosStack:
         return pid
 
     # ---- the process tree of `claw up` ----------------------------------------------------
+    # `claw up` -> the fork server -> each shard worker, the io worker, beat, the API, Flower
+    # (claw/runtime/forkserver.py); a process is known by its title (setproctitle: Celery's
+    # "[celeryd: shard0@host:MainProcess] ...", or the fork server's "claw shard0: celery ...")
 
-    def _children(self) -> list[psutil.Process]:
+    def _descendants(self) -> list[psutil.Process]:
         assert self.process is not None
         try:
-            return psutil.Process(self.process.pid).children(recursive=False)
+            return psutil.Process(self.process.pid).children(recursive=True)
         except psutil.NoSuchProcess:
             return []
 
@@ -155,28 +158,36 @@ class ChaosStack:
             return []
 
     def worker_main(self, shard: int) -> psutil.Process | None:
-        """A shard's Celery worker, found by its node name (``shard0@host``)."""
-        for child in self._children():
-            if any(arg.startswith(f"shard{shard}@") for arg in self._argv(child)):
-                return child
+        """A shard's Celery worker, found by its node name (``shard0@host``): the topmost
+        process that carries it (a prefork pool process below it carries it too)."""
+        node = f"shard{shard}@"
+        for process in self._descendants():
+            if node in " ".join(self._argv(process)):
+                try:
+                    parent = process.parent()
+                except psutil.NoSuchProcess:
+                    continue
+                if parent is None or node not in " ".join(self._argv(parent)):
+                    return process
         return None
 
     def pool_child(self, shard: int) -> psutil.Process | None:
-        """The prefork pool process that runs the shard's turns (-c 1: there is one)."""
+        """The process that runs the shard's turns: the worker itself, as `claw up` runs shard
+        workers (one process, claw/runtime/solo_pool.py), or its prefork pool process where a
+        worker has one."""
         main = self.worker_main(shard)
         try:
             children = main.children(recursive=False) if main else []
         except psutil.NoSuchProcess:
             return None
-        return children[0] if children else None
+        return children[0] if children else main
 
     def beat(self) -> psutil.Process | None:
-        for child in self._children():
-            # (where setproctitle is installed, Celery retitles the process: "celery beat ..."
-            # may then be one argv element, not two)
-            words = " ".join(self._argv(child)).split()
+        for process in self._descendants():
+            # Celery retitles the process ("[celery beat] ..."): one argv element, not several
+            words = " ".join(self._argv(process)).split()
             if "beat" in words and any("celery" in word for word in words):
-                return child
+                return process
         return None
 
     # ---- reading the results ----------------------------------------------------------------

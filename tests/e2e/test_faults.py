@@ -82,21 +82,6 @@ def test_turns_of_one_group_never_overlap(stack: ClawStack) -> None:
     assert running == 0
 
 
-def test_pool_process_killed_mid_turn_the_turn_is_redone_and_answered_once(stack: ClawStack) -> None:
-    group_id = "http:killed-child"
-    # Given a turn running in a shard worker's pool process
-    stack.post("killed-child", "survive this", sender="gus")
-    wait_turn_running(stack, group_id)
-    worker = stack.worker_process(running_shard(stack, group_id))
-    [child] = worker.children()
-    # When that process is killed with SIGKILL
-    child.send_signal(signal.SIGKILL)
-    # Then the message is still answered, exactly once
-    stack.wait_answered(group_id, 1, timeout=60)
-    time.sleep(LEASE_SECONDS + 2)  # a second, duplicate reply would appear by now
-    assert outbox_rows(stack, group_id) == [{"text": "gus: survive this", "status": "sent"}]
-
-
 def test_whole_worker_killed_mid_turn_is_restarted_and_the_group_answered_once(stack: ClawStack) -> None:
     group_id = "http:killed-worker"
     # Given a turn running in a shard worker
@@ -104,22 +89,21 @@ def test_whole_worker_killed_mid_turn_is_restarted_and_the_group_answered_once(s
     wait_turn_running(stack, group_id)
     shard = running_shard(stack, group_id)
     worker = stack.worker_process(shard)
-    # When the whole worker (main process and pool) is killed with SIGKILL
-    for process in [*worker.children(), worker]:
-        process.send_signal(signal.SIGKILL)
-    # Then `claw up` starts it again, the sweeper re-queues the group, and it is answered once
+    # When the worker (the one process that runs the shard's turns) is killed with SIGKILL
+    worker.send_signal(signal.SIGKILL)
+    # Then the fork server forks it again, the sweeper re-queues the group, and it is answered once
     stack.wait_answered(group_id, 1, timeout=90)
     assert stack.worker_process(shard).pid != worker.pid
+    assert stack.worker_process(shard).parent().pid == stack.forkserver_process().pid
     time.sleep(LEASE_SECONDS + 2)
     assert outbox_rows(stack, group_id) == [{"text": "hal: and this", "status": "sent"}]
 
 
 def test_a_dead_shards_groups_move_to_a_live_shard_and_are_answered_once_each(stack: ClawStack) -> None:
     groups = [f"move-{n}" for n in range(4)]
-    assert stack.process is not None
-    supervisor = psutil.Process(stack.process.pid)
-    # Given four groups with a message each, spread over both shards, and `claw up` paused so
-    # that it does not restart the worker this test kills
+    supervisor = stack.forkserver_process()
+    # Given four groups with a message each, spread over both shards, and the fork server
+    # paused so that it does not restart the worker this test kills
     supervisor.suspend()
     try:
         for group in groups:
@@ -129,15 +113,14 @@ def test_a_dead_shards_groups_move_to_a_live_shard_and_are_answered_once_each(st
         # When the worker of shard 0 is killed mid-turn
         wait_turn_running(stack, f"http:{next(g for g, s in assigned.items() if s == 0)}")
         worker = stack.worker_process(0)
-        for process in [*worker.children(), worker]:
-            process.send_signal(signal.SIGKILL)
+        worker.send_signal(signal.SIGKILL)
         # And every group gets a second message while shard 0 has no worker
         for group in groups:
             stack.post(group, "second", sender="kim")
         # Then every group is answered, shard 0's groups by shard 1 (no shard 0 worker runs)
         for group in groups:
             stack.wait_answered(f"http:{group}", 2, timeout=120)
-        assert worker.status() == psutil.STATUS_ZOMBIE  # dead, and `claw up` did not restart it
+        assert worker.status() == psutil.STATUS_ZOMBIE  # dead, and the fork server did not restart it
         # And each message is answered exactly once, in order
         time.sleep(LEASE_SECONDS + 2)  # a duplicate reply would show by now
         for group in groups:
@@ -148,7 +131,7 @@ def test_a_dead_shards_groups_move_to_a_live_shard_and_are_answered_once_each(st
             assert lines == ["kim: first", "kim: second"], (group, lines)
     finally:
         supervisor.resume()
-    # And once `claw up` restarts shard 0 the stack is whole again
+    # And once the fork server restarts shard 0 the stack is whole again
     stack.wait_healthy(timeout=90)
 
 

@@ -38,13 +38,13 @@ def test_exactly_once_and_in_order_while_workers_keep_dying(stack: ClawStack) ->
     def chaos() -> None:
         rng = random.Random(7)
         while not stop.wait(KILL_EVERY):
-            worker = stack.worker_process(rng.randrange(SHARDS))
-            for child in worker.children():
-                try:
-                    child.send_signal(signal.SIGKILL)
-                    kills.append(child.pid)
-                except psutil.NoSuchProcess:
-                    pass
+            # the shard worker runs its turns itself (claw/runtime/solo_pool.py)
+            try:
+                worker = stack.worker_process(rng.randrange(SHARDS))
+                worker.send_signal(signal.SIGKILL)
+                kills.append(worker.pid)
+            except (psutil.NoSuchProcess, AssertionError):  # between a death and its restart
+                pass
 
     def post_group(group: str) -> None:
         for i in range(PER_GROUP):

@@ -226,9 +226,19 @@ class ClawStack:
             client.close()
 
     def worker_process(self, shard: int) -> psutil.Process:
-        """The main process of a shard's Celery worker (found by its node name)."""
+        """A shard's Celery worker (found by its node name in its title), below the fork server:
+        the process that runs the shard's turns (claw/runtime/solo_pool.py)."""
+        assert self.process is not None
+        node = f"shard{shard}@"
+        for process in psutil.Process(self.process.pid).children(recursive=True):
+            if node in " ".join(process.cmdline()) and node not in " ".join(process.parent().cmdline()):
+                return process
+        raise AssertionError(f"no worker process for shard {shard}")
+
+    def forkserver_process(self) -> psutil.Process:
+        """The fork server: it forks (and re-forks) every process of the stack but Redis."""
         assert self.process is not None
         for child in psutil.Process(self.process.pid).children(recursive=False):
-            if f"shard{shard}@" in " ".join(child.cmdline()):
+            if "claw.runtime.forkserver" in child.cmdline():
                 return child
-        raise AssertionError(f"no worker process for shard {shard}")
+        raise AssertionError("no fork server under claw up")

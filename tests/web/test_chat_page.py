@@ -269,7 +269,7 @@ def test_layout_on_a_phone_and_a_desktop_with_screenshots(page: WebDriver, tmp_p
 
 def _api_process(stack: ClawStack) -> psutil.Process:
     assert stack.process is not None
-    for child in psutil.Process(stack.process.pid).children():
+    for child in psutil.Process(stack.process.pid).children(recursive=True):
         if "uvicorn" in " ".join(child.cmdline()):
             return child
     raise AssertionError("no API process")
@@ -278,13 +278,13 @@ def _api_process(stack: ClawStack) -> psutil.Process:
 def test_the_page_recovers_after_the_api_restarts_and_shows_what_was_missed(
     page: WebDriver, stack: ClawStack
 ) -> None:
-    assert stack.process is not None
-    supervisor = psutil.Process(stack.process.pid)
+    # (the fork server starts the API again when it exits: claw/runtime/forkserver.py)
+    supervisor = stack.forkserver_process()
     # Given a reminder due in a few seconds
     created = stack.http.post("/v1/schedules", json={"group_id": "web:kitchen", "spec": at(6),
                                                      "text": "water the plants", "kind": "reminder"})
     assert created.status_code == 201, created.text
-    # When the API stops, and stays down (claw up is paused so it does not restart it yet)
+    # When the API stops, and stays down (the fork server is paused so it does not restart it yet)
     # while the reminder is delivered and a message is typed
     supervisor.suspend()
     try:
@@ -300,7 +300,7 @@ def test_the_page_recovers_after_the_api_restarts_and_shows_what_was_missed(
         wait_for(page, lambda d: "trying again" in d.find_element(By.ID, "messages").text, "the send retrying")
         assert "Reminder: water the plants" not in claw_lines(page)
     finally:
-        supervisor.resume()  # and claw up starts the API again
+        supervisor.resume()  # and the fork server starts the API again
     # Then the page reconnects by itself, shows the reminder it missed, and the message goes through
     wait_for(page, lambda d: connection(d) == "live", "the page to reconnect", timeout=60)
     wait_for(page, lambda d: "Reminder: water the plants" in claw_lines(d), "the missed reminder")
