@@ -1,11 +1,12 @@
 """The fault script: the plan's faults, applied at their times, each one written down.
 
-Worker kills aim where a kill hurts: at a shard whose pool process is waiting on a model call
+Worker kills aim where a kill hurts: at a shard whose turn process is waiting on a model call
 right now, preferably one made after a tool step of the same turn (an effect is done, the reply
 is not: the window in which a redone turn could repeat the effect). The fake model knows which
-client ports wait on it; psutil says which pool process owns that port. With no such call in
-time, a shard is picked from the seed. Kills alternate between the worker's main process and
-its pool child (the plan says which).
+client ports wait on it; psutil says which process owns that port. With no such call in time, a
+shard is picked from the seed. Kills alternate between the worker's main process and its pool
+child (the plan says which); a shard worker of `claw up` is one process that runs its turns
+(claw/runtime/solo_pool.py), so both kill that process.
 """
 
 from __future__ import annotations
