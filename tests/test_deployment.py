@@ -9,9 +9,22 @@ import yaml
 
 from claw.config import Settings
 from claw.pipeline.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
-from claw.runtime.stack import shard_worker_argv, stack_specs
+from claw.runtime.forkserver import parse_args
+from claw.runtime.stack import FORKSERVER, forked_specs, shard_worker_argv, stack_specs
+from claw.runtime.supervisor import ProcessSpec
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def processes(settings: Settings, *, flower: bool, verbose: bool = False, token: str = "token-1234") -> list[ProcessSpec]:
+    """What `claw up` runs: the fork server alone, and what the fork server then runs as told
+    by the options `claw up` gave it."""
+    [server] = stack_specs(settings, env={"CLAW_API_TOKEN": token}, flower=flower, verbose=verbose)
+    assert server.name == FORKSERVER and server.argv[1:3] == ["-m", "claw.runtime.forkserver"]
+    assert token not in " ".join(server.argv)  # Flower's password never in `ps`
+    options = parse_args(list(server.argv[3:]))
+    return forked_specs(settings, log_level=options.log_level, to_files=not options.console_logs,
+                        flower=options.flower, api_token=token)
 
 
 def queue_consumers(commands: list[list[str]]) -> dict[str, list[list[str]]]:
@@ -40,7 +53,7 @@ def test_compose_scales_one_shard_worker_service_whose_replicas_claim_a_shard_ea
 
 def test_claw_up_gives_each_shard_queue_one_single_concurrency_worker() -> None:
     settings = Settings(shards=4)
-    specs = stack_specs(settings, env={"CLAW_API_TOKEN": "token-1234"}, flower=True)
+    specs = processes(settings, flower=True)
     consumers = queue_consumers([list(spec.argv) for spec in specs])
     assert set(consumers) == {IO_QUEUE, *(f"{SHARD_QUEUE_PREFIX}{n}" for n in range(4))}
     for n in range(4):
@@ -67,18 +80,17 @@ def test_compose_pins_every_shard_worker_to_the_bwrap_sandbox_with_what_it_needs
 
 def test_claw_up_sends_celery_logs_to_files_unless_verbose_or_debug(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, shards=1)
-    quiet = {s.name: s for s in stack_specs(settings, env={"CLAW_API_TOKEN": "t"}, flower=False)}
+    quiet = {s.name: s for s in processes(settings, flower=False)}
     for name in ("shard0", "io", "beat"):
         argv = list(quiet[name].argv)
         log_file = str(tmp_path.resolve() / "logs" / f"{name}.log")
         assert argv[argv.index("--logfile") + 1] == log_file
         assert quiet[name].env is not None and quiet[name].env["CLAW_LOG_FILE"] == log_file
     assert "warning" in quiet["api"].argv
-    with_flower = {s.name: s for s in stack_specs(settings, env={"CLAW_API_TOKEN": "t"}, flower=True)}
+    with_flower = {s.name: s for s in processes(settings, flower=True)}
     assert f"--log_file_prefix={tmp_path.resolve() / 'logs' / 'flower.log'}" in with_flower["flower"].argv
-    for loud in (stack_specs(settings, env={"CLAW_API_TOKEN": "t"}, flower=False, verbose=True),
-                 stack_specs(Settings(home=tmp_path, shards=1, log_level="DEBUG"), env={"CLAW_API_TOKEN": "t"},
-                             flower=False)):
+    for loud in (processes(settings, flower=False, verbose=True),
+                 processes(Settings(home=tmp_path, shards=1, log_level="DEBUG"), flower=False)):
         for spec in loud:
             assert "--logfile" not in spec.argv and "CLAW_LOG_FILE" not in (spec.env or {})
             assert not any(a.startswith("--log_file_prefix") for a in spec.argv)
@@ -86,7 +98,7 @@ def test_claw_up_sends_celery_logs_to_files_unless_verbose_or_debug(tmp_path: Pa
 
 def test_two_hosts_with_their_own_shard_base_consume_disjoint_shard_queues() -> None:
     def shard_queues(settings: Settings) -> set[str]:
-        specs = stack_specs(settings, env={"CLAW_API_TOKEN": "token-1234"}, flower=False)
+        specs = processes(settings, flower=False)
         return {q for q in queue_consumers([list(spec.argv) for spec in specs]) if q != IO_QUEUE}
 
     host_a = shard_queues(Settings(shards=2))

@@ -154,13 +154,18 @@ def spawn(spec: ProcessSpec) -> ForkedChild:
                       reset_signals=STOP_SIGNALS)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options `claw up` gives the fork server (claw/runtime/stack.py, stack_specs)."""
     parser = argparse.ArgumentParser(prog="python -m claw.runtime.forkserver", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default="INFO", help="the workers' Celery log level")
     parser.add_argument("--console-logs", action="store_true",
                         help="keep the workers' logs on the console, not in $CLAW_HOME/logs/")
     parser.add_argument("--flower", action="store_true", help="run Flower too")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
 
     from claw.config import get_settings
     from claw.runtime.stack import forked_specs
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         # `claw up` says when it starts and stops the stack; a worker restarted still shows
         logging.getLogger("claw.runtime.supervisor").setLevel(logging.WARNING)
     specs = forked_specs(settings, log_level=args.log_level, to_files=not args.console_logs,
-                         flower=args.flower)
+                         flower=args.flower, api_token=settings.api_token_value())
     preload(flower=args.flower)
     supervisor = Supervisor(specs, spawn=spawn)
     supervisor.install_signal_handlers()

@@ -60,11 +60,12 @@ def logs_to_files(log_level: str, *, verbose: bool) -> bool:
     return not verbose and log_level.upper() != "DEBUG"
 
 
-def forked_specs(settings: Settings, *, log_level: str, to_files: bool, flower: bool) -> list[ProcessSpec]:
+def forked_specs(settings: Settings, *, log_level: str, to_files: bool, flower: bool,
+                 api_token: str) -> list[ProcessSpec]:
     """The processes the fork server runs: one worker per shard, the io worker, beat, the API
     and Flower. Each ``argv`` is a command line the fork server runs in the forked child
     (``celery worker -Q ...``, ``uvicorn claw.api.app:create_app ...``); ``env`` is what the
-    process adds to the fork server's environment."""
+    process adds to the fork server's environment. ``api_token`` is Flower's password."""
     home = settings.home.resolve()
     log_level = log_level.upper()
     specs = []
@@ -104,7 +105,7 @@ def forked_specs(settings: Settings, *, log_level: str, to_files: bool, flower: 
             ],
             # through the environment, not argv, so the password is not in `ps`
             env={PROCESS_ENV: "flower",
-                 "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{settings.api_token_value()}"},
+                 "FLOWER_BASIC_AUTH": f"{settings.flower_user}:{api_token}"},
             stop_grace=5,
         ))
     return specs
