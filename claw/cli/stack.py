@@ -36,7 +36,7 @@ def up(
     from claw.runtime.readiness import NotReady, check_ports_free, ports_of, wait_until_ready
     from claw.runtime.redis_server import RedisServerError, redis_argv, start_redis
     from claw.runtime.runfile import remove_runfile, write_runfile
-    from claw.runtime.stack import ensure_dirs, stack_specs
+    from claw.runtime.stack import ensure_dirs, stack_specs, stack_started
     from claw.runtime.supervisor import ProcessSpec, Supervisor
 
     survive_lost_output()
@@ -91,6 +91,8 @@ def up(
         supervisor.stop()
         home_lock.release()
         raise fail(f"claw: {exc}") from None
+    if ready:
+        stack_started(supervisor)
     write_runfile(settings)
     try:
         if ready:

@@ -28,8 +28,10 @@ import gc
 import importlib
 import logging
 import os
+import signal
 import sys
 import threading
+import time
 
 from claw.runtime.forked import ForkedChild, fork_child
 from claw.runtime.supervisor import STOP_SIGNALS, ProcessSpec, Supervisor
@@ -149,9 +151,35 @@ def _set_title(title: str) -> None:
     setproctitle(title)
 
 
+#: what `claw up` sends once the stack is up (claw/runtime/stack.py, stack_started)
+STARTED_SIGNAL = signal.SIGUSR1
+
+
 def spawn(spec: ProcessSpec) -> ForkedChild:
     return fork_child(lambda: run_program(spec), orphan_signal=spec.orphan_signal,
-                      reset_signals=STOP_SIGNALS)
+                      reset_signals=(*STOP_SIGNALS, STARTED_SIGNAL))
+
+
+def supervise(supervisor: Supervisor, *, started: bool) -> None:
+    """Until a stop signal: fork again what dies. Until `claw up` says the stack is up
+    (``--started``, or STARTED_SIGNAL), a child that exits fails the start instead, as a process
+    of `claw up` does (claw/runtime/readiness.py): the fork server stops the others and exits 1,
+    and `claw up` says so rather than wait for a process that crashes at every start."""
+    up = [started]
+    signal.signal(STARTED_SIGNAL, lambda *_: up.append(True))
+    supervisor.install_signal_handlers()
+    supervisor.start()
+    while not supervisor.received:
+        exited = supervisor.exited()
+        if exited and not any(up):
+            name, code = next(iter(exited.items()))
+            log.error("%s exited with code %s while claw was starting; its own output above says why",
+                      name, code)
+            supervisor.stop()
+            sys.exit(1)
+        supervisor.poll_once()
+        time.sleep(0.2)
+    supervisor.stop()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -161,6 +189,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--console-logs", action="store_true",
                         help="keep the workers' logs on the console, not in $CLAW_HOME/logs/")
     parser.add_argument("--flower", action="store_true", help="run Flower too")
+    parser.add_argument("--started", action="store_true",
+                        help="the stack was up before (a restart): a child that exits is forked again")
     return parser.parse_args(argv)
 
 
@@ -179,9 +209,7 @@ def main(argv: list[str] | None = None) -> None:
                          flower=args.flower, api_token=settings.api_token_value())
     preload(flower=args.flower)
     supervisor = Supervisor(specs, spawn=spawn)
-    supervisor.install_signal_handlers()
-    supervisor.start()
-    supervisor.run_until_signalled()
+    supervise(supervisor, started=args.started)
     sys.exit(1 if supervisor.forced else 0)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
 from claw.config import Settings
 from claw.logs import LOG_FILE_ENV, PROCESS_ENV, log_dir
 from claw.pipeline.routing import IO_QUEUE, SHARD_QUEUE_PREFIX
-from claw.runtime.supervisor import ProcessSpec
+from claw.runtime.supervisor import ProcessSpec, Supervisor
 
 CELERY = [sys.executable, "-m", "celery", "-A", "claw.celery_app"]
 IO_CONCURRENCY = 4
@@ -134,6 +135,18 @@ def stack_specs(
             stop_grace=grace,
         ),
     ]
+
+
+def stack_started(supervisor: Supervisor) -> None:
+    """Once `claw up` is up: its fork server forks again a child that exits, instead of failing
+    the start (claw/runtime/forkserver.py), now and after any restart of its own."""
+    run = supervisor.running.get(FORKSERVER)
+    if run is None:
+        return
+    if "--started" not in run.spec.argv:
+        run.spec.argv = [*run.spec.argv, "--started"]
+    run.process.send_signal(signal.SIGUSR1)  # forkserver.STARTED_SIGNAL (not imported: the fork
+    # server's module would bring nothing `claw up` needs)
 
 
 def ensure_dirs(settings: Settings) -> None:

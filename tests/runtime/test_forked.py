@@ -110,3 +110,25 @@ def test_forked_children_die_with_their_parent(tmp_path: Path) -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_the_fork_server_fails_the_start_when_a_child_exits_before_the_stack_is_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from claw.runtime.forkserver import STARTED_SIGNAL, supervise
+    from claw.runtime.supervisor import STOP_SIGNALS
+
+    saved = {sig: signal.getsignal(sig) for sig in (*STOP_SIGNALS, STARTED_SIGNAL)}
+    # Given a fork server whose API child exits at once (as on a port taken since the check)
+    supervisor = Supervisor([ProcessSpec("api", ["uvicorn"], stop_grace=5)],
+                            spawn=lambda spec: fork_child(lambda: 3))
+    try:
+        # When it runs before `claw up` has said the stack is up
+        with caplog.at_level("ERROR", logger="claw.runtime.forkserver"), pytest.raises(SystemExit) as ended:
+            supervise(supervisor, started=False)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    # Then it exits 1 naming the child, rather than forking it again and again
+    assert ended.value.code == 1
+    assert "api exited with code 3 while claw was starting" in caplog.text
