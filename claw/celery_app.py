@@ -21,6 +21,8 @@ TASKLESS_ROLES = ("beat", "flower")
 app = Celery("claw", include=[] if os.environ.get("CLAW_ROLE") in TASKLESS_ROLES else ["claw.tasks"])
 app.config_from_object("celeryconfig")
 
-# Heartbeats of workers and beat, and the shard workers' sandbox check, hook Celery signals.
+# Heartbeats of workers and beat, and the shard workers' sandbox check and restore of what a
+# dead predecessor left unacknowledged, hook Celery signals.
 import claw.health  # noqa: E402,F401
+import claw.runtime.orphans  # noqa: E402,F401
 import claw.runtime.worker_guard  # noqa: E402,F401
