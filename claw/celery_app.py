@@ -15,8 +15,10 @@ from claw.logs import install_celery_hooks, route_stdout
 route_stdout()  # before Celery prints its banner: into $CLAW_HOME/logs/ when `claw up` says so
 install_celery_hooks()
 
-#: processes that only send or watch tasks (beat, Flower) skip loading them: the task modules
-#: bring the database, the agent and the sandbox, ~25 MB per process (claw bench footprint)
+#: processes that only send or watch tasks (beat, Flower) skip loading them when they run as
+#: programs of their own (docker-compose.yml): the task modules bring the database, the agent
+#: and the sandbox, ~25 MB per process. Under `claw up` they are forked from the fork server,
+#: which has loaded them once for every process (claw/runtime/forkserver.py).
 TASKLESS_ROLES = ("beat", "flower")
 app = Celery("claw", include=[] if os.environ.get("CLAW_ROLE") in TASKLESS_ROLES else ["claw.tasks"])
 app.config_from_object("celeryconfig")
