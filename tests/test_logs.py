@@ -84,3 +84,33 @@ def test_a_worker_at_debug_never_writes_the_bot_token_to_its_log(tmp_path: Path)
     written = log_file.read_text() + done.stdout + done.stderr
     assert "getUpdates" in written and "[secret]" in written  # the lines are there, the token is not
     assert TOKEN not in written
+
+
+def test_every_configured_secret_is_redacted_from_log_lines(monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    # Given each kind of secret claw knows of, configured the way an operator does
+    from claw.config import get_settings
+    from claw.logs import REDACTED, SecretFilter, configured_secrets
+
+    secrets = {
+        "ANTHROPIC_API_KEY": "sk-ant-redteam-0123456789abcdef",
+        "CLAW_OPENAI_API_KEY": "sk-openai-redteam-0123456789",
+        "CLAW_SEARCH_API_KEY": "search-redteam-0123456789",
+        "CLAW_TELEGRAM_BOT_TOKEN": TOKEN,
+        "CLAW_API_TOKEN": "api-token-redteam-0123456789",
+    }
+    monkeypatch.setenv("CLAW_HOME", str(tmp_path))
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        found = configured_secrets()
+    finally:
+        get_settings.cache_clear()
+    # When a line carries all of them (a library's debug line, an error's text)
+    line = record("urllib3", logging.DEBUG, "sent %s", (" ".join(secrets.values()),))
+    SecretFilter(found).filter(line)
+    # Then none is written
+    assert set(secrets.values()) <= set(found)
+    assert all(value not in line.getMessage() for value in secrets.values())
+    assert line.getMessage().count(REDACTED) == len(secrets)

@@ -419,6 +419,16 @@ def test_show_typing_sends_a_typing_chat_action_and_never_raises() -> None:
     TelegramBot(TOKEN, api_url=fake.url).show_typing("-100777")
 
 
+def test_a_failed_typing_indicator_logs_without_the_token(caplog: pytest.LogCaptureFixture) -> None:
+    # Given an API that cannot be reached (requests puts the whole URL, token included, in the error)
+    caplog.set_level("DEBUG", logger="claw.channels.telegram")
+    # When the typing indicator fails
+    TelegramBot(TOKEN, api_url=f"http://127.0.0.1:{free_port()}").show_typing("-100777")
+    # Then its log line says so, without the token, at every level
+    assert "telegram_typing_failed" in caplog.text and "<token>" in caplog.text
+    assert TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text
+
+
 # ---- whom a message addresses ----------------------------------------------------------------
 
 

@@ -130,3 +130,24 @@ def test_put_back_can_take_just_some_messages(db_url: str) -> None:
     assert pending_ids(db_url) == [second]
     with read_session(db_url) as session:
         assert [m.id for m in set_aside_messages(session, GROUP)] == [first]
+
+
+def test_one_group_never_lists_or_puts_back_another_groups_set_aside_messages(db_url: str) -> None:
+    # Given a message set aside in this group and one in another
+    ours = say(db_url, "alice", "ours")
+    theirs = say(db_url, "mallory", "theirs", chat="other")
+    give_up(db_url, ours)
+    with write_session(db_url) as session:
+        set_aside(session, "http:other", upto_id=theirs, reason=REASON, attempts=3)
+
+    # When this group lists its set-aside messages, and puts back all of them, and the other's by id
+    with write_session(db_url) as session:
+        listed = [m.id for m in set_aside_messages(session, GROUP)]
+        named = put_back(session, GROUP, [theirs])
+        everything = put_back(session, GROUP)
+
+    # Then only its own are listed and put back; the other group's stays set aside
+    assert (listed, named, everything) == ([ours], [], [ours])
+    with read_session(db_url) as session:
+        assert [m.id for m in set_aside_messages(session, "http:other")] == [theirs]
+        assert [m.id for m in pending_messages(session, "http:other")] == []

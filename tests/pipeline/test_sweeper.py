@@ -57,3 +57,17 @@ def test_each_waiting_group_is_listed_once_with_its_priority(db_url: str) -> Non
     with write_session(db_url) as session:
         session.execute(update(Group).where(Group.id == "http:vip").values(priority=True))
     assert waiting(db_url) == [("http:plain", False), ("http:vip", True)]
+
+
+def test_a_chat_waiting_for_approval_or_blocked_is_never_handed_a_turn(db_url: str) -> None:
+    # Given three chats with old unanswered messages: one approved, one waiting for its owner's
+    # approval, one blocked after it wrote
+    from claw.db.models import GroupAccess
+
+    for chat in ("approved", "waiting", "blocked"):
+        store(db_url, chat, 120)
+    with write_session(db_url) as session:
+        for chat, access in (("waiting", GroupAccess.WAITING), ("blocked", GroupAccess.BLOCKED)):
+            session.execute(update(Group).where(Group.id == f"http:{chat}").values(access=access))
+    # Then only the approved one is owed a turn
+    assert waiting(db_url) == [("http:approved", False)]

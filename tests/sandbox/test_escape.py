@@ -128,6 +128,37 @@ raise FileNotFoundError("no other group in " + repr(result)) if "http%3Aother" n
     assert "TRIED listing: FileNotFoundError no other group in" in run_.output
 
 
+def test_no_file_of_another_group_is_anywhere_in_the_sandbox(settings: Settings) -> None:
+    # Given another group's scratch files, memory and personality on the host, each named and
+    # holding the secret, and a file of this group's own
+    marker = "other-group-" + uuid.uuid4().hex[:8]
+    other = group_dir(settings.workspace, "http:other")
+    for folder in (scratch_dir(settings.workspace, "http:other"), other / "memory", other):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{marker}.txt").write_text(SECRET)
+    own = run(settings, "open('mine.txt', 'w').write('team')")
+    assert own.exit_code == 0, own.output
+    # When this group's code walks every folder it can see (but the system's) and reads each file
+    run_ = run(settings, f"""
+import os
+seen, found = [], []
+for top in ("/",):
+    for root, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if os.path.join(root, d) not in ("/proc", "/sys", "/usr", "/dev")]
+        for name in files:
+            path = os.path.join(root, name)
+            seen.append(path)
+            try:
+                if {marker!r} in name or {SECRET!r} in open(path, errors="replace").read(1 << 16):
+                    found.append(path)
+            except OSError:
+                pass
+print("OWN", "/workspace/mine.txt" in seen, "FOUND", found)
+""")
+    # Then it sees its own file and nothing of the other group's
+    assert "OWN True FOUND []" in run_.output, run_.output
+
+
 def test_cannot_read_the_database_or_the_api_token(settings: Settings) -> None:
     settings.home.mkdir(parents=True)
     database = settings.home / "claw.db"
