@@ -3,6 +3,11 @@
 The send task announces each delivered reply on a Redis channel; the waiter subscribes before
 its first database check, so an announcement can never slip between check and wait. Without
 Redis it falls back to polling the database.
+
+An announcement can still be missed: the turn's process may die between committing a reply
+and announcing it, and its redone turn finds nothing to answer. So a subscribed waiter also
+re-checks the database every RECHECK_SECONDS. Not every second: with 64 waiters that re-check
+was most of the API's CPU under load (claw bench scale), for a case that almost never happens.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from claw.db.models import OutboxStatus
 from claw.redis_client import reply_channel
 
 FALLBACK_POLL_SECONDS = 0.25
+#: how often a subscribed waiter looks in the database without an announcement (a lost one)
+RECHECK_SECONDS = 5.0
 
 
 def find_reply(message_id: int) -> ReplyOut | None:
@@ -50,7 +57,7 @@ async def wait_for_reply(
                 return reply
             if subscribed:
                 try:
-                    await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(remaining, 1.0))
+                    await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(remaining, RECHECK_SECONDS))
                     continue
                 except Exception:
                     subscribed = False
