@@ -18,6 +18,7 @@ import time
 
 import redis.asyncio as aioredis
 from fastapi.concurrency import run_in_threadpool
+from redis.asyncio.client import PubSub
 from sqlalchemy import select
 
 from claw.api.schemas import ReplyOut
@@ -40,6 +41,19 @@ def find_reply(message_id: int) -> ReplyOut | None:
     return ReplyOut(id=row.id, text=row.text, created_at=row.created_at) if row else None
 
 
+async def _announcement(pubsub: PubSub, timeout: float) -> None:
+    """Return at the next announcement on the channel, or after ``timeout`` seconds.
+
+    The confirmation of the subscription is no news: ``get_message(ignore_subscribe_messages=
+    True)`` hands it back as an immediate None, which looked like a wake-up and cost every
+    waiter a second, useless look in the database."""
+    end = time.monotonic() + timeout
+    while (left := end - time.monotonic()) > 0:
+        message = await pubsub.get_message(timeout=left)
+        if message is not None and message.get("type") == "message":
+            return
+
+
 async def wait_for_reply(
     client: aioredis.Redis, group_id: str, message_id: int, timeout: float
 ) -> ReplyOut | None:
@@ -58,7 +72,7 @@ async def wait_for_reply(
                 return reply
             if subscribed:
                 try:
-                    await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(remaining, RECHECK_SECONDS))
+                    await _announcement(pubsub, min(remaining, RECHECK_SECONDS))
                     continue
                 except Exception:
                     subscribed = False
