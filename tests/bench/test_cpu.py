@@ -62,3 +62,21 @@ def test_the_rendering_gives_ms_per_message_per_role_and_the_other_work_on_the_m
     assert "total 24.0 ms/message" in lines[1]
     assert "used 1.20 of" in lines[1] and "other work 0.80" in lines[1]
     assert render_cpu(CpuUse(), 100) == []
+
+
+@pytest.mark.slow
+def test_claw_bench_scale_prints_each_role_s_cpu_per_message() -> None:
+    """The real stack (~40 s): every process of `claw up` is found and named by its role."""
+    from claw.bench.scale import ScaleOptions, render_scale, run_scale_bench
+
+    report = run_scale_bench(ScaleOptions(shards=(1, 2), groups=4, messages=2, latency_ms=0, history=0,
+                                          databases=False, postgres=False))
+    two = report.runs[1]
+    assert two.cpu is not None
+    roles = {r.role: r for r in two.cpu.roles}
+    # the two shard workers and their two pool children, each pool child doing the turns
+    assert roles["shard worker"].processes == 2 and roles["shard pool"].processes == 2
+    assert roles["shard pool"].seconds > 0
+    assert {"io", "beat", "api", "redis", "bench", "supervisor"} <= set(roles)
+    assert "other" not in roles
+    assert "CPU ms/message: shard worker x2" in render_scale(report)
