@@ -97,6 +97,20 @@ _HISTORY_UPTO = (
 )
 
 
+#: the reply's compare-and-set: only messages no reply answered yet are marked (no session
+#: synchronisation: the write session holds none of them)
+_MARK_ANSWERED = (
+    update(Message)
+    .where(Message.id.in_(bindparam("ids", expanding=True)), Message.answered_by.is_(None))
+    .values(answered_by=bindparam("outbox_id"))
+    .execution_options(synchronize_session=False)
+)
+_MARK_PROCESSED = (
+    update(Group).where(Group.id == _GROUP).values(last_processed_id=bindparam("last_id"))
+    .execution_options(synchronize_session=False)
+)
+
+
 def pending_messages(session: Session, group_id: str) -> list[Message]:
     return list(session.scalars(_PENDING, {"group_id": group_id}))
 
@@ -210,14 +224,10 @@ def commit_reply(
         answers_upto_id=ids[-1],
         turn_started_at=started_at,
     )
-    marked = session.execute(
-        update(Message)
-        .where(Message.id.in_(ids), Message.answered_by.is_(None))
-        .values(answered_by=outbox.id)
-    ).rowcount
+    marked = session.execute(_MARK_ANSWERED, {"ids": ids, "outbox_id": outbox.id}).rowcount
     if marked != len(ids):
         raise AlreadyAnswered(group_id)  # rolls the whole transaction back
-    session.execute(update(Group).where(Group.id == group_id).values(last_processed_id=ids[-1]))
+    session.execute(_MARK_PROCESSED, {"group_id": group_id, "last_id": ids[-1]})
     record_usage(session, group_id, reply, prices)
     return outbox.id
 
