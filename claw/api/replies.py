@@ -19,7 +19,7 @@ import time
 import redis.asyncio as aioredis
 from fastapi.concurrency import run_in_threadpool
 from redis.asyncio.client import PubSub
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from claw.api.schemas import ReplyOut
 from claw.db import Message, Outbox, read_session
@@ -31,13 +31,17 @@ FALLBACK_POLL_SECONDS = 0.25
 RECHECK_SECONDS = 5.0
 
 
+#: built once: every waiter runs it at least twice (claw.pipeline.turns says why)
+_SENT_REPLY = (
+    select(Outbox.id, Outbox.text, Outbox.created_at)
+    .join(Message, Message.answered_by == Outbox.id)
+    .where(Message.id == bindparam("message_id"), Outbox.status == OutboxStatus.SENT)
+)
+
+
 def find_reply(message_id: int) -> ReplyOut | None:
     with read_session() as session:
-        row = session.execute(
-            select(Outbox.id, Outbox.text, Outbox.created_at)
-            .join(Message, Message.answered_by == Outbox.id)
-            .where(Message.id == message_id, Outbox.status == OutboxStatus.SENT)
-        ).first()
+        row = session.execute(_SENT_REPLY, {"message_id": message_id}).first()
     return ReplyOut(id=row.id, text=row.text, created_at=row.created_at) if row else None
 
 
