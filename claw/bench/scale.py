@@ -13,7 +13,7 @@ Each run also prints the CPU a message costs in each process role (claw.bench.cp
 to work on, since the speed-up of 16 shards is mostly a question of whether 16 shards' messages
 fit in the machine's CPU, and wall ratios move with whatever else runs on it. Per-message CPU
 moves less, but not nothing: on two SMT vCPUs a busy machine makes the same work take more CPU
-time (16 pool processes took ~13 ms a turn where one turn in a quiet process takes ~6).
+time (16 pool processes take about twice the CPU a turn that one quiet process takes).
 
 Also measured in the same run: the database reads of a turn for one group with 1M stored
 messages (claw.bench.history), and the same conversation load on SQLite and on PostgreSQL
