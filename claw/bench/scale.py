@@ -9,6 +9,12 @@ coalesce more and flatter it). Afterwards the database must show every message a
 once, each group's replies in the order of its messages: a run that loses, doubles or reorders
 fails the bench instead of printing a figure.
 
+Each run also prints the CPU a message costs in each process role (claw.bench.cpu): the figure
+to work on, since the speed-up of 16 shards is mostly a question of whether 16 shards' messages
+fit in the machine's CPU, and wall ratios move with whatever else runs on it. Per-message CPU
+moves less, but not nothing: on two SMT vCPUs a busy machine makes the same work take more CPU
+time (16 pool processes take about twice the CPU a turn that one quiet process takes).
+
 Also measured in the same run: the database reads of a turn for one group with 1M stored
 messages (claw.bench.history), and the same conversation load on SQLite and on PostgreSQL
 with no model latency, where the database is what differs.
@@ -30,6 +36,7 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from claw.bench.cpu import CpuUse, cpu_between, render_cpu, take_snapshot
 from claw.bench.errors import BenchError
 from claw.bench.history import HistoryBench, run_history_bench
 from claw.bench.runner import _sigterm_runs_cleanup, private_redis
@@ -50,6 +57,7 @@ class ScaleOptions:
     messages: int = 3  #: messages per group, each after the previous one's reply
     latency_ms: int = 300  #: the simulated model's wait per call
     history: int = 1_000_000  #: stored messages of the one group whose history is read (0: skip)
+    databases: bool = True  #: run the database comparison (model latency 0) at all
     postgres: bool = True  #: also run the database comparison on a private PostgreSQL
     postgres_url: str | None = None  #: an empty PostgreSQL database to use instead
 
@@ -71,6 +79,7 @@ class ScaleRun:
     messages: int
     seconds: float
     load: float = 0.0  #: the machine's 1-minute load average at the end: other work skews the figure
+    cpu: CpuUse | None = None  #: CPU seconds by process role during the conversations
 
     @property
     def rate(self) -> float:
@@ -86,15 +95,31 @@ class ScaleReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _converse(base_url: str, headers: dict[str, str], chat_id: str, messages: int) -> None:
+def _client(base_url: str, headers: dict[str, str]) -> httpx.Client:
+    """One group's HTTP client. Made before the clock starts: building one (its TLS context
+    above all, even unused over plain HTTP) costs ~10 ms of CPU, which 64 groups would
+    otherwise spend at the start of every run, on the same two cores as the stack."""
+    return httpx.Client(base_url=base_url, headers=headers, timeout=WAIT_SECONDS + 10)
+
+
+def _converse(http: httpx.Client, chat_id: str, messages: int) -> None:
     """One group's side of the conversation: each message waits for its own reply."""
-    with httpx.Client(base_url=base_url, headers=headers, timeout=WAIT_SECONDS + 10) as http:
-        for n in range(messages):
-            body = {"chat_id": chat_id, "text": f"{chat_id} m{n}", "sender": SENDER}
-            response = http.post("/v1/messages", params={"wait": WAIT_SECONDS}, json=body)
-            if response.status_code != 200:
-                raise BenchError(f"{chat_id} m{n}: no reply within {WAIT_SECONDS}s "
-                                 f"({response.status_code}: {response.text[:200]})")
+    for n in range(messages):
+        body = {"chat_id": chat_id, "text": f"{chat_id} m{n}", "sender": SENDER}
+        response = http.post("/v1/messages", params={"wait": WAIT_SECONDS}, json=body)
+        if response.status_code != 200:
+            raise BenchError(f"{chat_id} m{n}: no reply within {WAIT_SECONDS}s "
+                             f"({response.status_code}: {response.text[:200]})")
+
+
+def _warm_up(clients: list[httpx.Client], shards: int) -> None:
+    """One turn on every shard before the clock starts, as one would be on a stack that ran a
+    while: a pool process's first turn imports the agent and compiles its queries (about a
+    second of CPU), which 16 shards would otherwise pay inside the measured window and one
+    shard only once. Groups with work in flight go to the least-loaded live shard
+    (claw.pipeline.routing), so ``shards`` groups talking at once reach every shard."""
+    with ThreadPoolExecutor(shards) as pool:
+        list(pool.map(lambda n: _converse(clients[n % len(clients)], f"warm-up-{n}", 1), range(shards)))
 
 
 def _check_exactly_once_in_order(database_url: str, chats: list[str], messages: int) -> None:
@@ -131,6 +156,16 @@ def _spread(redis_url: str) -> str:
         client.close()
 
 
+def _redis_pid(redis_url: str) -> int | None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return int(client.info("server")["process_id"])
+    except (redis.RedisError, KeyError, ValueError):
+        return None
+    finally:
+        client.close()
+
+
 def measure_run(root: Path, redis_url: str, *, shards: int, options: ScaleOptions,
                 latency_ms: int, database_url: str | None = None, label: str = "sqlite") -> ScaleRun:
     """Start `claw up` with ``shards`` shard workers, run the conversations, check, stop."""
@@ -141,22 +176,33 @@ def measure_run(root: Path, redis_url: str, *, shards: int, options: ScaleOption
         "CLAW_DATABASE_URL": database_url,
     })
     chats = [f"scale-{n}" for n in range(options.groups)]
+    clients: list[httpx.Client] = []
     try:
         stack.start()
-        _converse(stack.base_url, stack.headers, "warm-up", 1)
+        clients = [_client(stack.base_url, stack.headers) for _ in chats]
+        _warm_up(clients, shards)
+        assert stack.process is not None
+        redis_pid = _redis_pid(redis_url)
+        before = take_snapshot(stack.process.pid, redis_pid=redis_pid)
         started = time.perf_counter()
         with ThreadPoolExecutor(len(chats)) as pool:
-            list(pool.map(lambda chat: _converse(stack.base_url, stack.headers, chat, options.messages),
-                          chats))
+            list(pool.map(lambda pair: _converse(pair[0], pair[1], options.messages),
+                          zip(clients, chats, strict=True)))
         seconds = time.perf_counter() - started
+        cpu = cpu_between(before, take_snapshot(stack.process.pid, redis_pid=redis_pid), wall=seconds)
         _check_exactly_once_in_order(database_url, chats, options.messages)
     except BenchError as exc:
         raise stack.failure(str(exc)) from None
     finally:
+        for client in clients:
+            client.close()
         stack.stop()
-    run = ScaleRun(shards, label, latency_ms, len(chats) * options.messages, seconds, os.getloadavg()[0])
+    run = ScaleRun(shards, label, latency_ms, len(chats) * options.messages, seconds,
+                   os.getloadavg()[0], cpu)
     log.info("bench_scale_run shards=%d db=%s latency_ms=%d rate=%.1f loads=%s", shards, label,
              latency_ms, run.rate, _spread(redis_url))
+    for line in render_cpu(cpu, run.messages, indent=""):
+        log.info("bench_scale_cpu %s", line.strip())
     return run
 
 
@@ -179,16 +225,22 @@ def run_scale_bench(options: ScaleOptions) -> ScaleReport:
                 _flush(redis_url)
                 report.runs.append(measure_run(root, redis_url, shards=shards, options=options,
                                                latency_ms=options.latency_ms))
-            db_shards = 4 if 4 in options.shards else max(options.shards)
-            _flush(redis_url)
-            report.databases.append(measure_run(root, redis_url, shards=db_shards, options=options,
-                                                latency_ms=0))
-            if options.postgres or options.postgres_url:
-                _flush(redis_url)
-                _postgres_run(root, redis_url, db_shards, options, report)
+            if options.databases:
+                _run_databases(root, redis_url, options, report)
         if options.history:
             report.history = run_history_bench(root / "history", messages=options.history)
     return report
+
+
+def _run_databases(root: Path, redis_url: str, options: ScaleOptions, report: ScaleReport) -> None:
+    """The same load with no model latency on SQLite and, if asked, PostgreSQL."""
+    db_shards = 4 if 4 in options.shards else max(options.shards)
+    _flush(redis_url)
+    report.databases.append(measure_run(root, redis_url, shards=db_shards, options=options,
+                                        latency_ms=0))
+    if options.postgres or options.postgres_url:
+        _flush(redis_url)
+        _postgres_run(root, redis_url, db_shards, options, report)
 
 
 def _postgres_run(root: Path, redis_url: str, shards: int, options: ScaleOptions,
@@ -234,10 +286,14 @@ def render_scale(report: ScaleReport) -> str:
             f"   target >= {target:g}x: {'met' if speedup >= target else 'MISSED'}")
         lines.append(f"  {run.shards:>2} shard workers   {run.rate:7.1f} msg/s   {run.seconds:6.1f} s   "
                      f"x{speedup:5.2f}   load {run.load:4.1f}{verdict}")
+        if run.cpu is not None:
+            lines.extend(render_cpu(run.cpu, run.messages))
     if report.databases:
         lines.append(f"databases, {report.databases[0].shards} shard workers, model latency 0:")
         for run in report.databases:
             lines.append(f"  {run.database:<11} {run.rate:7.1f} msg/s   {run.seconds:6.1f} s   load {run.load:4.1f}")
+            if run.cpu is not None:
+                lines.extend(render_cpu(run.cpu, run.messages))
     if report.history is not None:
         h = report.history
         lines.append(

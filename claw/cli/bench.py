@@ -113,6 +113,7 @@ def bench_scale(
     messages: Annotated[int, typer.Option(min=1, help="messages per group, each after the previous reply")] = 3,
     latency_ms: Annotated[int, typer.Option(min=0, help="simulated model latency per call")] = 300,
     history: Annotated[int, typer.Option(min=0, help="stored messages for the history read (0: skip)")] = 1_000_000,
+    databases: Annotated[bool, typer.Option(help="compare the databases with model latency 0")] = True,
     postgres: Annotated[bool, typer.Option(help="also run on a private PostgreSQL, if installed")] = True,
     postgres_url: Annotated[Optional[str], typer.Option(help="an empty PostgreSQL database to use instead")] = None,
 ) -> None:
@@ -133,7 +134,8 @@ def bench_scale(
         typer.secho(f"--shards takes comma-separated numbers, not {shards!r}", fg="red", err=True)
         raise typer.Exit(2) from None
     options = ScaleOptions(shards=counts, groups=groups, messages=messages, latency_ms=latency_ms,
-                           history=history, postgres=postgres, postgres_url=postgres_url)
+                           history=history, databases=databases, postgres=postgres,
+                           postgres_url=postgres_url)
     try:
         report = run_scale_bench(options)
     except BenchError as exc:

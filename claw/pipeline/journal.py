@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from claw.db import Message, read_session, write_session
@@ -196,9 +196,13 @@ def _delete(session: Session, journal_id: int) -> None:
     session.execute(delete(JournalRow).where(JournalRow.id == journal_id))
 
 
+#: every turn looks for its group's journal: built once (claw.pipeline.turns says why)
+_OPEN_JOURNAL = select(JournalRow).where(JournalRow.group_id == bindparam("group_id"))
+
+
 def open_journal(session: Session, group_id: str, database_url: str | None = None) -> TurnJournal | None:
     """The group's open journal with every step journaled so far, or None."""
-    row = session.scalar(select(JournalRow).where(JournalRow.group_id == group_id))
+    row = session.scalar(_OPEN_JOURNAL, {"group_id": group_id})
     if row is None:
         return None
     steps = {

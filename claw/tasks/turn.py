@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from celery import Task
+from sqlalchemy import bindparam, select
 
 from claw.agent import Provider, make_provider
 from claw.celery_app import app
@@ -46,11 +47,15 @@ def _provider() -> Provider:
     return make_provider(get_settings())
 
 
+#: built once: a statement built per turn costs more CPU than the read (claw.pipeline.turns)
+_GROUP_FLAGS = select(Group.priority, Group.channel, Group.chat_id).where(Group.id == bindparam("group_id"))
+
+
 def _group_flags(group_id: str) -> tuple[bool, str, str]:
     """(priority, channel, chat_id) of the group."""
     with read_session() as session:
-        group = session.get(Group, group_id)
-        return (bool(group.priority), group.channel, group.chat_id) if group else (False, "", "")
+        row = session.execute(_GROUP_FLAGS, {"group_id": group_id}).first()
+        return (bool(row.priority), row.channel, row.chat_id) if row else (False, "", "")
 
 
 def _typing_starter(group_id: str, channel: str, chat_id: str) -> Callable[[], None]:

@@ -25,6 +25,7 @@ from claw.pipeline.turns import (
     cooldown_left,
     is_stale,
     pending_messages,
+    recent_history,
 )
 from tests.support.databases import as_default_database
 
@@ -551,3 +552,42 @@ def test_a_turn_does_not_answer_set_aside_messages(default_db: str, tmp_path: Pa
     chat = [o for o in outbox_rows(None) if o.answers_upto_id]
     assert [o.text for o in chat] == ["bob: later"]
     assert answered_by(None, poison, later) == [None, chat[0].id]
+
+
+# ---- the history a turn shows the model ----------------------------------------------------
+
+
+def test_recent_history_is_what_was_said_before_the_batch_and_among_the_group_during_it(db_url: str) -> None:
+    # Given a group's messages: said before the batch, the batch (two messages), one message
+    # of the group that did not address claw between them, and what never belongs to history
+    def row(text: str, *, role: str = "user", **fields: object) -> int:
+        with write_session(db_url) as session:
+            message = Message(group_id=GROUP, channel="http", chat_id="team", role=role, sender="ann",
+                              text=text, **fields)
+            session.add(message)
+            session.flush()
+            return message.id
+
+    first = say(db_url, "ann", "hello")  # (creates the group)
+    answer = row("hi ann", role="assistant")
+    aside = row("poison", set_aside_at=T0)
+    chatter = row("lunch?", addressed=False)
+    notice = row("claw is slow today", role="assistant", kind="notice")
+    say(db_url, "bob", "elsewhere", chat="other")
+    batch_one = row("claw, what time is it?")
+    between = row("noon I think", addressed=False)
+    batch_two = row("claw, and the date?")
+    after = row("said after the batch", addressed=False)
+    assert notice and aside and after
+    with read_session(db_url) as session:
+        # When the history before the batch is read, with and without the batch's span
+        plain = recent_history(session, GROUP, batch_one, 10)
+        during = recent_history(session, GROUP, batch_one, 10, upto_id=batch_two,
+                                batch=frozenset({batch_one, batch_two}))
+        newest_two = recent_history(session, GROUP, batch_one, 2, upto_id=batch_two,
+                                    batch=frozenset({batch_one, batch_two}))
+    # Then it is the group's chat before the batch, oldest first, and with the span also what
+    # the group said among itself between the batch's messages; the limit keeps the newest
+    assert [m.id for m in plain] == [first, answer, chatter]
+    assert [m.id for m in during] == [first, answer, chatter, between]
+    assert [m.id for m in newest_two] == [chatter, between]
