@@ -7,40 +7,52 @@ conversations and one after; the difference, summed by role, divided by the mess
 is what each role costs a message. The machine-wide figure in the same window says how much of
 the CPU was someone else's (other work on a shared machine).
 
-A process that ends inside the window (none should: prefork pools keep their children) loses
+A process that ends inside the window (none should: the fork server keeps its children) loses
 its CPU from the count; one that starts inside it counts from zero.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 import psutil
 
 #: roles in the order they are printed
-ROLES = ("shard worker", "shard pool", "io", "beat", "api", "supervisor", "redis", "bench", "other")
+ROLES = ("shard worker", "shard pool", "io", "beat", "api", "flower", "fork server", "supervisor", "redis",
+         "bench", "other")
 
 
 def role_of(process: psutil.Process, *, root: int, redis_pid: int | None, bench_pid: int) -> str:
-    """The role of one process of a `claw up` tree (or of the bench and its Redis)."""
+    """The role of one process of a `claw up` tree (or of the bench and its Redis).
+
+    Known by its command line or title: the fork server's children are retitled (setproctitle:
+    ``claw shard0: celery worker ...``, then Celery's ``[celeryd: shard0@host:MainProcess]``).
+    """
     if process.pid == bench_pid:
         return "bench"
     if process.pid == redis_pid:
         return "redis"
     if process.pid == root:
         return "supervisor"
-    cmd = process.cmdline()
-    if "-n" in cmd and "worker" in cmd:
-        node = cmd[cmd.index("-n") + 1].split("@")[0]
+    text = " ".join(process.cmdline())
+    words = text.split()
+    if "claw.runtime.forkserver" in text:
+        return "fork server"
+    node = re.search(r"\b(shard\d+|io)@", text)
+    if node:
+        role = "io" if node.group(1) == "io" else "shard worker"
         parent = process.parent()
-        pool = parent is not None and parent.pid != root
-        if node.startswith("shard"):
-            return "shard pool" if pool else "shard worker"
-        return "io" if node == "io" else "other"
-    if "beat" in cmd:
+        # a prefork pool process (compose's shard service) carries its worker's node name too
+        if role == "shard worker" and parent is not None and node.group(0) in " ".join(parent.cmdline()):
+            return "shard pool"
+        return role
+    if "flower" in words:
+        return "flower"
+    if "beat" in words or "beat]" in words:
         return "beat"
-    if any("uvicorn" in part for part in cmd):
+    if "uvicorn" in text:
         return "api"
     return "other"
 

@@ -116,7 +116,7 @@ def measure_claw(home: Path, redis_url: str, *, shards: int, messages: int, grou
         throughput=rate,
         unit="msg/s",
         latencies_ms=latencies,
-        workers=(f"{shards} shard workers (prefork -c 1), io ({IO_CONCURRENCY} threads), "
+        workers=(f"{shards} shard workers (one process each, solo pool), io ({IO_CONCURRENCY} threads), "
                  "api (1 uvicorn), beat; 1 task hop per HTTP message"),
         notes=[
             f"{messages} messages over {groups} groups by {len(range(min(POSTERS, messages)))} "

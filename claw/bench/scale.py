@@ -13,7 +13,7 @@ Each run also prints the CPU a message costs in each process role (claw.bench.cp
 to work on, since the speed-up of 16 shards is mostly a question of whether 16 shards' messages
 fit in the machine's CPU, and wall ratios move with whatever else runs on it. Per-message CPU
 moves less, but not nothing: on two SMT vCPUs a busy machine makes the same work take more CPU
-time (16 pool processes take about twice the CPU a turn that one quiet process takes).
+time (16 shard workers take about twice the CPU a turn that one quiet process takes).
 
 Also measured in the same run: the database reads of a turn for one group with 1M stored
 messages (claw.bench.history), and the same conversation load on SQLite and on PostgreSQL
@@ -114,7 +114,7 @@ def _converse(http: httpx.Client, chat_id: str, messages: int) -> None:
 
 def _warm_up(clients: list[httpx.Client], shards: int) -> None:
     """One turn on every shard before the clock starts, as one would be on a stack that ran a
-    while: a pool process's first turn imports the agent and compiles its queries (about a
+    while: a shard worker's first turn imports the agent and compiles its queries (about a
     second of CPU), which 16 shards would otherwise pay inside the measured window and one
     shard only once. Groups with work in flight go to the least-loaded live shard
     (claw.pipeline.routing), so ``shards`` groups talking at once reach every shard."""

@@ -74,9 +74,9 @@ def test_claw_bench_scale_prints_each_role_s_cpu_per_message() -> None:
     two = report.runs[1]
     assert two.cpu is not None
     roles = {r.role: r for r in two.cpu.roles}
-    # the two shard workers and their two pool children, each pool child doing the turns
-    assert roles["shard worker"].processes == 2 and roles["shard pool"].processes == 2
-    assert roles["shard pool"].seconds > 0
-    assert {"io", "beat", "api", "redis", "bench", "supervisor"} <= set(roles)
+    # the two shard workers, each running its own turns (solo pool: claw/runtime/solo_pool.py)
+    assert roles["shard worker"].processes == 2 and "shard pool" not in roles
+    assert roles["shard worker"].seconds > 0
+    assert {"io", "beat", "api", "fork server", "redis", "bench", "supervisor"} <= set(roles)
     assert "other" not in roles
     assert "CPU ms/message: shard worker x2" in render_scale(report)
