@@ -24,6 +24,8 @@ delivered, so a retry resumes after the last one instead of repeating them.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -55,9 +57,14 @@ from claw.redis_client import get_redis, reply_channel
 log = logging.getLogger(__name__)
 
 SEND_LOCK_KEY = "claw:send-lock:{group_id}"
-# The chat's send lock expires CLAW_STUCK_SEND_SECONDS (60 s) after its holder last made
-# progress (a dead sender), when the sweeper also hands the reply it claimed back; it is
-# renewed after every part, and is well above one HTTP request's timeout.
+# The chat's send lock is held while its holder lives and makes progress: a thread of the
+# holder renews it every third of SEND_LOCK_TTL until CLAW_STUCK_SEND_SECONDS (60 s) have
+# passed since its last progress (the lock, every part), when the sweeper also hands the reply
+# it claimed back. A sender that dies (the io worker killed) lets go within SEND_LOCK_TTL: the
+# lock used to live the whole 60 s, holding up the chat's later replies though it had claimed
+# none of them (each thread of a killed io worker held one chat so).
+#: seconds the chat's send lock outlives its holder
+SEND_LOCK_TTL = 10.0
 #: how long a send waits for the chat's lock before leaving the chat to the sender holding it
 #: (which checks for more replies before it lets go, so nothing is left behind)
 LOCK_WAIT_SECONDS = 1
@@ -111,21 +118,53 @@ def deliver(outbox_id: int, *, redis: Redis | None = None, channel: Channel | No
 
 def deliver_chat(group_id: str, *, redis: Redis | None = None, channel: Channel | None = None) -> ChatDelivery:
     lock = (redis or get_redis()).lock(
-        send_lock_key(group_id), timeout=get_settings().stuck_send_seconds,
-        blocking_timeout=LOCK_WAIT_SECONDS
+        send_lock_key(group_id), timeout=SEND_LOCK_TTL, blocking_timeout=LOCK_WAIT_SECONDS,
+        thread_local=False,  # renewed by its keeper's thread too
     )
     if not lock.acquire():
         return ChatDelivery(Delivery.BUSY)
+    keeper = _LockKeeper(lock, hold_for=get_settings().stuck_send_seconds)
     try:
-        return _drain(group_id, lock, channel)
+        return _drain(group_id, keeper, channel)
     finally:
+        keeper.stop()
         try:
             lock.release()
         except LockError:
             pass  # expired while we worked: the next sender took over, nothing to undo
 
 
-def _drain(group_id: str, lock: Lock, channel: Channel | None) -> ChatDelivery:
+class _LockKeeper:
+    """Renews a chat's send lock from a thread while its sender lives and makes progress."""
+
+    def __init__(self, lock: Lock, *, hold_for: float) -> None:
+        self.lock = lock
+        self.hold_for = hold_for
+        self.progress_at = time.monotonic()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name="send-lock", daemon=True)
+        self._thread.start()
+
+    def _keep(self) -> None:
+        while not self._stopped.wait(SEND_LOCK_TTL / 3):
+            if time.monotonic() - self.progress_at >= self.hold_for:
+                return  # stalled that long: let it expire, as a dead sender's would
+            try:
+                self.lock.reacquire()
+            except Exception:  # expired, or Redis hiccup: _renew tells the sender
+                return
+
+    def renew(self) -> bool:
+        """After progress: restart the lock's expiry; False when it expired and may be another's."""
+        self.progress_at = time.monotonic()
+        return _renew(self.lock)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+
+def _drain(group_id: str, lock: _LockKeeper, channel: Channel | None) -> ChatDelivery:
     settings = get_settings()
     result = ChatDelivery(Delivery.IDLE)
     with read_session() as session:
@@ -158,7 +197,7 @@ def _drain(group_id: str, lock: Lock, channel: Channel | None) -> ChatDelivery:
                 if index + 1 < len(parts):
                     with write_session() as session:
                         mark_part_sent(session, outbox_id, index + 1)
-                    if not _renew(lock):  # the row stays claimed: the sweeper resumes it later
+                    if not lock.renew():  # the row stays claimed: the sweeper resumes it later
                         return _finish(result)
         except Exception as exc:
             if not _failed(group_id, outbox_id, attempts, first_failed_at, exc, settings, result):
@@ -170,7 +209,7 @@ def _drain(group_id: str, lock: Lock, channel: Channel | None) -> ChatDelivery:
         announce(group_id, outbox_id)
         log.info("send_done outbox=%s group=%s attempt=%d parts=%d", outbox_id, group_id,
                  attempts, len(parts))
-        if not _renew(lock):
+        if not lock.renew():
             return _finish(result)
     result.outcome = Delivery.MORE
     return result

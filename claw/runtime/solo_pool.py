@@ -13,6 +13,14 @@ Prefork gave us the time limits, so they are kept here, with the same outcomes:
   server forks a new worker at once, and the turn is redone once its group's lease has expired
   (the sweeper, claw/tasks/sweep.py), as after any killed worker.
 
+A worker told to stop (SIGTERM, Ctrl-C: a warm stop) finishes the turn it runs and starts no
+other. The solo pool alone would start more: the turns a shard worker holds with a countdown
+(a cooldown, a retry) come due while it runs one, and the event loop fires up to ten due ones in
+a row after it before it looks at the stop flag, each run right there, so a warm stop took as
+many turns again (up to the stop grace, then the worker was killed mid-turn). A turn refused
+here is neither run nor acknowledged: the worker gives it back to its queue as it closes (kombu
+restores unacknowledged messages), and the next worker of the shard runs it.
+
 celeryconfig.py makes it the default pool (``worker_pool``): Celery's ``-P`` takes only the
 names of its own pools. The io worker chooses ``-P threads``.
 """
@@ -30,6 +38,7 @@ from typing import Any
 from celery.concurrency.base import apply_target
 from celery.concurrency.solo import TaskPool as SoloPool
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.worker import state as worker_state
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +85,13 @@ def time_limits(soft: float | None, hard: float | None) -> Iterator[None]:
             killer.cancel()
 
 
+def stopping() -> bool:
+    """The worker was told to stop (warm or cold): Celery's flags, which it checks only
+    between rounds of its event loop. Either is an exit code when set, and 0 is one."""
+    return any(flag is not None and flag is not False
+               for flag in (worker_state.should_stop, worker_state.should_terminate))
+
+
 class TaskPool(SoloPool):
     """Solo, with the task's time limits (its own, else the worker's: task_time_limit and
     task_soft_time_limit)."""
@@ -86,6 +102,10 @@ class TaskPool(SoloPool):
 
     def _apply_within_limits(self, target: Callable[..., Any], args: Any = (), kwargs: Any = None,
                              **options: Any) -> Any:
+        if stopping():
+            # not run, not acknowledged: back to its queue as the worker closes (see above)
+            log.info("task_not_started reason=worker_stopping pid=%d", os.getpid())
+            return None
         soft = options.pop("soft_timeout", None) or self.options.get("soft_timeout")
         hard = options.pop("timeout", None) or self.options.get("timeout")
 

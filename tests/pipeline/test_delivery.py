@@ -7,9 +7,15 @@ Real fake channel servers over HTTP (the WhatsApp bridge, the Bot API), a real d
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import redis
@@ -21,6 +27,7 @@ from claw.channels.whatsapp import WhatsAppBridge
 from claw.config import Settings
 from claw.db import Outbox, read_session, write_session
 from claw.db.models import OutboxStatus
+from claw.pipeline import delivery
 from claw.pipeline.delivery import Delivery, deliver, deliver_chat, retry_delay, send_lock_key, send_reply
 from claw.pipeline.inbox import ensure_group
 from claw.pipeline.outbox import as_utc, retry, unsent_rows, write_reply
@@ -347,3 +354,47 @@ def test_a_pull_channels_reply_is_announced_and_a_push_channels_queued_for_sendi
     announced.close()
     assert [(q.queue, q.task, q.args) for q in queued(claw_redis)] == [("claw.io", "claw.send", "[6]")]
     assert send_lock_key(GROUP) == f"claw:send-lock:{GROUP}"
+
+
+DIE_WHILE_SENDING = """
+from claw.pipeline.delivery import deliver_chat
+deliver_chat("whatsapp:team@g.us")
+"""
+
+
+def test_a_sender_that_dies_lets_go_of_its_chat_within_seconds(
+    claw_redis: redis.Redis, bridge: FakeBridge, db_url: str, redis_server: LocalRedis, tmp_path: Path
+) -> None:
+    # Given a sender (the io worker) killed as it delivers a chat's reply
+    write("hello")
+    env = {**os.environ, "CLAW_DATABASE_URL": db_url, "CLAW_REDIS_URL": redis_server.url,
+           "CLAW_HOME": str(tmp_path), "CLAW_WHATSAPP_BRIDGE_URL": bridge.url,
+           "CLAW_FAULT_POINTS": "send.before_part:kill"}
+    died = subprocess.run([sys.executable, "-c", DIE_WHILE_SENDING], env=env, capture_output=True, timeout=60)
+    assert died.returncode == -signal.SIGKILL
+
+    # Then the chat's send lock it held expires within SEND_LOCK_TTL (10 s), not
+    # CLAW_STUCK_SEND_SECONDS (60 s): the chat's later replies are not held up by a sender that
+    # is gone
+    left = claw_redis.pttl(send_lock_key(GROUP))
+    assert 0 < left <= 10_000
+
+
+def test_a_live_sender_keeps_its_chat_past_the_locks_ttl(
+    claw_redis: redis.Redis, bridge: FakeBridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a lock that would expire in 0.3 s, and a send that takes 3 s
+    monkeypatch.setattr(delivery, "SEND_LOCK_TTL", 0.3)
+    bridge.send_delay = 3.0
+    write("slow")
+    channel = WhatsAppBridge(bridge.url)
+    first = threading.Thread(target=lambda: deliver_chat(GROUP, channel=channel))
+    first.start()
+    time.sleep(0.9)
+
+    # Then a second sender, past the TTL (and waiting its second for the lock), finds the chat
+    # still held and leaves it
+    assert deliver_chat(GROUP, channel=channel).outcome == Delivery.BUSY
+    first.join(30)
+    assert bridge.sent_to(CHAT) == ["slow"]
+
