@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from sqlalchemy.orm import Session
 
@@ -151,6 +152,10 @@ class ToolRegistry:
             content = found.function(ctx, **arguments.model_dump())
         except ToolError as exc:
             return ToolResult(str(exc), is_error=True)
+        except SoftTimeLimitExceeded:
+            # the turn's time is up (claw/runtime/solo_pool.py): the turn stops and apologises;
+            # as a tool's error the model would go on, and the worker be killed at the hard limit
+            raise
         except Exception as exc:
             log.exception("tool_crashed tool=%s group=%s", call.name, ctx.group_id)
             return ToolResult(f"{call.name} failed: {type(exc).__name__}: {exc}", is_error=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import Field
 
 from claw.agent import ToolCall
@@ -39,6 +40,12 @@ def crash(ctx: ToolContext) -> str:
 
 
 @tool
+def overrun(ctx: ToolContext) -> str:
+    """Runs past the turn's soft time limit."""
+    raise SoftTimeLimitExceeded("soft time limit (10 s) exceeded")
+
+
+@tool
 def shout(ctx: ToolContext, n: int) -> str:
     """Long output."""
     return "A" * n
@@ -51,7 +58,7 @@ def ctx(tmp_path: Path) -> ToolContext:
 
 @pytest.fixture
 def registry() -> ToolRegistry:
-    return ToolRegistry([add, pick, crash, shout])
+    return ToolRegistry([add, pick, crash, overrun, shout])
 
 
 def call(registry: ToolRegistry, ctx: ToolContext, name: str, **arguments: object):  # type: ignore[no-untyped-def]
@@ -92,10 +99,18 @@ def test_tool_errors_and_crashes_become_error_results(registry, ctx) -> None:  #
     assert crashed.is_error and crashed.content == "crash failed: RuntimeError: kaput"
 
 
+def test_a_tool_that_runs_past_the_soft_time_limit_ends_the_turn(registry, ctx) -> None:  # type: ignore[no-untyped-def]
+    """Not an error result the model would read and go on from (red team: a reply saying
+    "run_code failed: SoftTimeLimitExceeded", then the worker killed at the hard limit): the
+    turn's own handler apologises (claw.pipeline.failures)."""
+    with pytest.raises(SoftTimeLimitExceeded):
+        call(registry, ctx, "overrun")
+
+
 def test_an_unknown_tool_lists_the_available_ones(registry, ctx) -> None:  # type: ignore[no-untyped-def]
     result = call(registry, ctx, "fly")
     assert result.is_error
-    assert result.content == "unknown tool 'fly'; available: add, crash, pick, shout"
+    assert result.content == "unknown tool 'fly'; available: add, crash, overrun, pick, shout"
 
 
 def test_huge_results_are_truncated_with_a_visible_marker(registry, ctx) -> None:  # type: ignore[no-untyped-def]
