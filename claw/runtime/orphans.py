@@ -58,4 +58,15 @@ def _restore_on_start(sender: object = None, **_: object) -> None:
         log.warning("orphans_not_restored queues=%s error=%s", sorted(shard_queues), type(exc).__name__)
         return
     if restored:
-        log.info("orphans_restored queues=%s messages=%d", sorted(shard_queues), restored)
+        # said once the worker is ready: at worker_init Celery's logging is not set up yet,
+        # and the line would go nowhere
+        _said_when_ready.append(f"orphans_restored queues={sorted(shard_queues)} messages={restored}")
+
+
+_said_when_ready: list[str] = []
+
+
+@signals.worker_ready.connect
+def _say_what_was_restored(**_: object) -> None:
+    while _said_when_ready:
+        log.warning("%s", _said_when_ready.pop(0))

@@ -303,7 +303,10 @@ def test_a_turn_killed_after_its_commit_runs_again_and_still_replies_once(stack:
     stack.wait_answered(group, 1, timeout=90)
     wait_until(lambda: log_count(stack, r"fault_point name=turn.after_commit@http:acked action=kill") == 1,
                30, "the kill after the commit")
-    # Then the turn really ran again (the broker redelivered it) and found its reply committed
+    # Then the restarted worker put the killed turn back, saying so (claw/runtime/orphans.py)
+    wait_until(lambda: log_count(stack, r"orphans_restored queues=\['claw\.shard\.\d+'\] messages=1") == 1,
+               60, "the killed turn put back")
+    # And the turn really ran again and found its reply committed
     wait_until(lambda: log_count(stack, r"turn_redone_after_commit group=http:acked ") == 1, 90,
                "the redone turn")
     assert log_count(stack, r"turn_began group=http:acked ") == 1  # the model was asked once
