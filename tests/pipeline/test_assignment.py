@@ -4,6 +4,7 @@ live shard, kept while the group has work, moved off a dead shard only once its 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -15,8 +16,11 @@ from claw.pipeline import dispatch
 from claw.pipeline.failures import BACKOFF_KEY
 from claw.pipeline.lease import group_lease, lease_key
 from claw.pipeline.routing import (
+    MAX_SHARDS,
     NO_LIVE_SHARD,
     NOT_NOW,
+    SHARD_ALIVE_KEY,
+    SHARD_CLAIM_KEY,
     assign,
     assigned_shard,
     claim_free_shard,
@@ -286,3 +290,31 @@ def test_workers_starting_at_once_never_claim_the_same_shard(
     for thread in threads:
         thread.join(30)
     assert sorted(claimed) == list(range(12))
+
+
+def test_a_shard_whose_worker_stops_its_heartbeat_is_no_longer_live(client: redis.Redis) -> None:
+    # Given a worker that marked its shard alive once, for less than a second, and then died
+    mark_shard_alive(client, 0, "dying@host", 0.3)
+    assert live_shards(client) == [0]
+    # Then its liveness lasts one second (Redis's least), not longer and not forever
+    assert 0 < client.pttl(SHARD_ALIVE_KEY.format(shard=0)) <= 1000
+    # And once that passed the shard takes no new group
+    deadline = time.monotonic() + 10
+    while live_shards(client) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live_shards(client) == []
+    assert take(client, "http:a") == NO_LIVE_SHARD
+
+
+def test_a_starting_workers_claim_lapses_after_its_ttl(client: redis.Redis) -> None:
+    # A worker that claimed a number for less than a second and never started holds it one
+    # second at most, so the next worker can take the number
+    assert claim_free_shard(client, "starting@host", 0.3) == 0
+    assert client.get(SHARD_CLAIM_KEY.format(shard=0)) == b"starting@host"
+    assert 0 < client.pttl(SHARD_CLAIM_KEY.format(shard=0)) <= 1000
+
+
+def test_a_worker_finding_every_shard_number_taken_says_so(client: redis.Redis) -> None:
+    up(client, *range(MAX_SHARDS))
+    with pytest.raises(RuntimeError, match=f"^all {MAX_SHARDS} shard numbers have a live or starting worker$"):
+        claim_free_shard(client, "one-too-many@host", 30)

@@ -551,3 +551,34 @@ def test_a_turn_does_not_answer_set_aside_messages(default_db: str, tmp_path: Pa
     chat = [o for o in outbox_rows(None) if o.answers_upto_id]
     assert [o.text for o in chat] == ["bob: later"]
     assert answered_by(None, poison, later) == [None, chat[0].id]
+
+
+def test_a_turn_streams_its_text_and_records_when_it_started_and_what_it_cost(
+    default_db: str, tmp_path: Path
+) -> None:
+    # Given a pending message, and a price for the model (CLAW_PRICES: 1 USD per input token,
+    # 2 per output token, so the cost shows which prices were used)
+    say(None, "alice", "three words here", at=ago(5))
+    streamed: list[str] = []
+    began: list[int] = []
+    before = datetime.now(timezone.utc)
+
+    # When the turn runs, streaming to a listener (what `claw chat` and `?stream=` show)
+    result = answer_pending(settings(tmp_path, prices='{"offline": [1000000, 2000000, 0, 0]}'),
+                           OfflineProvider(), GROUP, on_text=streamed.append,
+                           on_start=lambda: began.append(len(streamed)))
+    after = datetime.now(timezone.utc)
+
+    # Then the listener was told the model was asked before any text came, and got the text
+    assert result.outcome == TurnOutcome.REPLIED
+    assert began == [0]
+    [outbox] = outbox_rows(None)
+    assert "".join(streamed) == outbox.text == "alice: three words here"
+    # And the reply records when its turn began (the delivery latency counts from there)
+    assert outbox.turn_started_at is not None
+    assert before <= outbox.turn_started_at.replace(tzinfo=timezone.utc) <= after
+    # And its usage is priced with CLAW_PRICES: 3 words in, 4 out
+    with read_session(None) as session:
+        [usage] = session.scalars(select(Usage)).all()
+    assert (usage.model, usage.input_tokens, usage.output_tokens) == ("offline", 3, 4)
+    assert usage.cost_usd == pytest.approx(3 * 1 + 4 * 2)
