@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from kombu.exceptions import OperationalError
 
 from claw.config import get_settings
 from claw.pipeline import dispatch
@@ -318,3 +319,38 @@ def test_a_worker_finding_every_shard_number_taken_says_so(client: redis.Redis) 
     up(client, *range(MAX_SHARDS))
     with pytest.raises(RuntimeError, match=f"^all {MAX_SHARDS} shard numbers have a live or starting worker$"):
         claim_free_shard(client, "one-too-many@host", 30)
+
+
+def test_a_group_assigned_to_shard_0_goes_there_whatever_its_hash(client: redis.Redis, sent: list[str]) -> None:
+    # Given shard 0 as the only live shard, and a group whose hash fallback would be shard 2
+    up(client, 0)
+    assert shard_of("http:alpha", 3) == 2
+    # When its turn is queued, Then it goes to shard 0, where a worker consumes it
+    assert dispatch.enqueue_turn("http:alpha")
+    assert sent == ["claw.shard.0"]
+
+
+def test_a_turn_the_broker_refused_gives_its_units_of_work_back(
+    client: redis.Redis, sent: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a live shard 0, and a broker that refuses the turn after its group was assigned
+    up(client, 0)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OperationalError("broker down")
+
+    monkeypatch.setattr(dispatch.app, "send_task", refuse)
+    # When a message's turn is queued
+    assert dispatch.enqueue_turn("http:alpha") is False
+    # Then the group holds no unit of work on the shard: it is not left assigned with work
+    # that never comes back (its load would keep drawing groups away for ROUTE_TTL)
+    assert assigned_shard(client, "http:alpha") is None
+    assert shard_loads(client) == {0: 0}
+    # And a turn of a group that keeps the shard (one queued turn outstanding) gives back only
+    # its own unit
+    monkeypatch.setattr(dispatch.app, "send_task", lambda *a, queue, **k: sent.append(queue))
+    assert dispatch.enqueue_turn("http:bravo", force=True)
+    monkeypatch.setattr(dispatch.app, "send_task", refuse)
+    assert dispatch.enqueue_turn("http:bravo", force=True) is False
+    assert assigned_shard(client, "http:bravo") == 0
+    assert client.get("claw:route-work:http:bravo") == b"1"
