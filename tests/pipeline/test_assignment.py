@@ -203,7 +203,7 @@ def test_enqueue_turn_sends_to_the_assigned_shard_once_per_burst(
 
 
 def test_enqueue_turn_defers_a_group_whose_dead_shard_still_holds_its_lease(
-    client: redis.Redis, sent: list[str]
+    client: redis.Redis, sent: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     up(client, 0, 1)
     assert dispatch.enqueue_turn("http:a", force=True)
@@ -211,6 +211,8 @@ def test_enqueue_turn_defers_a_group_whose_dead_shard_still_holds_its_lease(
         mark_shard_gone(client, 0)
         assert not dispatch.enqueue_turn("http:a", force=True)
         assert not client.exists(dispatch.turn_queued_key("http:a"))
+        # (the operator's one sign of why the group waits)
+        assert "turn_deferred group=http:a reason=shard_down" in caplog.messages
     assert dispatch.enqueue_turn("http:a", force=True)
     assert sent == ["claw.shard.0", "claw.shard.1"]
 
