@@ -3,6 +3,7 @@ live shard, kept while the group has work, moved off a dead shard only once its 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -205,6 +206,7 @@ def test_enqueue_turn_sends_to_the_assigned_shard_once_per_burst(
 def test_enqueue_turn_defers_a_group_whose_dead_shard_still_holds_its_lease(
     client: redis.Redis, sent: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="claw.pipeline.dispatch")
     up(client, 0, 1)
     assert dispatch.enqueue_turn("http:a", force=True)
     with group_lease(client, "http:a", 30):
