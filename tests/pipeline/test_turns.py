@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,8 +25,11 @@ from claw.pipeline.turns import (
     commit_reply,
     cooldown_left,
     is_stale,
+    notify_failure,
     pending_messages,
+    tools_summary,
 )
+from claw.workspace import SCRATCH_DIR, group_dir
 from tests.support.databases import as_default_database
 
 GROUP = "http:team"
@@ -582,3 +586,47 @@ def test_a_turn_streams_its_text_and_records_when_it_started_and_what_it_cost(
         [usage] = session.scalars(select(Usage)).all()
     assert (usage.model, usage.input_tokens, usage.output_tokens) == ("offline", 3, 4)
     assert usage.cost_usd == pytest.approx(3 * 1 + 4 * 2)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a folder to another uid needs root")
+@pytest.mark.parametrize(("sandbox", "owner"), [("bwrap", 54321), ("subprocess", 0)])
+def test_a_groups_first_turn_hands_its_files_to_the_sandboxs_uid(
+    default_db: str, tmp_path: Path, sandbox: str, owner: int
+) -> None:
+    # Given claw running as root with a sandbox that runs code as uid 54321 (or the subprocess
+    # "sandbox", which runs it as claw itself), and a group with no folder yet
+    say(None, "alice", "hi", at=ago(5))
+    chosen = settings(tmp_path, sandbox=sandbox, sandbox_uid=54321, sandbox_gid=54321)
+
+    # When its first turn runs
+    assert answer_pending(chosen, OfflineProvider(), GROUP).outcome == TurnOutcome.REPLIED
+
+    # Then the folder its code writes (files/) belongs to the uid that code runs as, so it can
+    # write there and nowhere else of the group's folder
+    files = group_dir(chosen.workspace, GROUP) / SCRATCH_DIR
+    assert (files.stat().st_uid, files.stat().st_gid) == (owner, owner)
+    assert group_dir(chosen.workspace, GROUP).stat().st_uid == 0
+
+
+def test_a_failure_notice_goes_only_to_a_group_still_waiting(default_db: str) -> None:
+    # Given a group whose messages were all answered meanwhile
+    say(None, "alice", "hi")
+    with write_session(None) as session:
+        commit_reply(session, GROUP, pending_messages(session, GROUP), AgentReply("ok"), "ok", started_at=T0)
+    before = counts(default_db)
+    # When a failure notice is due, Then nothing is written: no one waits for an explanation
+    assert notify_failure(GROUP, "the model is unreachable") is None
+    assert counts(default_db) == before
+    # And a group still waiting is told, its message left pending for the next turn
+    waiting = say(None, "bob", "hello?", chat="other")
+    outbox_id = notify_failure("http:other", "the model is unreachable")
+    assert outbox_id is not None
+    assert [o.text for o in outbox_rows(None) if o.id == outbox_id] == ["the model is unreachable"]
+    assert [m.id for m in pending(None, "http:other")] == [waiting]
+
+
+def test_the_turn_log_line_counts_each_tool_once_with_its_repeats() -> None:
+    # (the turn_replied line operators grep: `tools=web_fetch,save_memory*2`)
+    assert tools_summary(["web_fetch", "save_memory", "save_memory"]) == "web_fetch,save_memory*2"
+    assert tools_summary(["run_code"]) == "run_code"
+    assert tools_summary([]) == "-"
