@@ -589,14 +589,18 @@ def test_a_turn_streams_its_text_and_records_when_it_started_and_what_it_cost(
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="handing a folder to another uid needs root")
-@pytest.mark.parametrize(("sandbox", "owner"), [("bwrap", 54321), ("subprocess", 0)])
+@pytest.mark.parametrize(("sandbox", "uid", "owner"), [
+    ("bwrap", 54321, 54321),
+    ("subprocess", 54321, 0),  # the subprocess "sandbox" runs code as claw itself
+    ("bwrap", 0, 0),  # a refused CLAW_SANDBOX_UID (root): the sandbox refuses to run, the turn goes on
+])
 def test_a_groups_first_turn_hands_its_files_to_the_sandboxs_uid(
-    default_db: str, tmp_path: Path, sandbox: str, owner: int
+    default_db: str, tmp_path: Path, sandbox: str, uid: int, owner: int
 ) -> None:
-    # Given claw running as root with a sandbox that runs code as uid 54321 (or the subprocess
-    # "sandbox", which runs it as claw itself), and a group with no folder yet
+    # Given claw running as root with a sandbox that runs code as ``uid``, and a group with
+    # no folder yet
     say(None, "alice", "hi", at=ago(5))
-    chosen = settings(tmp_path, sandbox=sandbox, sandbox_uid=54321, sandbox_gid=54321)
+    chosen = settings(tmp_path, sandbox=sandbox, sandbox_uid=uid, sandbox_gid=uid)
 
     # When its first turn runs
     assert answer_pending(chosen, OfflineProvider(), GROUP).outcome == TurnOutcome.REPLIED
