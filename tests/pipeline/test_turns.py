@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,8 +14,9 @@ from sqlalchemy import func, select
 
 from claw.agent import AgentReply, ModelRequest, ModelStep, ProviderError, TokenUsage
 from claw.agent.offline import OfflineProvider
-from claw.config import Settings
+from claw.config import Settings, get_settings
 from claw.db import Group, Message, Outbox, Usage, read_session, write_session
+from claw.faults import FaultInjected, reset_fault_points
 from claw.pipeline.inbox import IncomingMessage, store_message
 from claw.pipeline.turns import (
     STALE_APOLOGY,
@@ -634,3 +637,83 @@ def test_the_turn_log_line_counts_each_tool_once_with_its_repeats() -> None:
     assert tools_summary(["web_fetch", "save_memory", "save_memory"]) == "web_fetch,save_memory*2"
     assert tools_summary(["run_code"]) == "run_code"
     assert tools_summary([]) == "-"
+
+
+@pytest.fixture
+def fault_at(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[[str], None]]:
+    """Make a named fault point raise, for this test only (the turn reads them from the settings)."""
+
+    def configure(point: str) -> None:
+        monkeypatch.setenv("CLAW_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("CLAW_FAULT_POINTS", f"{point}:raise")
+        get_settings.cache_clear()
+        reset_fault_points()
+
+    yield configure
+    get_settings.cache_clear()
+    reset_fault_points()
+
+
+@pytest.mark.parametrize(("point", "asked", "committed"), [
+    ("turn.before_agent", False, False),
+    (f"turn.before_agent@{GROUP}", False, False),
+    ("turn.before_commit", True, False),
+    ("turn.after_commit", True, True),
+    (f"turn.after_commit@{GROUP}", True, True),
+])
+def test_each_fault_point_of_a_turn_sits_at_its_step(
+    default_db: str, tmp_path: Path, fault_at: Callable[[str], None], point: str, asked: bool,
+    committed: bool,
+) -> None:
+    # Given a fault at one named step of the turn (what the kill and chaos tests use:
+    # CLAW_FAULT_POINTS=turn.after_commit:kill-once)
+    first = say(None, "alice", "hi", at=ago(5))
+    fault_at(point)
+    streamed: list[str] = []
+
+    # When the turn runs, Then it stops there
+    with pytest.raises(FaultInjected, match=f"^{re.escape(point)}$"):
+        answer_pending(settings(tmp_path), OfflineProvider(), GROUP, on_text=streamed.append)
+
+    # Before the model was asked, or after it; before the reply's commit, or after it
+    assert bool(streamed) is asked
+    assert [o.text for o in outbox_rows(None)] == (["alice: hi"] if committed else [])
+    assert [m.id for m in pending(None)] == ([] if committed else [first])
+
+
+def test_a_fault_point_of_one_group_leaves_the_others_alone(
+    default_db: str, tmp_path: Path, fault_at: Callable[[str], None]
+) -> None:
+    say(None, "bob", "hi", chat="other", at=ago(5))
+    fault_at(f"turn.before_agent@{GROUP}")
+    assert answer_pending(settings(tmp_path), OfflineProvider(), "http:other").outcome == TurnOutcome.REPLIED
+
+
+def test_the_turns_span_is_logged_around_the_model_and_the_commit_even_when_it_fails(
+    default_db: str, tmp_path: Path, fault_at: Callable[[str], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    # (the lines the overlap tests read to see that two turns of one group never overlap)
+    caplog.set_level(logging.INFO, logger="claw.pipeline.turns")
+    say(None, "alice", "hi", at=ago(5))
+    seen: list[list[str]] = []
+
+    def spans() -> list[str]:
+        return [m.split()[0] for m in caplog.messages if m.startswith(("turn_began", "turn_ended"))]
+
+    answer_pending(settings(tmp_path), OfflineProvider(), GROUP, on_text=lambda _: seen.append(spans()))
+    # the model answered inside the span, and the span closed after the commit
+    assert seen == [["turn_began"]]
+    assert spans() == ["turn_began", "turn_ended"]
+    began, ended = (m for m in caplog.messages if m.startswith(("turn_began", "turn_ended")))
+    assert began.startswith(f"turn_began group={GROUP} pid={os.getpid()} at=")
+    assert ended.startswith(f"turn_ended group={GROUP} pid={os.getpid()} at=")
+    assert float(began.rpartition("at=")[2]) <= float(ended.rpartition("at=")[2])
+    replied = caplog.messages.index(next(m for m in caplog.messages if m.startswith("turn_replied")))
+    assert replied < caplog.messages.index(ended)
+
+    # And a turn that dies at a fault point still closes its span
+    say(None, "alice", "again", at=ago(5))
+    fault_at("turn.before_commit")
+    with pytest.raises(FaultInjected):
+        answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+    assert spans() == ["turn_began", "turn_ended"] * 2
