@@ -374,13 +374,16 @@ def test_a_model_error_writes_nothing_and_leaves_messages_pending(
     default_db: str, tmp_path: Path
 ) -> None:
     say(None, "alice", "hi", at=ago(10))
+    newest = say(None, "bob", "hello", at=ago(9))
 
     result = answer_pending(settings(tmp_path), FailingModel(), GROUP)
 
     assert result.outcome == TurnOutcome.FAILED
     assert str(result.error) == "model down"
-    assert counts(default_db) == {"Message": 1, "Outbox": 0, "Usage": 0}
-    assert len(pending(None)) == 1
+    # (the failure is pinned to the newest message it covered: a later message starts afresh)
+    assert result.newest_pending_id == newest
+    assert counts(default_db) == {"Message": 2, "Outbox": 0, "Usage": 0}
+    assert len(pending(None)) == 2
 
 
 class OvertakenModel:
@@ -708,8 +711,13 @@ def test_the_turns_span_is_logged_around_the_model_and_the_commit_even_when_it_f
     assert began.startswith(f"turn_began group={GROUP} pid={os.getpid()} at=")
     assert ended.startswith(f"turn_ended group={GROUP} pid={os.getpid()} at=")
     assert float(began.rpartition("at=")[2]) <= float(ended.rpartition("at=")[2])
-    replied = caplog.messages.index(next(m for m in caplog.messages if m.startswith("turn_replied")))
-    assert replied < caplog.messages.index(ended)
+    [replied] = [m for m in caplog.messages if m.startswith("turn_replied")]
+    assert caplog.messages.index(replied) < caplog.messages.index(ended)
+    # (and the line operators and the e2e tests grep for a turn's outcome)
+    [outbox] = outbox_rows(None)
+    assert re.fullmatch(rf"turn_replied group={GROUP} answered=1 tools=- tokens=1/2 seconds=\d+\.\d "
+                        rf"outbox={outbox.id}", replied), replied
+    assert float(replied.partition("seconds=")[2].split()[0]) < 60  # the turn's own time, not a clock
 
     # And a turn that dies at a fault point still closes its span
     say(None, "alice", "again", at=ago(5))
