@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -725,3 +726,23 @@ def test_the_turns_span_is_logged_around_the_model_and_the_commit_even_when_it_f
     with pytest.raises(FaultInjected):
         answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
     assert spans() == ["turn_began", "turn_ended"] * 2
+
+
+def test_the_daily_memory_line_is_dated_and_timed_in_the_groups_own_timezone(
+    default_db: str, tmp_path: Path
+) -> None:
+    # Given a group that lives at UTC+14 (its day and hour are never the host's UTC ones)
+    say(None, "alice", "what's for lunch?", at=ago(10))
+    with write_session(None) as session:
+        session.get_one(Group, GROUP).settings = {"timezone": "Pacific/Kiritimati"}
+    kiritimati = ZoneInfo("Pacific/Kiritimati")
+    before = datetime.now(kiritimati)
+
+    # When its turn runs
+    answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+    after = datetime.now(kiritimati)
+
+    # Then the day's file and the line's time are the group's, as of the turn
+    [daily] = (group_memory_file(tmp_path / "workspace").parent / "daily").glob("*.md")
+    assert daily.stem in {before.date().isoformat(), after.date().isoformat()}
+    assert any(f"- {moment:%H:%M} alice:" in daily.read_text() for moment in (before, after))
