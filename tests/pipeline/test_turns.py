@@ -728,21 +728,24 @@ def test_the_turns_span_is_logged_around_the_model_and_the_commit_even_when_it_f
     assert spans() == ["turn_began", "turn_ended"] * 2
 
 
-def test_the_daily_memory_line_is_dated_and_timed_in_the_groups_own_timezone(
+def test_the_daily_memory_line_is_dated_and_timed_in_the_groups_own_timezone_and_names_its_tools(
     default_db: str, tmp_path: Path
 ) -> None:
     # Given a group that lives at UTC+14 (its day and hour are never the host's UTC ones)
-    say(None, "alice", "what's for lunch?", at=ago(10))
+    say(None, "alice", "remember that Bob likes tea", at=ago(10))
     with write_session(None) as session:
         session.get_one(Group, GROUP).settings = {"timezone": "Pacific/Kiritimati"}
     kiritimati = ZoneInfo("Pacific/Kiritimati")
     before = datetime.now(kiritimati)
 
-    # When its turn runs
-    answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+    # When its turn runs (and saves a memory)
+    assert answer_pending(settings(tmp_path), OfflineProvider(), GROUP).outcome == TurnOutcome.REPLIED
     after = datetime.now(kiritimati)
 
-    # Then the day's file and the line's time are the group's, as of the turn
+    # Then the day's file and the line's time are the group's, as of the turn, and the line
+    # says which tools the turn used
     [daily] = (group_memory_file(tmp_path / "workspace").parent / "daily").glob("*.md")
     assert daily.stem in {before.date().isoformat(), after.date().isoformat()}
-    assert any(f"- {moment:%H:%M} alice:" in daily.read_text() for moment in (before, after))
+    [line] = [line for line in daily.read_text().splitlines() if "alice:" in line]
+    assert any(line.startswith(f"- {moment:%H:%M} alice:") for moment in (before, after)), line
+    assert line.endswith(" [save_memory]"), line
