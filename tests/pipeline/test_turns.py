@@ -749,3 +749,35 @@ def test_the_daily_memory_line_is_dated_and_timed_in_the_groups_own_timezone_and
     [line] = [line for line in daily.read_text().splitlines() if "alice:" in line]
     assert any(line.startswith(f"- {moment:%H:%M} alice:") for moment in (before, after)), line
     assert line.endswith(" [save_memory]"), line
+
+
+class RecordingModel:
+    """Answers "ok" and keeps what it was sent."""
+
+    name = model = "recording"
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def step(self, request: ModelRequest) -> ModelStep:
+        self.sent.append(str(request.messages))
+        return ModelStep([{"type": "text", "text": "ok"}], TokenUsage(self.model))
+
+
+def test_the_history_sent_to_the_model_keeps_to_its_token_budget(default_db: str, tmp_path: Path) -> None:
+    # Given a long conversation already answered, and a new message
+    for n, text in enumerate(["the oldest words " + "x" * 8000, "recent 1", "recent 2", "recent 3"]):
+        say(None, "alice", text, at=ago(60 - n))
+        with write_session(None) as session:
+            commit_reply(session, GROUP, pending_messages(session, GROUP), AgentReply("a"),
+                         f"recent reply {n}", started_at=T0)
+    say(None, "bob", "and now?", at=ago(5))
+    model = RecordingModel()
+
+    # When the turn runs with a history budget of ~1000 tokens (CLAW_HISTORY_TOKEN_BUDGET)
+    answer_pending(settings(tmp_path, history_token_budget=1000), model, GROUP)
+
+    # Then the model gets the newest history that fits, not the whole conversation
+    [sent] = model.sent
+    assert "recent reply 3" in sent and "and now?" in sent
+    assert "the oldest words" not in sent
