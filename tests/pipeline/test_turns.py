@@ -781,3 +781,24 @@ def test_the_history_sent_to_the_model_keeps_to_its_token_budget(default_db: str
     [sent] = model.sent
     assert "recent reply 3" in sent and "and now?" in sent
     assert "the oldest words" not in sent
+
+
+def test_the_turns_history_is_its_own_groups_last_messages_only(db_url: str, tmp_path: Path) -> None:
+    # Given two groups talking at once, and a history of 3 messages (CLAW_HISTORY_MESSAGES)
+    for n in range(5):
+        say(db_url, "alice", f"team line {n}")
+        say(db_url, "mallory", f"other group's secret {n}", chat="other")
+    with write_session(db_url) as session:
+        commit_reply(session, GROUP, pending_messages(session, GROUP), AgentReply("a"), "noted",
+                     started_at=T0)
+    say(db_url, "bob", "and now?")
+
+    # When the team's turn input is built
+    with read_session(db_url) as session:
+        turn = build_turn_input(session, settings(tmp_path, history_messages=3),
+                                session.get_one(Group, GROUP), pending_messages(session, GROUP))
+
+    # Then its history holds the team's latest messages (within the last three, cut where a
+    # step begins), nothing of the other group
+    assert [line.text for line in turn.history] == ["team line 4", "noted"]
+    assert "secret" not in str(turn)
