@@ -3,20 +3,26 @@ live shard, kept while the group has work, moved off a dead shard only once its 
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 import redis
+from kombu.exceptions import OperationalError
 
 from claw.config import get_settings
 from claw.pipeline import dispatch
 from claw.pipeline.failures import BACKOFF_KEY
 from claw.pipeline.lease import group_lease, lease_key
 from claw.pipeline.routing import (
+    MAX_SHARDS,
     NO_LIVE_SHARD,
     NOT_NOW,
+    SHARD_ALIVE_KEY,
+    SHARD_CLAIM_KEY,
     assign,
     assigned_shard,
     claim_free_shard,
@@ -198,14 +204,17 @@ def test_enqueue_turn_sends_to_the_assigned_shard_once_per_burst(
 
 
 def test_enqueue_turn_defers_a_group_whose_dead_shard_still_holds_its_lease(
-    client: redis.Redis, sent: list[str]
+    client: redis.Redis, sent: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="claw.pipeline.dispatch")
     up(client, 0, 1)
     assert dispatch.enqueue_turn("http:a", force=True)
     with group_lease(client, "http:a", 30):
         mark_shard_gone(client, 0)
         assert not dispatch.enqueue_turn("http:a", force=True)
         assert not client.exists(dispatch.turn_queued_key("http:a"))
+        # (the operator's one sign of why the group waits)
+        assert "turn_deferred group=http:a reason=shard_down" in caplog.messages
     assert dispatch.enqueue_turn("http:a", force=True)
     assert sent == ["claw.shard.0", "claw.shard.1"]
 
@@ -286,3 +295,66 @@ def test_workers_starting_at_once_never_claim_the_same_shard(
     for thread in threads:
         thread.join(30)
     assert sorted(claimed) == list(range(12))
+
+
+def test_a_shard_whose_worker_stops_its_heartbeat_is_no_longer_live(client: redis.Redis) -> None:
+    # Given a worker that marked its shard alive once, for less than a second, and then died
+    mark_shard_alive(client, 0, "dying@host", 0.3)
+    assert live_shards(client) == [0]
+    # Then its liveness lasts one second (Redis's least), not longer and not forever
+    assert 0 < client.pttl(SHARD_ALIVE_KEY.format(shard=0)) <= 1000
+    # And once that passed the shard takes no new group
+    deadline = time.monotonic() + 10
+    while live_shards(client) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live_shards(client) == []
+    assert take(client, "http:a") == NO_LIVE_SHARD
+
+
+def test_a_starting_workers_claim_lapses_after_its_ttl(client: redis.Redis) -> None:
+    # A worker that claimed a number for less than a second and never started holds it one
+    # second at most, so the next worker can take the number
+    assert claim_free_shard(client, "starting@host", 0.3) == 0
+    assert client.get(SHARD_CLAIM_KEY.format(shard=0)) == b"starting@host"
+    assert 0 < client.pttl(SHARD_CLAIM_KEY.format(shard=0)) <= 1000
+
+
+def test_a_worker_finding_every_shard_number_taken_says_so(client: redis.Redis) -> None:
+    up(client, *range(MAX_SHARDS))
+    with pytest.raises(RuntimeError, match=f"^all {MAX_SHARDS} shard numbers have a live or starting worker$"):
+        claim_free_shard(client, "one-too-many@host", 30)
+
+
+def test_a_group_assigned_to_shard_0_goes_there_whatever_its_hash(client: redis.Redis, sent: list[str]) -> None:
+    # Given shard 0 as the only live shard, and a group whose hash fallback would be shard 2
+    up(client, 0)
+    assert shard_of("http:alpha", 3) == 2
+    # When its turn is queued, Then it goes to shard 0, where a worker consumes it
+    assert dispatch.enqueue_turn("http:alpha")
+    assert sent == ["claw.shard.0"]
+
+
+def test_a_turn_the_broker_refused_gives_its_units_of_work_back(
+    client: redis.Redis, sent: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a live shard 0, and a broker that refuses the turn after its group was assigned
+    up(client, 0)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OperationalError("broker down")
+
+    monkeypatch.setattr(dispatch.app, "send_task", refuse)
+    # When a message's turn is queued
+    assert dispatch.enqueue_turn("http:alpha") is False
+    # Then the group holds no unit of work on the shard: it is not left assigned with work
+    # that never comes back (its load would keep drawing groups away for ROUTE_TTL)
+    assert assigned_shard(client, "http:alpha") is None
+    assert shard_loads(client) == {0: 0}
+    # And a turn of a group that keeps the shard (one queued turn outstanding) gives back only
+    # its own unit
+    monkeypatch.setattr(dispatch.app, "send_task", lambda *a, queue, **k: sent.append(queue))
+    assert dispatch.enqueue_turn("http:bravo", force=True)
+    monkeypatch.setattr(dispatch.app, "send_task", refuse)
+    assert dispatch.enqueue_turn("http:bravo", force=True) is False
+    assert assigned_shard(client, "http:bravo") == 0
+    assert client.get("claw:route-work:http:bravo") == b"1"

@@ -119,6 +119,8 @@ def test_the_backoff_doubles_from_the_first_delay_up_to_the_cap() -> None:
     assert [retry_delay(n, plain, settings) for n in (1, 2, 3, 4, 5, 6, 50)] == [2, 4, 8, 16, 32, 60, 60]
     # the channel's own word wins, even above the cap
     assert retry_delay(1, DeliveryError("429", retry_after=90), settings) == 90
+    # and an error that is not the channel's (a dropped connection, a bug) backs off alike
+    assert retry_delay(3, ConnectionResetError("reset by peer"), settings) == 8
 
 
 def test_a_failed_send_waits_out_its_backoff(

@@ -10,7 +10,9 @@ from datetime import datetime, timezone
 
 import pytest
 import redis
+from kombu.exceptions import OperationalError
 
+from claw.pipeline import dispatch
 from claw.pipeline.dispatch import TURN_QUEUED_TTL, enqueue_send, enqueue_turn, turn_queued_key
 from claw.pipeline.failures import BACKOFF_KEY
 from claw.pipeline.routing import shard_queue
@@ -116,3 +118,21 @@ def test_redis_down_sends_nothing_and_raises_nothing(client: redis.Redis, redis_
     finally:
         redis_server.start()
     assert "enqueue_turn_failed group=http:team error=ConnectionError" in caplog.messages
+
+
+
+def test_a_send_the_broker_refuses_is_reported_not_raised(
+    client: redis.Redis, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a broker that refuses the task (stopping the test's Redis would also stall Celery's
+    # result backend for 20 s of reconnects, so the refusal is kombu's own error)
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    monkeypatch.setattr(dispatch.app, "send_task", refuse)
+    # When a reply's send is queued, Then the caller is told it was not (`claw outbox retry`
+    # says so) rather than a crash; the sweeper queues it once the broker is back
+    assert enqueue_send(41) is False
+    # And the log names the reply left for the sweeper
+    assert [m for m in caplog.messages if m.startswith("enqueue_send_failed")] == [
+        "enqueue_send_failed outbox=41 error=OperationalError"]

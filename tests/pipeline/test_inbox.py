@@ -11,7 +11,8 @@ from sqlalchemy import func, select, update
 
 from claw.config import get_settings
 from claw.db import Group, Message, read_session, write_session
-from claw.pipeline.inbox import IncomingMessage, StoredMessage, store_message
+from claw.db.models import GroupAccess
+from claw.pipeline.inbox import IncomingMessage, StoredMessage, cut, store_message
 
 
 def store(db_url: str, incoming: IncomingMessage) -> StoredMessage:
@@ -241,3 +242,63 @@ def test_a_repeat_returns_its_own_first_copy_among_look_alikes(db_url: str) -> N
     # When it arrives again, Then the id that comes back is its own first copy's
     again = store(db_url, IncomingMessage("telegram", "-100", "alice", "the one", "42"))
     assert (again.created, again.id) == (False, original.id)
+
+
+@pytest.fixture
+def groups_on_mention(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Group chats answered on mention only, as shipped (the test suite answers every message)."""
+    monkeypatch.setenv("CLAW_GROUP_RESPOND", "mention")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_the_channels_word_on_privacy_decides_over_the_chat_id(db_url: str, groups_on_mention: None) -> None:
+    # Given a Telegram chat whose id looks one-to-one but that the channel says is a group
+    stored = store(db_url, IncomingMessage("telegram", "777", "alice", "chatter", private=False))
+    # Then it is answered as a group chat, on mention, not on every message
+    assert stored.addressed is False
+    # And a chat whose id looks like a group's but that the channel says is private is
+    # answered on every message
+    assert store(db_url, IncomingMessage("telegram", "-5", "bob", "chatter", private=True)).addressed is True
+    with read_session(db_url) as session:
+        assert session.get(Group, "telegram:777").respond == "mention"  # type: ignore[union-attr]
+        assert session.get(Group, "telegram:-5").respond == "always"  # type: ignore[union-attr]
+
+
+def test_the_chats_name_is_kept_on_its_group_storable_and_cut_to_the_column(db_url: str) -> None:
+    # Given a chat whose channel names it (what `claw groups` and the pairing notice show)
+    store(db_url, IncomingMessage("telegram", "-1", "alice", "hi", "1", chat_name="Family"))
+    store(db_url, IncomingMessage("telegram", "-2", "alice", "hi", "1", chat_name="N\x00" + "n" * 300))
+    with read_session(db_url) as session:
+        assert session.get(Group, "telegram:-1").name == "Family"  # type: ignore[union-attr]
+        # a NUL becomes U+FFFD and the name fits its column
+        assert session.get(Group, "telegram:-2").name == "N\ufffd" + "n" * 253  # type: ignore[union-attr]
+
+
+def test_a_blocked_chats_message_is_dropped_and_says_whose_it_was(db_url: str) -> None:
+    # Given a priority group its owner blocked
+    store(db_url, IncomingMessage("http", "spam", "x", "first"))
+    with write_session(db_url) as session:
+        session.execute(update(Group).where(Group.id == "http:spam").values(
+            access=GroupAccess.BLOCKED, priority=True))
+    before = message_count(db_url)
+
+    # When it sends again
+    stored = store(db_url, IncomingMessage("http", "spam", "x", "again"))
+
+    # Then nothing is stored, nothing starts a turn, and the answer names the group
+    assert stored == StoredMessage(0, "http:spam", created=False, priority=True, addressed=False,
+                                   access=GroupAccess.BLOCKED)
+    assert not stored.starts_turn
+    assert message_count(db_url) == before
+
+
+def test_a_cap_too_small_for_the_marker_keeps_the_texts_start() -> None:
+    # The marker for 1000 characters kept to 56 is itself 56 characters long: at that cap
+    # (and below) the text's start is worth more than a marker with nothing before it
+    assert len(f"\n[… cut: the message had 1000 characters, claw keeps {56}]") == 56
+    assert cut("x" * 1000, 56) == "x" * 56
+    assert cut("x" * 1000, 10) == "x" * 10
+    assert cut("x" * 1000, 57) == "x\n[… cut: the message had 1000 characters, claw keeps 57]"

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from claw.agent import AgentReply, ModelRequest, ModelStep, ProviderError, TokenUsage
 from claw.agent.offline import OfflineProvider
-from claw.config import Settings
+from claw.config import Settings, get_settings
 from claw.db import Group, Message, Outbox, Usage, read_session, write_session
+from claw.faults import FaultInjected, reset_fault_points
 from claw.pipeline.inbox import IncomingMessage, store_message
 from claw.pipeline.turns import (
     STALE_APOLOGY,
@@ -24,9 +29,12 @@ from claw.pipeline.turns import (
     commit_reply,
     cooldown_left,
     is_stale,
+    notify_failure,
     pending_messages,
     recent_history,
+    tools_summary,
 )
+from claw.workspace import SCRATCH_DIR, group_dir
 from tests.support.databases import as_default_database
 
 GROUP = "http:team"
@@ -368,13 +376,16 @@ def test_a_model_error_writes_nothing_and_leaves_messages_pending(
     default_db: str, tmp_path: Path
 ) -> None:
     say(None, "alice", "hi", at=ago(10))
+    newest = say(None, "bob", "hello", at=ago(9))
 
     result = answer_pending(settings(tmp_path), FailingModel(), GROUP)
 
     assert result.outcome == TurnOutcome.FAILED
     assert str(result.error) == "model down"
-    assert counts(default_db) == {"Message": 1, "Outbox": 0, "Usage": 0}
-    assert len(pending(None)) == 1
+    # (the failure is pinned to the newest message it covered: a later message starts afresh)
+    assert result.newest_pending_id == newest
+    assert counts(default_db) == {"Message": 2, "Outbox": 0, "Usage": 0}
+    assert len(pending(None)) == 2
 
 
 class OvertakenModel:
@@ -591,3 +602,248 @@ def test_recent_history_is_what_was_said_before_the_batch_and_among_the_group_du
     assert [m.id for m in plain] == [first, answer, chatter]
     assert [m.id for m in during] == [first, answer, chatter, between]
     assert [m.id for m in newest_two] == [chatter, between]
+
+
+# ---- what a turn hands on, and to whom ------------------------------------------------------
+
+
+def test_a_turn_streams_its_text_and_records_when_it_started_and_what_it_cost(
+    default_db: str, tmp_path: Path
+) -> None:
+    # Given a pending message, and a price for the model (CLAW_PRICES: 1 USD per input token,
+    # 2 per output token, so the cost shows which prices were used)
+    say(None, "alice", "three words here", at=ago(5))
+    streamed: list[str] = []
+    began: list[int] = []
+    before = datetime.now(timezone.utc)
+
+    # When the turn runs, streaming to a listener (what `claw chat` and `?stream=` show)
+    result = answer_pending(settings(tmp_path, prices='{"offline": [1000000, 2000000, 0, 0]}'),
+                           OfflineProvider(), GROUP, on_text=streamed.append,
+                           on_start=lambda: began.append(len(streamed)))
+    after = datetime.now(timezone.utc)
+
+    # Then the listener was told the model was asked before any text came, and got the text
+    assert result.outcome == TurnOutcome.REPLIED
+    assert began == [0]
+    [outbox] = outbox_rows(None)
+    assert "".join(streamed) == outbox.text == "alice: three words here"
+    # And the reply records when its turn began (the delivery latency counts from there)
+    assert outbox.turn_started_at is not None
+    assert before <= outbox.turn_started_at.replace(tzinfo=timezone.utc) <= after
+    # And its usage is priced with CLAW_PRICES: 3 words in, 4 out
+    with read_session(None) as session:
+        [usage] = session.scalars(select(Usage)).all()
+    assert (usage.model, usage.input_tokens, usage.output_tokens) == ("offline", 3, 4)
+    assert usage.cost_usd == pytest.approx(3 * 1 + 4 * 2)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a folder to another uid needs root")
+@pytest.mark.parametrize(("sandbox", "uid", "owner"), [
+    ("bwrap", 54321, 54321),
+    ("subprocess", 54321, 0),  # the subprocess "sandbox" runs code as claw itself
+    ("bwrap", 0, 0),  # a refused CLAW_SANDBOX_UID (root): the sandbox refuses to run, the turn goes on
+])
+def test_a_groups_first_turn_hands_its_files_to_the_sandboxs_uid(
+    default_db: str, tmp_path: Path, sandbox: str, uid: int, owner: int
+) -> None:
+    # Given claw running as root with a sandbox that runs code as ``uid``, and a group with
+    # no folder yet
+    say(None, "alice", "hi", at=ago(5))
+    chosen = settings(tmp_path, sandbox=sandbox, sandbox_uid=uid, sandbox_gid=uid)
+
+    # When its first turn runs
+    assert answer_pending(chosen, OfflineProvider(), GROUP).outcome == TurnOutcome.REPLIED
+
+    # Then the folder its code writes (files/) belongs to the uid that code runs as, so it can
+    # write there and nowhere else of the group's folder
+    files = group_dir(chosen.workspace, GROUP) / SCRATCH_DIR
+    assert (files.stat().st_uid, files.stat().st_gid) == (owner, owner)
+    assert group_dir(chosen.workspace, GROUP).stat().st_uid == 0
+
+
+def test_a_failure_notice_goes_only_to_a_group_still_waiting(default_db: str) -> None:
+    # Given a group whose messages were all answered meanwhile
+    say(None, "alice", "hi")
+    with write_session(None) as session:
+        commit_reply(session, GROUP, pending_messages(session, GROUP), AgentReply("ok"), "ok", started_at=T0)
+    before = counts(default_db)
+    # When a failure notice is due, Then nothing is written: no one waits for an explanation
+    assert notify_failure(GROUP, "the model is unreachable") is None
+    assert counts(default_db) == before
+    # And a group still waiting is told, its message left pending for the next turn
+    waiting = say(None, "bob", "hello?", chat="other")
+    outbox_id = notify_failure("http:other", "the model is unreachable")
+    assert outbox_id is not None
+    assert [o.text for o in outbox_rows(None) if o.id == outbox_id] == ["the model is unreachable"]
+    assert [m.id for m in pending(None, "http:other")] == [waiting]
+
+
+def test_the_turn_log_line_counts_each_tool_once_with_its_repeats() -> None:
+    # (the turn_replied line operators grep: `tools=web_fetch,save_memory*2`)
+    assert tools_summary(["web_fetch", "save_memory", "save_memory"]) == "web_fetch,save_memory*2"
+    assert tools_summary(["run_code"]) == "run_code"
+    assert tools_summary([]) == "-"
+
+
+@pytest.fixture
+def fault_at(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[[str], None]]:
+    """Make a named fault point raise, for this test only (the turn reads them from the settings)."""
+
+    def configure(point: str) -> None:
+        monkeypatch.setenv("CLAW_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("CLAW_FAULT_POINTS", f"{point}:raise")
+        get_settings.cache_clear()
+        reset_fault_points()
+
+    yield configure
+    get_settings.cache_clear()
+    reset_fault_points()
+
+
+@pytest.mark.parametrize(("point", "asked", "committed"), [
+    ("turn.before_agent", False, False),
+    (f"turn.before_agent@{GROUP}", False, False),
+    ("turn.before_commit", True, False),
+    ("turn.after_commit", True, True),
+    (f"turn.after_commit@{GROUP}", True, True),
+])
+def test_each_fault_point_of_a_turn_sits_at_its_step(
+    default_db: str, tmp_path: Path, fault_at: Callable[[str], None], point: str, asked: bool,
+    committed: bool,
+) -> None:
+    # Given a fault at one named step of the turn (what the kill and chaos tests use:
+    # CLAW_FAULT_POINTS=turn.after_commit:kill-once)
+    first = say(None, "alice", "hi", at=ago(5))
+    fault_at(point)
+    streamed: list[str] = []
+
+    # When the turn runs, Then it stops there
+    with pytest.raises(FaultInjected, match=f"^{re.escape(point)}$"):
+        answer_pending(settings(tmp_path), OfflineProvider(), GROUP, on_text=streamed.append)
+
+    # Before the model was asked, or after it; before the reply's commit, or after it
+    assert bool(streamed) is asked
+    assert [o.text for o in outbox_rows(None)] == (["alice: hi"] if committed else [])
+    assert [m.id for m in pending(None)] == ([] if committed else [first])
+
+
+def test_a_fault_point_of_one_group_leaves_the_others_alone(
+    default_db: str, tmp_path: Path, fault_at: Callable[[str], None]
+) -> None:
+    say(None, "bob", "hi", chat="other", at=ago(5))
+    fault_at(f"turn.before_agent@{GROUP}")
+    assert answer_pending(settings(tmp_path), OfflineProvider(), "http:other").outcome == TurnOutcome.REPLIED
+
+
+def test_the_turns_span_is_logged_around_the_model_and_the_commit_even_when_it_fails(
+    default_db: str, tmp_path: Path, fault_at: Callable[[str], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    # (the lines the overlap tests read to see that two turns of one group never overlap)
+    caplog.set_level(logging.INFO, logger="claw.pipeline.turns")
+    say(None, "alice", "hi", at=ago(5))
+    seen: list[list[str]] = []
+
+    def spans() -> list[str]:
+        return [m.split()[0] for m in caplog.messages if m.startswith(("turn_began", "turn_ended"))]
+
+    answer_pending(settings(tmp_path), OfflineProvider(), GROUP, on_text=lambda _: seen.append(spans()))
+    # the model answered inside the span, and the span closed after the commit
+    assert seen == [["turn_began"]]
+    assert spans() == ["turn_began", "turn_ended"]
+    began, ended = (m for m in caplog.messages if m.startswith(("turn_began", "turn_ended")))
+    assert began.startswith(f"turn_began group={GROUP} pid={os.getpid()} at=")
+    assert ended.startswith(f"turn_ended group={GROUP} pid={os.getpid()} at=")
+    assert float(began.rpartition("at=")[2]) <= float(ended.rpartition("at=")[2])
+    [replied] = [m for m in caplog.messages if m.startswith("turn_replied")]
+    assert caplog.messages.index(replied) < caplog.messages.index(ended)
+    # (and the line operators and the e2e tests grep for a turn's outcome)
+    [outbox] = outbox_rows(None)
+    assert re.fullmatch(rf"turn_replied group={GROUP} answered=1 tools=- tokens=1/2 seconds=\d+\.\d "
+                        rf"outbox={outbox.id}", replied), replied
+    assert float(replied.partition("seconds=")[2].split()[0]) < 60  # the turn's own time, not a clock
+
+    # And a turn that dies at a fault point still closes its span
+    say(None, "alice", "again", at=ago(5))
+    fault_at("turn.before_commit")
+    with pytest.raises(FaultInjected):
+        answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+    assert spans() == ["turn_began", "turn_ended"] * 2
+
+
+def test_the_daily_memory_line_is_dated_and_timed_in_the_groups_own_timezone_and_names_its_tools(
+    default_db: str, tmp_path: Path
+) -> None:
+    # Given a group that lives at UTC+14 (its day and hour are never the host's UTC ones)
+    say(None, "alice", "remember that Bob likes tea", at=ago(10))
+    with write_session(None) as session:
+        session.get_one(Group, GROUP).settings = {"timezone": "Pacific/Kiritimati"}
+    kiritimati = ZoneInfo("Pacific/Kiritimati")
+    before = datetime.now(kiritimati)
+
+    # When its turn runs (and saves a memory)
+    assert answer_pending(settings(tmp_path), OfflineProvider(), GROUP).outcome == TurnOutcome.REPLIED
+    after = datetime.now(kiritimati)
+
+    # Then the day's file and the line's time are the group's, as of the turn, and the line
+    # says which tools the turn used
+    [daily] = (group_memory_file(tmp_path / "workspace").parent / "daily").glob("*.md")
+    assert daily.stem in {before.date().isoformat(), after.date().isoformat()}
+    [line] = [line for line in daily.read_text().splitlines() if "alice:" in line]
+    assert any(line.startswith(f"- {moment:%H:%M} alice:") for moment in (before, after)), line
+    assert line.endswith(" [save_memory]"), line
+
+
+class RecordingModel:
+    """Answers "ok" and keeps what it was sent."""
+
+    name = model = "recording"
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def step(self, request: ModelRequest) -> ModelStep:
+        self.sent.append(str(request.messages))
+        return ModelStep([{"type": "text", "text": "ok"}], TokenUsage(self.model))
+
+
+def test_the_history_sent_to_the_model_keeps_to_its_token_budget(default_db: str, tmp_path: Path) -> None:
+    # Given a long conversation already answered, and a new message
+    for n, text in enumerate(["the oldest words " + "x" * 8000, "recent 1", "recent 2", "recent 3"]):
+        say(None, "alice", text, at=ago(60 - n))
+        with write_session(None) as session:
+            commit_reply(session, GROUP, pending_messages(session, GROUP), AgentReply("a"),
+                         f"recent reply {n}", started_at=T0)
+    say(None, "bob", "and now?", at=ago(5))
+    model = RecordingModel()
+
+    # When the turn runs with a history budget of ~1000 tokens (CLAW_HISTORY_TOKEN_BUDGET)
+    answer_pending(settings(tmp_path, history_token_budget=1000), model, GROUP)
+
+    # Then the model gets the newest history that fits, not the whole conversation
+    [sent] = model.sent
+    assert "recent reply 3" in sent and "and now?" in sent
+    assert "the oldest words" not in sent
+
+
+def test_the_turns_history_is_its_own_groups_last_messages_only(db_url: str, tmp_path: Path) -> None:
+    # Given two groups talking at once, and a history of 3 messages (CLAW_HISTORY_MESSAGES)
+    for n in range(5):
+        say(db_url, "alice", f"team line {n}")
+        say(db_url, "mallory", f"other group's secret {n}", chat="other")
+    with write_session(db_url) as session:
+        commit_reply(session, GROUP, pending_messages(session, GROUP), AgentReply("a"), "noted",
+                     started_at=T0)
+    say(db_url, "bob", "and now?")
+
+    # When the team's turn input is built
+    with read_session(db_url) as session:
+        turn = build_turn_input(session, settings(tmp_path, history_messages=3),
+                                session.get_one(Group, GROUP), pending_messages(session, GROUP))
+
+    # Then its history holds the team's latest messages (at most three, cut where a step
+    # begins), nothing of the other group
+    texts = [line.text for line in turn.history]
+    assert texts[-2:] == ["team line 4", "noted"] and len(texts) <= 3
+    assert set(texts) <= {"team line 3", "team line 4", "noted"}
+    assert "secret" not in str(turn)
