@@ -14,6 +14,10 @@ import pytest
 
 from claw import safe_fs
 
+# safe_fs and the layout work through directory descriptors only: a path taken from the cwd
+# by mistake must fail the test, not touch the folder pytest runs in
+pytestmark = pytest.mark.usefixtures("empty_cwd")
+
 
 @pytest.fixture(params=["openat2", "fallback"])
 def resolver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:

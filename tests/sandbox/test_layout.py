@@ -24,6 +24,10 @@ from claw.sandbox.layout import MAX_DEPTH, ensure_group_layout, migrate_workspac
 from claw.sandbox.sweep import remove_escapes
 from claw.workspace import group_dir, scratch_dir
 
+# safe_fs and the layout work through directory descriptors only: a path taken from the cwd
+# by mistake must fail the test, not touch the folder pytest runs in
+pytestmark = pytest.mark.usefixtures("empty_cwd")
+
 GROUP = "http:team"
 
 
