@@ -209,6 +209,8 @@ def test_a_fired_run_says_where_it_goes_and_the_schedule_and_its_log_say_when_it
 def test_due_runs_fire_oldest_first_when_a_tick_cannot_fire_them_all(db: str) -> None:
     later = create(db, "in 3 minutes")
     sooner = create(db, "in 1 minute")
+    with read_session(db) as session:
+        assert due_runs(session, T0 + 5 * MINUTE, 1) == [(sooner, T0 + MINUTE)]
     [first] = fire_due(T0 + 5 * MINUTE, limit=1, database_url=db)
     [second] = fire_due(T0 + 5 * MINUTE, limit=1, database_url=db)
     assert (first.schedule_id, second.schedule_id) == (sooner, later)
