@@ -328,3 +328,13 @@ def test_the_operator_reads_what_moved_and_what_was_quarantined(
     assert lines[1:51] == [f"group_layout_quarantined group_dir={old_group.name} path={p[:200]!r}" for p in paths]
     # And a folder with nothing to quarantine still says what moved
     assert lines[51:] == [f"group_layout_migrated group_dir={other.name} moved=1 quarantined=0"]
+
+
+def test_the_hosts_files_are_left_0644_and_its_folders_0755(old_group: Path, tmp_path: Path) -> None:
+    for path in [old_group / "CLAUDE.md", old_group / "memory", *(old_group / "memory").rglob("*")]:
+        path.chmod(0o777)
+    ensure_group_layout(tmp_path / "workspace", GROUP, None)
+    modes = {str(path.relative_to(old_group)): stat.S_IMODE(path.stat().st_mode)
+             for path in [old_group / "CLAUDE.md", old_group / "memory", *(old_group / "memory").rglob("*")]}
+    assert modes == {"CLAUDE.md": 0o644, "memory": 0o755, "memory/MEMORY.md": 0o644, "memory/topics": 0o755,
+                     "memory/topics/plants.md": 0o644}
