@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-import claw
 from claw.config import Settings
 from claw.memory import memory_prompt
 from claw.personality import load_personality
@@ -127,10 +126,8 @@ def test_as_root_the_host_takes_its_files_back_and_the_sandbox_gets_the_scratch(
 
 
 def test_migration_is_idempotent_and_claw_migrate_runs_it(old_group: Path, tmp_path: Path) -> None:
-    # the command runs the claw this test imported (under `make mutate`, the mutated copy)
     env = {**os.environ, "CLAW_WORKSPACE": str(tmp_path / "workspace"), "CLAW_HOME": str(tmp_path / "home"),
-           "CLAW_DATABASE_URL": f"sqlite:///{tmp_path / 'claw.db'}",
-           "PYTHONPATH": str(Path(claw.__file__).resolve().parents[1])}
+           "CLAW_DATABASE_URL": f"sqlite:///{tmp_path / 'claw.db'}"}
     first = subprocess.run([sys.executable, "-m", "claw.cli", "migrate"], env=env, capture_output=True, text=True)
     assert "group folders are up to date (1 migrated)" in first.stdout, first.stdout + first.stderr
     before = sorted(str(p.relative_to(old_group)) for p in old_group.rglob("*"))
