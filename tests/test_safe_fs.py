@@ -159,3 +159,39 @@ def test_a_tree_is_removed_whole_without_following_its_links(tree: Path, tmp_pat
     # Then they are gone, and what the links pointed to is untouched
     assert sorted(p.name for p in tree.iterdir()) == ["alias.txt", "dir-out", "fifo", "notes"]
     assert (tmp_path / "secret").read_text() == "SECRET" and (tmp_path / "root").is_dir()
+
+
+def test_folders_are_made_0755_and_only_the_new_ones_handed_to_the_owner(tree: Path) -> None:
+    owner = (65534, 65534) if os.geteuid() == 0 else None
+    previous = os.umask(0)
+    try:
+        with safe_fs.opened(safe_fs.open_root(tree)) as root:
+            os.close(safe_fs.make_dirs(root, ["notes", "new", "deeper"], owner))
+    finally:
+        os.umask(previous)
+    for folder in (tree / "notes" / "new", tree / "notes" / "new" / "deeper"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+        if owner is not None:
+            assert (folder.stat().st_uid, folder.stat().st_gid) == owner
+    assert (tree / "notes").stat().st_uid == os.geteuid()  # it existed: left as it was
+
+
+def test_a_file_on_the_way_is_no_folder_to_make_or_enter(tree: Path) -> None:
+    with safe_fs.opened(safe_fs.open_root(tree)) as root, pytest.raises(NotADirectoryError):
+        safe_fs.make_dirs(root, ["notes", "a.txt"])
+
+
+def test_a_replaced_file_is_0644_and_a_failed_replace_leaves_nothing_behind(tree: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        with safe_fs.opened(safe_fs.open_root(tree)) as root:
+            safe_fs.replace_file(root, "new.txt", b"x")
+            with pytest.raises(IsADirectoryError):
+                safe_fs.replace_file(root, "notes", b"not over a folder")
+            with pytest.raises(safe_fs.UnsafePath) as refused:
+                safe_fs.replace_file(root, "notes/a.txt", b"x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tree / "new.txt").stat().st_mode) == 0o644
+    assert (refused.value.errno, refused.value.strerror) == (errno.EINVAL, "'notes/a.txt' is not a plain file name")
+    assert sorted(p.name for p in tree.iterdir()) == ["alias.txt", "dir-out", "fifo", "new.txt", "notes", "out"]
