@@ -195,3 +195,24 @@ def test_a_replaced_file_is_0644_and_a_failed_replace_leaves_nothing_behind(tree
     assert stat.S_IMODE((tree / "new.txt").stat().st_mode) == 0o644
     assert (refused.value.errno, refused.value.strerror) == (errno.EINVAL, "'notes/a.txt' is not a plain file name")
     assert sorted(p.name for p in tree.iterdir()) == ["alias.txt", "dir-out", "fifo", "new.txt", "notes", "out"]
+
+
+def test_each_refusal_says_why(tree: Path) -> None:
+    def refusal(call) -> tuple[int | None, str | None]:  # type: ignore[no-untyped-def]
+        with pytest.raises(safe_fs.UnsafePath) as refused:
+            call()
+        return refused.value.errno, refused.value.strerror
+
+    assert refusal(lambda: safe_fs.parts_of("a\x00b")) == (errno.EINVAL, "the path contains a NUL character")
+    assert refusal(lambda: safe_fs.parts_of("/etc/passwd")) == (
+        errno.EINVAL, "'/etc/passwd' is absolute; a relative path is needed")
+    assert refusal(lambda: safe_fs.parts_of("notes/../x")) == (errno.EINVAL, "'notes/../x' contains '..'")
+    with pytest.raises(FileNotFoundError):
+        safe_fs.open_root(tree / "missing")
+    with safe_fs.opened(safe_fs.open_root(tree)) as root:
+        assert refusal(lambda: safe_fs.open_beneath(root, "dir-out/secret", os.O_RDONLY)) == (
+            errno.ELOOP, "dir-out/secret is or passes a symlink; refused")
+        assert refusal(lambda: safe_fs.open_regular(root, "fifo")) == (errno.EINVAL, "fifo is a FIFO, not a file")
+        # "." is the folder itself, opened like any other name (not inherited by children)
+        with safe_fs.opened(safe_fs.open_beneath(root, ".", os.O_RDONLY | os.O_DIRECTORY)) as itself:
+            assert os.fstat(itself).st_ino == os.fstat(root).st_ino and not os.get_inheritable(itself)
