@@ -216,3 +216,11 @@ def test_each_refusal_says_why(tree: Path) -> None:
         # "." is the folder itself, opened like any other name (not inherited by children)
         with safe_fs.opened(safe_fs.open_beneath(root, ".", os.O_RDONLY | os.O_DIRECTORY)) as itself:
             assert os.fstat(itself).st_ino == os.fstat(root).st_ino and not os.get_inheritable(itself)
+
+
+def test_reads_are_capped_to_the_byte_and_report_the_full_size(tree: Path) -> None:
+    big = os.urandom(3 * 1024 * 1024 // 2)  # more than one read's chunk
+    (tree / "notes" / "big.bin").write_bytes(big)
+    with safe_fs.opened(safe_fs.open_root(tree)) as root:
+        assert safe_fs.read_bytes(root, "notes/big.bin") == (big, len(big))
+        assert safe_fs.read_bytes(root, "notes/big.bin", max_bytes=1) == (big[:1], len(big))
