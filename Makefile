@@ -23,12 +23,13 @@ check: setup
 	$(BIN)/ruff check claw tests
 
 # Mutation testing of the core pipeline ([tool.mutmut] in pyproject.toml lists the modules and the
-# tests); slow, so not part of `make test`. One module: make mutate MODULE=claw/pipeline/lease.py
+# tests); slow, so not part of `make test`. One module: make mutate MODULE=claw/pipeline/lease.py;
+# on a shared machine CHILDREN=1 (mutmut runs one test process per core otherwise). docs/mutation.md
 MUTANTS = $(if $(MODULE),"$(subst /,.,$(basename $(MODULE))).*")
 mutate: setup
 	$(BIN)/python -m pip install -q -e '.[test,mutate]'
 	rm -f mutants/mutmut-stats.json  # which tests call which function: stale once the code changed
-	$(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut run $(if $(CHILDREN),--max-children $(CHILDREN)) $(MUTANTS)
 	$(BIN)/mutmut results
 
 bench: setup

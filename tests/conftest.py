@@ -39,6 +39,19 @@ def group_quota_images_unmounted(tmp_path_factory: pytest.TempPathFactory) -> It
     release_under(tmp_path_factory.getbasetemp())
 
 
+@pytest.fixture
+def empty_cwd(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The test runs in an empty folder of its own, which must still be empty when it ends. For
+    code that must only ever touch paths through directory descriptors (claw.safe_fs,
+    claw.sandbox.layout): a path taken relative to the cwd by mistake lands here and fails the
+    test, instead of writing, moving or deleting in whatever folder pytest was started from
+    (under `make mutate`, mutmut's copy of the project)."""
+    cwd = tmp_path_factory.mktemp("cwd")  # beside tmp_path: tests list what is in theirs
+    monkeypatch.chdir(cwd)
+    yield cwd
+    assert sorted(p.name for p in cwd.iterdir()) == [], "written relative to the cwd"
+
+
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedis]:
     server = LocalRedis(tmp_path_factory.mktemp("redis"))

@@ -19,13 +19,14 @@ def groups_waiting(session: Session, *, quiet_for: float) -> list[tuple[str, boo
     owed nothing, and a chat waiting for its owner's approval waits.
     """
     cutoff = utcnow() - timedelta(seconds=quiet_for)
-    rows = session.execute(
-        select(Message.group_id, Group.priority)
-        .join(Group, Group.id == Message.group_id)
+    quiet = (
+        select(Message.group_id)
         .where(Message.role == "user", Message.answered_by.is_(None),
-               Message.set_aside_at.is_(None), Message.addressed.is_(True),
-               Group.access == GroupAccess.APPROVED)
-        .group_by(Message.group_id, Group.priority)
+               Message.set_aside_at.is_(None), Message.addressed.is_(True))
+        .group_by(Message.group_id)
         .having(func.max(Message.created_at) < cutoff)
+    )
+    rows = session.execute(
+        select(Group.id, Group.priority).where(Group.id.in_(quiet), Group.access == GroupAccess.APPROVED)
     )
     return [(group_id, bool(priority)) for group_id, priority in rows]

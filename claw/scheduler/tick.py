@@ -9,7 +9,7 @@ queueing the turn) is best effort, like everywhere else: the sweeper re-sends un
 rows and re-queues groups with pending messages.
 
 The run after the claimed one is worked out from the spec before the write transaction opens
-(fire_due reads each due schedule's spec and timezone first); only if the row changed in
+(fire_due reads each due schedule's spec and timezone with its due time); only if the row changed in
 between is it worked out again inside.
 """
 
@@ -57,15 +57,20 @@ class FiredRun:
     message_id: int | None = None  #: an injected user message whose turn to queue
 
 
-def due_runs(session: Session, now: datetime, limit: int) -> list[tuple[int, datetime]]:
-    """(schedule id, due time) of every enabled schedule due at ``now``, oldest first."""
+def _due(session: Session, now: datetime, limit: int) -> list[tuple[int, datetime, str, str]]:
+    """(schedule id, due time, spec, timezone) of every enabled schedule due at ``now``, oldest first."""
     rows = session.execute(
-        select(Schedule.id, Schedule.next_run)
+        select(Schedule.id, Schedule.next_run, Schedule.spec, Schedule.timezone)
         .where(Schedule.enabled == true(), Schedule.next_run <= now)
         .order_by(Schedule.next_run)
         .limit(limit)
     )
-    return [(schedule_id, as_utc(next_run)) for schedule_id, next_run in rows]
+    return [(schedule_id, as_utc(next_run), spec, tz_name) for schedule_id, next_run, spec, tz_name in rows]
+
+
+def due_runs(session: Session, now: datetime, limit: int) -> list[tuple[int, datetime]]:
+    """(schedule id, due time) of every enabled schedule due at ``now``, oldest first."""
+    return [(schedule_id, due_at) for schedule_id, due_at, _, _ in _due(session, now, limit)]
 
 
 def reminder_text(text: str, due_at: datetime, now: datetime, tz_name: str) -> str:
@@ -156,15 +161,11 @@ def claim_run(
 def fire_due(now: datetime, *, limit: int, database_url: str | None = None) -> list[FiredRun]:
     """Claim and commit every run due at ``now`` (at most ``limit``), one transaction each."""
     with read_session(database_url) as session:
-        due = due_runs(session, now, limit)
-        timing = {row.id: (row.spec, row.timezone) for row in session.execute(
-            select(Schedule.id, Schedule.spec, Schedule.timezone).where(Schedule.id.in_([d[0] for d in due]))
-        )} if due else {}
+        due = _due(session, now, limit)
     fired = []
-    for schedule_id, due_at in due:
+    for schedule_id, due_at, spec, tz_name in due:
         try:
-            spec, tz_name = timing.get(schedule_id, ("", ""))
-            following = following_run(schedule_id, spec, tz_name, due_at, now) if spec else None
+            following = following_run(schedule_id, spec, tz_name, due_at, now)
             with write_session(database_url) as session:
                 run = claim_run(session, schedule_id, due_at, now, following)
         except IntegrityError:

@@ -197,8 +197,9 @@ def test_an_item_the_database_refuses_is_skipped_and_the_rest_stored(
 ) -> None:
     caplog.set_level(logging.INFO, logger="claw")
     # Given a page whose middle item cannot be stored (a text that is no text got past the checks)
-    page = [IncomingMessage("whatsapp", CHAT, "Ann", text, f"d{i}")  # type: ignore[arg-type]
-            for i, text in enumerate(["before", None, "after"])]
+    long_id = "d1" + "0" * 100
+    page = [IncomingMessage("whatsapp", CHAT, "Ann", text, external_id)  # type: ignore[arg-type]
+            for external_id, text in [("d0", "before"), (long_id, None), ("d2", "after")]]
 
     # When it is polled
     assert poll_channel(_Listed(page)) == 2  # type: ignore[arg-type]
@@ -207,9 +208,9 @@ def test_an_item_the_database_refuses_is_skipped_and_the_rest_stored(
     assert [text for _, text, _ in stored(f"whatsapp:{CHAT}")] == ["before", "after"]
     assert cursor_of("whatsapp") == "next"
     assert claw_redis.hget("claw:channel-items", "whatsapp|skipped|unstorable") == b"1"
-    # And logged with the item's id and the kind of error, never its text
+    # And logged with the item's id (its first 60 characters) and the kind of error, never its text
     [line] = [r.getMessage() for r in caplog.records if "unstorable" in r.getMessage()]
-    assert line.startswith("channel_item_skipped channel=whatsapp reason=unstorable item=id='d1' error=")
+    assert line.startswith(f"channel_item_skipped channel=whatsapp reason=unstorable item=id='d1{'0' * 57} error=")
     assert line.split("error=")[1] in ("TypeError", "ValueError", "IntegrityError", "DataError")
 
 

@@ -22,6 +22,10 @@ from claw.pipeline.turns import TurnOutcome, TurnResult, answer_pending, pending
 from tests.support.databases import as_default_database
 from tests.support.redis_server import LocalRedis
 
+# turns put the group's folder in its layout (claw.sandbox.layout, claw.safe_fs): a path taken
+# from the cwd by mistake must fail the test, not touch the folder pytest runs in
+pytestmark = pytest.mark.usefixtures("empty_cwd")
+
 GROUP = "http:team"
 
 

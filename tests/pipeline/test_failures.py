@@ -3,6 +3,7 @@ bounded time (real Redis)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,20 +15,26 @@ from claw.config import get_settings
 from claw.pipeline import dispatch
 from claw.pipeline.failures import (
     BACKOFF_GRACE_SECONDS,
+    DETAIL_CHARS,
     MAX_BACKOFF_SECONDS,
+    MEMORY_SECONDS,
+    MODEL_ANSWERED_KEY,
     Failure,
     FailureKind,
+    Verdict,
     backoff_blocks,
     begin_attempt,
     clear_failures,
     describe_failure,
     end_attempt,
     in_backoff,
+    in_words,
     interrupted_attempt,
     interrupted_failure,
     note_failure,
     note_model_answered,
     notice_text,
+    replace_attempt,
 )
 from claw.redis_client import get_redis
 from tests.support.redis_server import LocalRedis
@@ -127,6 +134,14 @@ def test_a_batch_that_keeps_failing_is_given_up_after_max_attempts(client: redis
     assert verdicts[-1].token == ""
 
 
+def test_a_batch_given_up_on_its_first_failure_is_told_and_plans_no_retry(client: redis.Redis) -> None:
+    # Given a deployment that gives a batch one try only
+    verdict = fail(client, max_attempts=1)
+    # Then the first failure gives it up at once: no retry planned, no chain, no backoff left
+    assert verdict == Verdict(notify=True, retry_in=0.0, give_up=True, attempts=1, token="")
+    assert not in_backoff(client, GROUP)
+
+
 def test_a_batch_is_given_up_after_give_up_after_seconds_of_failures(client: redis.Redis) -> None:
     first = fail(client, now=1000.0, give_up_after=600)
     later = fail(client, now=1599.0, give_up_after=600)
@@ -208,6 +223,58 @@ def test_a_real_outage_between_tries_starts_the_count_over(client: redis.Redis) 
         assert not verdict.give_up, i
 
 
+def test_a_real_outage_moment_restarts_the_served_clock_too(client: redis.Redis) -> None:
+    # Given served failures since 1400, then a real outage moment at 2200
+    fail(client, OUTAGE, now=1000.0, max_attempts=3, give_up_after=600)
+    for now in (1400.0, 1800.0):
+        note_model_answered(client, now=now - 1)
+        fail(client, OUTAGE, now=now, max_attempts=3, give_up_after=600)
+    fail(client, OUTAGE, now=2200.0, max_attempts=3, give_up_after=600)
+    # When three served failures follow within seconds (the count is reached)
+    verdicts = []
+    for now in (2600.0, 2610.0, 2620.0):
+        note_model_answered(client, now=now - 1)
+        verdicts.append(fail(client, OUTAGE, now=now, max_attempts=3, give_up_after=600))
+    # Then the batch is kept: its served failures span 20 s since the outage, not 1220 s
+    assert not any(v.give_up for v in verdicts)
+
+
+def test_served_failures_keep_the_count_of_the_batchs_own_failures(client: redis.Redis) -> None:
+    # Given a streak of "outage" failures only, the later ones while the model served others
+    first = fail(client, OUTAGE, now=1000.0)
+    note_model_answered(client, now=1001.0)
+    served = fail(client, OUTAGE, now=1300.0)
+    # Then no failure of the batch's own was counted
+    assert (first.attempts, served.attempts) == (0, 0)
+    # When the turn then crashes once, and fails again while the model serves others
+    crash = fail(client, CRASH, now=1600.0)
+    note_model_answered(client, now=1601.0)
+    again = fail(client, OUTAGE, now=1900.0)
+    # Then the crash counts once, and the served failure reports that count (the log and the
+    # set-aside note say how many times the batch failed)
+    assert (crash.attempts, again.attempts) == (1, 1)
+    assert not again.give_up and again.token
+
+
+def test_the_failure_state_forgets_itself_after_a_day(client: redis.Redis) -> None:
+    # State lives in expiring keys: a marker or an answered-at left by a dead deployment must
+    # not steer a group's turns forever
+    begin_attempt(client, GROUP, 41)
+    assert 0 < client.ttl(f"claw:turn-attempt:{GROUP}") <= MEMORY_SECONDS
+    assert replace_attempt(client, GROUP, 42) == 41
+    assert 0 < client.ttl(f"claw:turn-attempt:{GROUP}") <= MEMORY_SECONDS
+    note_model_answered(client, now=1000.0)
+    assert 0 < client.ttl(MODEL_ANSWERED_KEY) <= MEMORY_SECONDS
+    fail(client)
+    assert 0 < client.ttl(f"claw:turn-streak:{GROUP}") <= MEMORY_SECONDS
+
+
+def test_a_model_answer_is_stamped_with_the_current_time_by_default(client: redis.Redis) -> None:
+    before = time.time()
+    note_model_answered(client)
+    assert before <= float(client.get(MODEL_ANSWERED_KEY)) <= time.time()
+
+
 # ---- the attempt marker -------------------------------------------------------------------
 
 
@@ -238,7 +305,10 @@ def test_failures_are_described_by_what_went_wrong() -> None:
     assert crash.detail.startswith("UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff")
     assert describe(RuntimeError()) == Failure(FailureKind.ERROR, "RuntimeError")
     # a long error is cut: the group gets a hint, not a traceback
-    assert len(describe(ValueError("x" * 5000)).detail) <= 200
+    cut = describe(ValueError("x" * 5000)).detail
+    assert len(cut) == DETAIL_CHARS == 200 and cut.endswith("x…")
+    fits = "x" * (DETAIL_CHARS - len("ValueError: "))
+    assert describe(ValueError(fits)).detail == f"ValueError: {fits}"  # exactly 200: shown whole
     assert not describe(ProviderError("overloaded")).counts_against_batch
     assert interrupted_failure().counts_against_batch
 
@@ -251,6 +321,17 @@ def test_the_notice_says_what_happened_that_nothing_is_lost_and_when_claw_tries_
                           retry_in=120)
     assert timeout.startswith("Sorry, that took too long and I had to stop (over the 570 s")
     assert timeout.endswith("try again in 2 min.")
-    assert "interrupted" in notice_text(interrupted_failure(), retry_in=1)
-    assert "can't reach the model" in notice_text(OUTAGE, retry_in=30)
-    assert "the model refused" in notice_text(Failure(FailureKind.MODEL, "401"), retry_in=30)
+    assert notice_text(interrupted_failure(), retry_in=1) == (
+        "Sorry, my answer was interrupted (the process running it stopped). "
+        "Your message is kept and I'll try again in 1 s.")
+    assert notice_text(OUTAGE, retry_in=30) == (
+        "Sorry, I can't reach the model right now (Claude is overloaded). "
+        "Your message is kept and I'll answer as soon as it's back.")
+    assert notice_text(Failure(FailureKind.MODEL, "401"), retry_in=30) == (
+        "Sorry, I can't answer: the model refused the request (401). "
+        "Your message is kept; the model settings need a look (`claw doctor`).")
+
+
+def test_waits_are_told_in_seconds_up_to_a_minute_and_a_half_then_in_minutes() -> None:
+    assert [in_words(s) for s in (0.2, 1, 30, 89, 90, 600, 3600)] == [
+        "1 s", "1 s", "30 s", "89 s", "2 min", "10 min", "60 min"]

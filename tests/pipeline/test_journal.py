@@ -33,6 +33,10 @@ from claw.pipeline.turns import TurnOutcome, answer_pending, commit_reply, pendi
 from claw.workspace import scratch_dir
 from tests.support.databases import as_default_database
 
+# turns put the group's folder in its layout (claw.sandbox.layout, claw.safe_fs): a path taken
+# from the cwd by mistake must fail the test, not touch the folder pytest runs in
+pytestmark = pytest.mark.usefixtures("empty_cwd")
+
 GROUP = "http:team"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -19,6 +19,10 @@ from claw.pipeline.inbox import IncomingMessage, StoredMessage, store_message
 from claw.pipeline.turns import TurnOutcome, answer_pending, build_turn_input, pending_messages
 from tests.support.databases import as_default_database
 
+# turns put the group's folder in its layout (claw.sandbox.layout, claw.safe_fs): a path taken
+# from the cwd by mistake must fail the test, not touch the folder pytest runs in
+pytestmark = pytest.mark.usefixtures("empty_cwd")
+
 GROUP_CHAT = "-100777"
 DM_CHAT = "4242"
 

@@ -19,10 +19,12 @@ from sqlalchemy.exc import DBAPIError
 from claw.channels import PollBatch
 from claw.channels.items import ItemNote
 from claw.config import get_settings
-from claw.db import Group, Message, PollCursor, read_session, write_session
+from claw.db import Group, Message, Outbox, PollCursor, read_session, write_session
+from claw.pipeline import pairing
 from claw.pipeline.inbox import IncomingMessage
 from claw.pipeline.polling import poll_channel, record_notes
 from claw.pipeline.routing import shard_queue
+from tests.pipeline.test_dispatch import queued
 from tests.support.databases import as_default_database
 from tests.support.redis_default import as_default_redis
 from tests.support.redis_server import LocalRedis
@@ -172,3 +174,29 @@ def test_counting_notes_with_redis_down_still_logs_them_and_raises_nothing(
     lines = [r.getMessage() for r in caplog.records]
     assert "channel_item_skipped channel=whatsapp reason=no_id item=id=None" in lines
     assert "channel_item_count_failed error=ConnectionError" in lines
+
+
+def test_a_chat_claw_has_never_seen_gets_its_pairing_reply_sent_and_reaches_no_model(
+    claw_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given pairing on (as claw ships), and a chat claw has never seen
+    monkeypatch.setenv("CLAW_PAIRING", "on")
+    get_settings.cache_clear()
+    try:
+        # When its first page is polled, and then its next one
+        channel = Pages((["hello", "anyone there?"], "c1"), (["hello?"], "c2"))
+        poll_channel(channel)  # type: ignore[arg-type]
+        channel.turn_page()
+        poll_channel(channel)  # type: ignore[arg-type]
+    finally:
+        get_settings.cache_clear()
+    # Then the chat waits with one pairing code, named after its first message
+    with read_session() as session:
+        [(row, expired)] = pairing.waiting(session)
+        notice = session.get(Outbox, row.notice_id)
+    assert (row.group_id, row.first_sender, row.first_text, expired) == (GROUP, "Ann", "hello", False)
+    assert notice is not None and notice.text == pairing.notice_text(row.code, get_settings().pairing_code_ttl)
+    # And that one reply is queued for sending (a push channel), and no turn for the model
+    assert [(q.queue, q.task, q.args) for q in queued(claw_redis)] == [("claw.io", "claw.send", f"[{notice.id}]")]
+    # And every message is kept for when the owner approves, the reply in the chat's history
+    assert stored_texts() == ["hello", notice.text, "anyone there?", "hello?"]

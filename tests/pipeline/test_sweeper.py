@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from claw.db import Group, Message, read_session, write_session
-from claw.db.models import utcnow
+from claw.db.models import GroupAccess, utcnow
 from claw.pipeline.inbox import IncomingMessage, store_message
 from claw.pipeline.sweeper import groups_waiting
 
@@ -62,8 +62,6 @@ def test_each_waiting_group_is_listed_once_with_its_priority(db_url: str) -> Non
 def test_a_chat_waiting_for_approval_or_blocked_is_never_handed_a_turn(db_url: str) -> None:
     # Given three chats with old unanswered messages: one approved, one waiting for its owner's
     # approval, one blocked after it wrote
-    from claw.db.models import GroupAccess
-
     for chat in ("approved", "waiting", "blocked"):
         store(db_url, chat, 120)
     with write_session(db_url) as session:
@@ -71,3 +69,20 @@ def test_a_chat_waiting_for_approval_or_blocked_is_never_handed_a_turn(db_url: s
             session.execute(update(Group).where(Group.id == f"http:{chat}").values(access=access))
     # Then only the approved one is owed a turn
     assert waiting(db_url) == [("http:approved", False)]
+
+
+def test_every_quiet_group_is_handed_a_turn_whatever_the_others_do(db_url: str) -> None:
+    # Given two quiet groups of the same priority and a third still cooling down
+    store(db_url, "first", 120)
+    store(db_url, "second", 100)
+    store(db_url, "cooling", 5)
+    # Then both quiet groups get their turn: a busy or a like group hides none
+    assert waiting(db_url) == [("http:first", False), ("http:second", False)]
+
+
+def test_messages_that_did_not_address_claw_do_not_make_a_group_wait(db_url: str) -> None:
+    message_id = store(db_url, "chatter", 120)
+    with write_session(db_url) as session:
+        session.execute(update(Message).where(Message.id == message_id).values(addressed=False))
+    assert waiting(db_url) == []
+

@@ -37,6 +37,10 @@ from claw.pipeline.turns import (
 from claw.workspace import SCRATCH_DIR, group_dir
 from tests.support.databases import as_default_database
 
+# turns put the group's folder in its layout (claw.sandbox.layout, claw.safe_fs): a path taken
+# from the cwd by mistake must fail the test, not touch the folder pytest runs in
+pytestmark = pytest.mark.usefixtures("empty_cwd")
+
 GROUP = "http:team"
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -6,16 +6,18 @@ one database file, as two beats would.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import time
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, update
 
-from claw.db import Message, Outbox, read_session, write_session
+from claw.db import Group, Message, Outbox, read_session, write_session
 from claw.db.models import Schedule, ScheduleRun
 from claw.scheduler import cancel_schedule, claim_run, create_schedule, due_runs, fire_due, update_schedule
-from claw.scheduler.tick import SCHEDULER_SENDER, SUMMARY_PROMPT
+from claw.scheduler.tick import LATE_AFTER, SCHEDULER_SENDER, SUMMARY_PROMPT, following_run, reminder_text
 from tests.scheduler.conftest import T0
 
 UTC = timezone.utc
@@ -158,16 +160,122 @@ def test_a_tick_fires_at_most_its_batch_and_the_next_tick_the_rest(db: str) -> N
     assert count(db, Outbox) == 5
 
 
-def test_a_schedule_broken_by_hand_fires_once_and_stops_instead_of_failing_every_tick(db: str) -> None:
+def test_a_schedule_broken_by_hand_fires_once_and_stops_instead_of_failing_every_tick(
+    db: str, caplog: pytest.LogCaptureFixture
+) -> None:
     schedule_id = create(db, "every 5 minutes")
+    claimed = create(db, "every 5 minutes")
     with write_session(db) as session:
-        row = session.get(Schedule, schedule_id)
-        assert row is not None
-        row.spec = "every fortnight-ish"
+        for broken in (schedule_id, claimed):
+            row = session.get(Schedule, broken)
+            assert row is not None
+            row.spec = "every fortnight-ish"
+    with write_session(db) as session:  # (claimed straight away: claim_run reads the spec itself)
+        assert claim_run(session, claimed, T0 + 5 * MINUTE, T0 + 5 * MINUTE) is not None
     assert len(fire_due(T0 + 5 * MINUTE, limit=10, database_url=db)) == 1
     assert fire_due(T0 + 60 * MINUTE, limit=10, database_url=db) == []
     row = schedule(db, schedule_id)
     assert (row.enabled, row.next_run, row.run_count) == (False, None, 1)
+    # And the operator reads once per schedule which one is broken and why
+    broken_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("schedule_spec_broken")]
+    assert [line.split(" error=")[0] for line in broken_lines] == [
+        f"schedule_spec_broken schedule={claimed}", f"schedule_spec_broken schedule={schedule_id}"]
+    assert all("cannot understand the schedule 'every fortnight-ish'" in line for line in broken_lines)
+
+
+def test_a_fired_run_says_where_it_goes_and_the_schedule_and_its_log_say_when_it_fired(
+    db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="claw")
+    # Given a reminder of a priority group
+    schedule_id = create(db, "every 5 minutes", "water the plants")
+    with write_session(db) as session:
+        session.execute(update(Group).where(Group.id == "http:team").values(priority=True))
+    # When it fires, a little after its due time
+    due, now = T0 + 5 * MINUTE, T0 + 5 * MINUTE + timedelta(seconds=3)
+    [fired] = fire_due(now, limit=10, database_url=db)
+    # Then what it hands on is delivered on the group's channel, ahead of other groups
+    assert (fired.channel, fired.priority) == ("http", True)
+    # And the schedule and its run log say when it fired; the operator's log says what fired
+    row = schedule(db, schedule_id)
+    assert aware(row.last_run) == now
+    with read_session(db) as session:
+        [run] = session.scalars(select(ScheduleRun)).all()
+        assert aware(run.fired_at) == now
+    assert (f"schedule_fired schedule={schedule_id} group=http:team kind=reminder due={due.isoformat()}"
+            in [r.getMessage() for r in caplog.records])
+
+
+def test_due_runs_fire_oldest_first_when_a_tick_cannot_fire_them_all(db: str) -> None:
+    later = create(db, "in 3 minutes")
+    sooner = create(db, "in 1 minute")
+    with read_session(db) as session:
+        assert due_runs(session, T0 + 5 * MINUTE, 1) == [(sooner, T0 + MINUTE)]
+    [first] = fire_due(T0 + 5 * MINUTE, limit=1, database_url=db)
+    [second] = fire_due(T0 + 5 * MINUTE, limit=1, database_url=db)
+    assert (first.schedule_id, second.schedule_id) == (sooner, later)
+
+
+def test_a_late_reminder_says_when_it_was_due_only_when_more_than_five_minutes_late() -> None:
+    due = T0 + timedelta(hours=1)  # 10:00 in Berlin
+    assert reminder_text("tea", due, due + LATE_AFTER, "Europe/Berlin") == "Reminder: tea"
+    assert reminder_text("tea", due, due + LATE_AFTER + timedelta(seconds=1), "Europe/Berlin") == (
+        "Reminder (due 10:00): tea")
+
+
+def test_a_schedule_switched_off_by_hand_is_not_fired(db: str) -> None:
+    # Given a schedule switched off in the database by hand, its next run left in place
+    schedule_id = create(db, "every 5 minutes")
+    with write_session(db) as session:
+        session.execute(update(Schedule).where(Schedule.id == schedule_id).values(enabled=False))
+    # Then no tick fires it, nor claims it from an earlier read
+    assert fire_due(T0 + 10 * MINUTE, limit=10, database_url=db) == []
+    with write_session(db) as session:
+        assert claim_run(session, schedule_id, T0 + 5 * MINUTE, T0 + 10 * MINUTE) is None
+    assert count(db, ScheduleRun) == 0
+
+
+def test_the_run_after_a_claimed_one_follows_the_spec_the_row_has_at_the_claim(db: str) -> None:
+    # Given the following run worked out from "every 5 minutes", then the spec edited by hand
+    schedule_id = create(db, "every 5 minutes")
+    due = now = T0 + 5 * MINUTE
+    read_earlier = following_run(schedule_id, "every 5 minutes", "Europe/Berlin", due, now)
+    with write_session(db) as session:
+        session.execute(update(Schedule).where(Schedule.id == schedule_id).values(spec="every 1 hour"))
+    # When the run is claimed with what was worked out before
+    with write_session(db) as session:
+        assert claim_run(session, schedule_id, due, now, read_earlier) is not None
+    # Then the next run is an hour on, as the row now says
+    assert aware(schedule(db, schedule_id).next_run) == due + timedelta(hours=1)
+
+
+def test_a_run_already_in_the_run_log_is_not_fired_again_and_the_tick_goes_on(db: str) -> None:
+    # Given a reminder that fired, and its next_run then set back to that run by hand (a restore)
+    schedule_id = create(db, "every 5 minutes", "stretch")
+    due = T0 + 5 * MINUTE
+    assert len(fire_due(due, limit=10, database_url=db)) == 1
+    with write_session(db) as session:
+        session.execute(update(Schedule).where(Schedule.id == schedule_id).values(next_run=due))
+    # When a tick finds it due again
+    fired = fire_due(due + MINUTE, limit=10, database_url=db)
+    # Then the run log refuses it: nothing fires twice, and the tick ends normally
+    assert fired == [] and count(db, Outbox) == count(db, ScheduleRun) == 1
+
+
+def test_a_row_broken_beyond_reading_fails_alone_and_the_tick_fires_the_rest(
+    db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a schedule whose payload was broken by hand, due before a sound one
+    broken = create(db, "in 1 minute")
+    sound = create(db, "in 2 minutes", "still here")
+    with write_session(db) as session:
+        session.execute(update(Schedule).where(Schedule.id == broken).values(payload=["not", "a", "dict"]))
+    # When a tick finds both due
+    fired = fire_due(T0 + 3 * MINUTE, limit=10, database_url=db)
+    # Then the sound one fires, and the broken one is logged with its id and due time
+    assert [run.schedule_id for run in fired] == [sound]
+    assert (f"schedule_fire_failed schedule={broken} due={(T0 + MINUTE).isoformat()}"
+            in [r.getMessage() for r in caplog.records])
 
 
 # ---- two tick loops against one database --------------------------------------------------
