@@ -62,22 +62,23 @@ def test_a_bare_name_and_the_full_id_are_the_same_group(claw: Claw, api: httpx.C
     assert result.out.startswith("# source: default")
 
 
-@pytest.mark.parametrize("odd", ["ops#2", "ops?x=1", "ops/../ops"])
+@pytest.mark.parametrize("odd", ["urlids#2", "urlids?x=1", "urlids/../urlids"])
 def test_a_chat_id_with_url_characters_names_its_own_group_never_another(
     claw: Claw, api: httpx.Client, odd: str
 ) -> None:
-    # Given a group "ops" and one whose chat id holds '#', '?' or '/' (an HTTP client picks it)
-    make_group(api, "ops", channel="http")
+    # Given a group "urlids" (its own: every CLI module shares one API) and one whose chat id
+    # holds '#', '?' or '/' (an HTTP client picks it)
+    make_group(api, "urlids", channel="http")
     make_group(api, odd, channel="http")
 
     # When the odd one is changed by its full id
     result = claw("groups", "set", f"http:{odd}", "--name", "odd one")
 
-    # Then that group changed, and "ops" did not
+    # Then that group changed, and "urlids" did not
     assert result.code == 0, result.err
     names = {g["id"]: g.get("name") for g in api.get("/v1/groups").json()["groups"]}
     assert names[f"http:{odd}"] == "odd one"
-    assert names["http:ops"] != "odd one"
+    assert names["http:urlids"] != "odd one"
 
 
 def test_an_unknown_group_is_one_line_and_exit_1(claw: Claw) -> None:
