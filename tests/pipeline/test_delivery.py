@@ -411,3 +411,20 @@ def test_a_send_for_a_reply_that_is_not_there_is_idle_and_sends_nothing(
 
     assert (result.outcome, result.sent, result.failed) == (Delivery.IDLE, [], [])
     assert bridge.sent == []
+
+
+def test_one_run_sends_at_most_drain_limit_replies_and_says_more_are_waiting(
+    claw_redis: redis.Redis, bridge: FakeBridge
+) -> None:
+    # Given a chat with one reply more than a send run delivers (DRAIN_LIMIT)
+    ids = [write(f"reply {n}") for n in range(delivery.DRAIN_LIMIT + 1)]
+
+    # When one run sends
+    result = deliver(ids[0], channel=WhatsAppBridge(bridge.url))
+
+    # Then it delivers the first DRAIN_LIMIT in order and says more are waiting (so another
+    # run is queued), leaving the last one pending
+    assert result.outcome == Delivery.MORE
+    assert result.sent == ids[:-1]
+    assert len(bridge.sent) == delivery.DRAIN_LIMIT
+    assert row(ids[-1]).status == OutboxStatus.PENDING
