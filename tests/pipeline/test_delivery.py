@@ -140,7 +140,8 @@ def test_a_failed_send_waits_out_its_backoff(
     failed = row(outbox_id)
     assert failed.status == OutboxStatus.PENDING and failed.attempts == 1
     assert 8 < seconds_until(failed.next_attempt_at) <= 10
-    assert "HTTP 503" in (failed.last_error or "")
+    # (`claw outbox` shows the error, named by its type)
+    assert (failed.last_error or "").startswith("DeliveryError: ") and "HTTP 503" in failed.last_error  # type: ignore[operator]
     assert (f"send_failed outbox={outbox_id} group={GROUP} attempt=1 retry_in=10.0 error=DeliveryError"
             in caplog.messages)
 
@@ -400,3 +401,30 @@ def test_a_live_sender_keeps_its_chat_past_the_locks_ttl(
     first.join(30)
     assert bridge.sent_to(CHAT) == ["slow"]
 
+
+
+def test_a_send_for_a_reply_that_is_not_there_is_idle_and_sends_nothing(
+    claw_redis: redis.Redis, bridge: FakeBridge
+) -> None:
+    # (a send task for a row deleted since, e.g. with its group)
+    result = deliver(999_999, channel=WhatsAppBridge(bridge.url))
+
+    assert (result.outcome, result.sent, result.failed) == (Delivery.IDLE, [], [])
+    assert bridge.sent == []
+
+
+def test_one_run_sends_at_most_drain_limit_replies_and_says_more_are_waiting(
+    claw_redis: redis.Redis, bridge: FakeBridge
+) -> None:
+    # Given a chat with one reply more than a send run delivers (DRAIN_LIMIT)
+    ids = [write(f"reply {n}") for n in range(delivery.DRAIN_LIMIT + 1)]
+
+    # When one run sends
+    result = deliver(ids[0], channel=WhatsAppBridge(bridge.url))
+
+    # Then it delivers the first DRAIN_LIMIT in order and says more are waiting (so another
+    # run is queued), leaving the last one pending
+    assert result.outcome == Delivery.MORE
+    assert result.sent == ids[:-1]
+    assert len(bridge.sent) == delivery.DRAIN_LIMIT
+    assert row(ids[-1]).status == OutboxStatus.PENDING

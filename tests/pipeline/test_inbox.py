@@ -3,6 +3,7 @@ any database can hold, cut to the channel's cap."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -302,3 +303,39 @@ def test_a_cap_too_small_for_the_marker_keeps_the_texts_start() -> None:
     assert cut("x" * 1000, 56) == "x" * 56
     assert cut("x" * 1000, 10) == "x" * 10
     assert cut("x" * 1000, 57) == "x\n[… cut: the message had 1000 characters, claw keeps 57]"
+
+
+def test_a_repeat_says_what_its_first_copy_was_addressed_and_its_groups_access(db_url: str) -> None:
+    # Given a group chat set to mention, waiting for its owner's approval, and a message stored
+    # that did not address claw
+    store(db_url, IncomingMessage("telegram", "-100", "alice", "first", private=False))
+    with write_session(db_url) as session:
+        session.execute(update(Group).where(Group.chat_id == "-100")
+                        .values(respond="mention", access=GroupAccess.WAITING))
+    chatter = IncomingMessage("telegram", "-100", "bob", "chatter", external_id="m1", private=False)
+    store(db_url, chatter)
+
+    # When the channel delivers it again
+    repeat = store(db_url, chatter)
+
+    # Then the repeat is its first copy: not addressed, in a group still waiting (no turn)
+    assert (repeat.created, repeat.addressed, repeat.access) == (False, False, GroupAccess.WAITING)
+
+
+def test_created_at_is_stored_as_utc_whatever_the_hosts_timezone(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a host whose local time is Tokyo's (UTC+9)
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        when = datetime(2026, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+        stored = store(db_url, IncomingMessage("http", "team", "alice", "hi", created_at=when))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+    # Then the stored time is the same instant, in UTC
+    with read_session(db_url) as session:
+        created_at = session.get(Message, stored.id).created_at  # type: ignore[union-attr]
+    assert created_at.replace(tzinfo=timezone.utc) == when

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import update
 
-from claw.db import Outbox, read_session, write_session
+from claw.db import Message, Outbox, read_session, write_session
 from claw.db.models import OutboxStatus
 from claw.pipeline.inbox import ensure_group
 from claw.pipeline.outbox import (
@@ -21,6 +22,7 @@ from claw.pipeline.outbox import (
     retry,
     unsent_ids,
     unsent_rows,
+    write_reply,
 )
 
 GROUP = "http:team"
@@ -328,3 +330,75 @@ def test_unsent_ids_leaves_a_chat_alone_until_its_next_attempt_is_due(db_url: st
     set_row(db_url, waiting, next_attempt_at=ago(6))
     with write_session(db_url) as session:
         assert unsent_ids(session, older_than=5, stuck_after=120) == [waiting, due]
+
+
+def test_defer_cuts_a_long_error_to_500_characters(db_url: str) -> None:
+    outbox_id = add_reply(db_url)
+    with write_session(db_url) as session:
+        claim(session, outbox_id)
+        defer(session, outbox_id, "x" * 2000, retry_at=ago(-30))
+
+    assert row(db_url, outbox_id).last_error == "x" * 500  # what `claw outbox` shows
+
+
+def test_a_reply_refused_at_its_first_attempt_is_failing_from_then(db_url: str) -> None:
+    # Given a reply never deferred (a channel refused it outright on its first attempt)
+    outbox_id = add_reply(db_url)
+    with write_session(db_url) as session:
+        claim(session, outbox_id)
+    before = ago(0)
+
+    # When it fails
+    with write_session(db_url) as session:
+        fail(session, outbox_id, "chat not found")
+
+    # Then its failing streak starts now
+    first_failed = row(db_url, outbox_id).first_failed_at
+    assert first_failed is not None
+    assert before - timedelta(seconds=1) <= as_utc(first_failed) <= ago(-1)
+
+
+def test_failing_since_leaves_sent_failed_and_sending_replies_undated(db_url: str) -> None:
+    # Given a chat with a sent, a failed, a sending and a waiting reply, none dated
+    sent, failed, sending, waiting = (add_reply(db_url) for _ in range(4))
+    set_row(db_url, sent, status=OutboxStatus.SENT)
+    set_row(db_url, failed, status=OutboxStatus.FAILED)
+    set_row(db_url, sending, status=OutboxStatus.SENDING)
+    earlier = ago(3600)
+
+    # When the chat's delivery is found failing since an hour ago
+    with write_session(db_url) as session:
+        failing_since(session, GROUP, earlier)
+
+    # Then only the waiting reply counts its time from then
+    assert [row(db_url, i).first_failed_at is None for i in (sent, failed, sending, waiting)] == [
+        True, True, True, False]
+
+
+@pytest.mark.parametrize("channel", ["http", "whatsapp"])
+def test_a_written_reply_keeps_its_message_and_what_it_answers_on_any_channel(
+    db_url: str, channel: str
+) -> None:
+    # Given a group on a pull channel (read by its clients) or a push one (sent by a task)
+    with write_session(db_url) as session:
+        group = ensure_group(session, channel, "team")
+        started = ago(5)
+        outbox = write_reply(session, group_id=group.id, channel=channel, chat_id="team",
+                             text="hello", answers_upto_id=7, turn_started_at=started)
+        outbox_id = outbox.id
+
+    # Then the row points at its history message, the batch it answers and its turn's start
+    stored = row(db_url, outbox_id)
+    with read_session(db_url) as session:
+        message = session.get(Message, stored.message_id)
+        assert message is not None and (message.role, message.text) == ("assistant", "hello")
+    assert stored.answers_upto_id == 7
+    assert abs((as_utc(stored.turn_started_at) - started).total_seconds()) < 0.01  # type: ignore[arg-type]
+    if channel == "http":
+        # And a pull reply is delivered at once: one attempt, claimed when it was sent
+        assert (stored.status, stored.attempts) == (OutboxStatus.SENT, 1)
+        assert stored.claimed_at is not None and stored.claimed_at == stored.sent_at
+    else:
+        # And a push reply waits for its sender, unclaimed
+        assert (stored.status, stored.attempts, stored.claimed_at, stored.sent_at) == (
+            OutboxStatus.PENDING, 0, None, None)

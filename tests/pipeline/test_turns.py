@@ -851,3 +851,103 @@ def test_the_turns_history_is_its_own_groups_last_messages_only(db_url: str, tmp
     assert texts[-2:] == ["team line 4", "noted"] and len(texts) <= 3
     assert set(texts) <= {"team line 3", "team line 4", "noted"}
     assert "secret" not in str(turn)
+
+
+# ---- the turn's clock, its memory prompt, and whom its tools act for -------------------------
+
+
+def test_a_turn_waits_out_the_last_second_of_its_cooldown(
+    default_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a message whose 30 s cooldown has half a second left on the turn's clock (the
+    # clock is set, so this never depends on how fast the machine is)
+    at = ago(100)
+    say(None, "alice", "hi", at=at)
+    monkeypatch.setattr("claw.pipeline.turns.utcnow", lambda: at + timedelta(seconds=29.5))
+
+    # When the turn runs
+    result = answer_pending(settings(tmp_path, cooldown=30), OfflineProvider(), GROUP)
+
+    # Then it still waits, for that half second, and nothing is answered yet
+    assert result.outcome == TurnOutcome.COOLING
+    assert result.retry_in == pytest.approx(0.5)
+    assert counts(default_db) == {"Message": 1, "Outbox": 0, "Usage": 0}
+
+    # And once the cooldown is over it answers
+    monkeypatch.setattr("claw.pipeline.turns.utcnow", lambda: at + timedelta(seconds=30.5))
+    assert answer_pending(settings(tmp_path, cooldown=30), OfflineProvider(), GROUP).outcome \
+        == TurnOutcome.REPLIED
+
+
+def test_memory_md_reaches_the_prompt_only_up_to_claw_memory_prompt_chars(
+    db_url: str, tmp_path: Path
+) -> None:
+    # Given a MEMORY.md far longer than CLAW_MEMORY_PROMPT_CHARS (200 here)
+    say(db_url, "alice", "hi")
+    memory_md = group_memory_file(tmp_path / "workspace")
+    memory_md.parent.mkdir(parents=True, exist_ok=True)
+    memory_md.write_text("Alice is vegetarian. " + "filler " * 200 + "The last fact.\n")
+
+    # When the turn's input is built
+    with read_session(db_url) as session:
+        turn = build_turn_input(session, settings(tmp_path, memory_prompt_chars=200),
+                                session.get_one(Group, GROUP), pending_messages(session, GROUP))
+
+    # Then the prompt has the file's start, cut at the cap, and not its end
+    assert "Alice is vegetarian." in turn.system_prompt
+    assert "The last fact." not in turn.system_prompt
+    assert "filler " * 30 not in turn.system_prompt
+
+
+class ToolCallingModel:
+    """Calls the tools it is given once, then says what they answered; keeps the tools offered."""
+
+    name = model = "tool-calling"
+
+    def __init__(self, calls: list[tuple[str, dict[str, object]]]) -> None:
+        self.calls = calls
+        self.offered: list[list[str]] = []
+
+    def step(self, request: ModelRequest) -> ModelStep:
+        self.offered.append([spec.name for spec in request.tools])
+        last = request.messages[-1]["content"] if request.messages else ""
+        if isinstance(last, list) and any(b.get("type") == "tool_result" for b in last):
+            text = "\n".join(str(b["content"]) for b in last if b.get("type") == "tool_result")
+            return ModelStep([{"type": "text", "text": text}], TokenUsage(self.model))
+        blocks = [{"type": "tool_use", "id": f"call_{n}", "name": name, "input": arguments}
+                  for n, (name, arguments) in enumerate(self.calls)]
+        return ModelStep(blocks, TokenUsage(self.model), stop_reason="tool_use")  # type: ignore[arg-type]
+
+
+SAVE_FOR_EVERYONE = ("save_memory", {"category": "topics", "topic": "tea", "scope": "global",
+                                     "content": "Bob likes tea"})
+
+
+@pytest.mark.parametrize(("is_main", "web"), [(True, False), (False, True)])
+def test_a_turns_tools_act_with_its_groups_main_flag_timezone_and_tool_settings(
+    default_db: str, tmp_path: Path, is_main: bool, web: bool
+) -> None:
+    # Given a group at UTC+14 (CLAW_TZ is Berlin), main or not, with the web switched on or off
+    say(None, "alice", "remember for everyone that Bob likes tea", at=ago(10))
+    with write_session(None) as session:
+        group = session.get_one(Group, GROUP)
+        group.is_main = is_main
+        group.settings = {"timezone": "Pacific/Kiritimati", "web": web}
+    model = ToolCallingModel([SAVE_FOR_EVERYONE])
+
+    # When its turn saves a memory for every group
+    result = answer_pending(settings(tmp_path, tz="Europe/Berlin"), model, GROUP)
+
+    # Then only a main group may, and the entry is stamped in the group's own timezone
+    assert result.outcome == TurnOutcome.REPLIED
+    [outbox] = outbox_rows(None)
+    shared = list((tmp_path / "workspace").rglob("tea.md"))
+    if is_main:
+        assert outbox.text == "I'll remember that: Bob likes tea (saved in global/topics/tea.md)"
+        [note] = shared
+        assert "+14:00" in note.read_text()
+    else:
+        assert "only the main group can write global memory" in outbox.text
+        assert shared == []
+    # And the web tools are offered only where the group's settings leave the web on
+    assert all(("web_fetch" in offered) is web for offered in model.offered)
