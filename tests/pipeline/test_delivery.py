@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from claw import channels
 from claw.channels import DeliveryError
@@ -28,6 +28,7 @@ from claw.channels.whatsapp import WhatsAppBridge
 from claw.config import Settings, get_settings
 from claw.db import Outbox, read_session, write_session
 from claw.db.models import OutboxStatus
+from claw.db.session import get_engine
 from claw.faults import reset_fault_points
 from claw.pipeline import delivery
 from claw.pipeline.delivery import Delivery, deliver, deliver_chat, retry_delay, send_lock_key, send_reply
@@ -431,6 +432,35 @@ def test_one_run_sends_at_most_drain_limit_replies_and_says_more_are_waiting(
     assert len(bridge.sent) == delivery.DRAIN_LIMIT
     assert row(ids[-1]).status == OutboxStatus.PENDING
 
+
+
+def test_a_send_that_loses_the_claim_to_another_sender_leaves_the_reply_to_it(
+    claw_redis: redis.Redis, bridge: FakeBridge
+) -> None:
+    # Given another sender claiming the chat's reply between this one's read of the head and
+    # its claim. On PostgreSQL (read committed) another sender's committed claim gets in there;
+    # SQLite's BEGIN IMMEDIATE shuts it out, so the competing claim is run on the sender's own
+    # connection, right before its claim statement (on both databases, the same effect)
+    outbox_id = write("hello")
+    engine = get_engine(None)  # (the engine write_session uses: the cache tells () from (None,))
+    raced: list[str] = []
+
+    def claim_first(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if not raced and statement.startswith("UPDATE outbox SET status="):
+            raced.append(statement)
+            cursor.execute(f"UPDATE outbox SET status = 'sending' WHERE id = {int(outbox_id)}")
+
+    event.listen(engine, "before_cursor_execute", claim_first)
+    try:
+        result = deliver(outbox_id, channel=WhatsAppBridge(bridge.url))
+    finally:
+        event.remove(engine, "before_cursor_execute", claim_first)
+
+    # Then this send is idle: it sends nothing and leaves the row as the other sender claimed it
+    assert raced
+    assert (result.outcome, result.sent, result.failed) == (Delivery.IDLE, [], [])
+    assert bridge.sent == []
+    assert (row(outbox_id).status, row(outbox_id).attempts) == (OutboxStatus.SENDING, 0)
 
 # ---- a lost send lock ---------------------------------------------------------------------------
 
