@@ -557,7 +557,8 @@ def test_a_send_without_a_given_channel_uses_the_groups_configured_one(
     get_settings.cache_clear()
     outbox_id = write("hello")
     # When the send task delivers (it passes no channel), the reply goes out through the bridge
-    assert deliver(outbox_id).sent == [outbox_id]
+    result = deliver(outbox_id)
+    assert (result.sent, row(outbox_id).last_error) == ([outbox_id], None)
     assert bridge.sent_to(CHAT) == ["hello"]
 
 
