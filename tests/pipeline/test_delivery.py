@@ -541,6 +541,7 @@ def configured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pyte
 
     def forget() -> None:
         get_settings.cache_clear()
+        channels.channel_for.cache_clear()
         channels._whatsapp.cache_clear()
         reset_fault_points()
 
