@@ -19,14 +19,17 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
+from claw import channels
 from claw.channels import DeliveryError
 from claw.channels.telegram import TelegramBot, split_text
 from claw.channels.whatsapp import WhatsAppBridge
-from claw.config import Settings
+from claw.config import Settings, get_settings
 from claw.db import Outbox, read_session, write_session
 from claw.db.models import OutboxStatus
+from claw.db.session import get_engine
+from claw.faults import reset_fault_points
 from claw.pipeline import delivery
 from claw.pipeline.delivery import Delivery, deliver, deliver_chat, retry_delay, send_lock_key, send_reply
 from claw.pipeline.inbox import ensure_group
@@ -428,3 +431,150 @@ def test_one_run_sends_at_most_drain_limit_replies_and_says_more_are_waiting(
     assert result.sent == ids[:-1]
     assert len(bridge.sent) == delivery.DRAIN_LIMIT
     assert row(ids[-1]).status == OutboxStatus.PENDING
+
+
+
+def test_a_send_that_loses_the_claim_to_another_sender_leaves_the_reply_to_it(
+    claw_redis: redis.Redis, bridge: FakeBridge
+) -> None:
+    # Given another sender claiming the chat's reply between this one's read of the head and
+    # its claim. On PostgreSQL (read committed) another sender's committed claim gets in there;
+    # SQLite's BEGIN IMMEDIATE shuts it out, so the competing claim is run on the sender's own
+    # connection, right before its claim statement (on both databases, the same effect)
+    outbox_id = write("hello")
+    engine = get_engine(None)  # (the engine write_session uses: the cache tells () from (None,))
+    raced: list[str] = []
+
+    def claim_first(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if not raced and statement.startswith("UPDATE outbox SET status="):
+            raced.append(statement)
+            cursor.execute(f"UPDATE outbox SET status = 'sending' WHERE id = {int(outbox_id)}")
+
+    event.listen(engine, "before_cursor_execute", claim_first)
+    try:
+        result = deliver(outbox_id, channel=WhatsAppBridge(bridge.url))
+    finally:
+        event.remove(engine, "before_cursor_execute", claim_first)
+
+    # Then this send is idle: it sends nothing and leaves the row as the other sender claimed it
+    assert raced
+    assert (result.outcome, result.sent, result.failed) == (Delivery.IDLE, [], [])
+    assert bridge.sent == []
+    assert (row(outbox_id).status, row(outbox_id).attempts) == (OutboxStatus.SENDING, 0)
+
+# ---- a lost send lock ---------------------------------------------------------------------------
+
+
+def take_the_lock(client: redis.Redis, group_id: str) -> None:
+    """Another sender takes the chat's send lock (as after this one's expired unrenewed)."""
+    client.set(send_lock_key(group_id), "another sender's token", px=30_000)
+
+
+def test_a_sender_that_loses_its_lock_mid_reply_stops_before_the_next_part(
+    claw_redis: redis.Redis, api: FakeTelegram
+) -> None:
+    # Given a reply Telegram takes as three messages, and another sender taking the chat's lock
+    # while the first part goes out
+    text = "\n".join(f"line {i:03d}: " + "x" * 20 for i in range(300))
+    outbox_id = write(text, channel="telegram", chat=str(TG_CHAT))
+    group_id = f"telegram:{TG_CHAT}"
+    api.while_sending = lambda payload: take_the_lock(claw_redis, group_id)
+
+    # When it is sent
+    result = deliver(outbox_id, channel=TelegramBot(TOKEN, api_url=api.url))
+
+    # Then the sender stops after that part: it no longer owns the chat, so it sends no more of
+    # it and marks nothing more; the row stays claimed with its progress (the sweeper resumes it)
+    assert (result.outcome, result.sent, result.failed) == (Delivery.IDLE, [], [])
+    assert len(api.sent_to(TG_CHAT)) == 1
+    assert (row(outbox_id).status, row(outbox_id).parts_sent) == (OutboxStatus.SENDING, 1)
+    # And the other sender's lock is left alone
+    assert claw_redis.get(send_lock_key(group_id)) == b"another sender's token"
+
+
+def test_a_sender_that_loses_its_lock_on_a_replys_last_part_records_it_sent_and_stops(
+    claw_redis: redis.Redis, bridge: FakeBridge
+) -> None:
+    # Given two replies to a chat, and another sender taking the chat's lock while the first
+    # (its only part, so its last) goes out
+    first, second = write("one"), write("two")
+    bridge.while_sending = lambda payload: take_the_lock(claw_redis, GROUP)
+
+    # When the chat is sent
+    result = deliver(first, channel=WhatsAppBridge(bridge.url))
+
+    # Then the reply that went out is recorded sent (not left claimed, to go out twice), and
+    # the sender stops there, leaving the next reply to the lock's holder
+    assert (result.outcome, result.sent) == (Delivery.SENT, [first])
+    assert bridge.sent_to(CHAT) == ["one"]
+    assert (row(first).status, row(first).parts_sent) == (OutboxStatus.SENT, 1)
+    assert (row(second).status, row(second).attempts) == (OutboxStatus.PENDING, 0)
+
+
+def test_the_lock_stays_renewed_while_the_next_reply_goes_out(
+    claw_redis: redis.Redis, bridge: FakeBridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a lock that would expire in 0.3 s, and two replies that take 0.9 s each to go out
+    monkeypatch.setattr(delivery, "SEND_LOCK_TTL", 0.3)
+    bridge.send_delay = 0.9
+    write("one"), write("two")
+    held_at_the_end_of_each_send: list[int] = []
+    bridge.while_sending = lambda payload: held_at_the_end_of_each_send.append(
+        claw_redis.exists(send_lock_key(GROUP)))
+
+    # When the chat is sent
+    assert deliver_chat(GROUP, channel=WhatsAppBridge(bridge.url)).outcome == Delivery.SENT
+
+    # Then the lock was still held at the end of both sends: the progress after the first one
+    # restarted its keeper's clock rather than stopping it
+    assert held_at_the_end_of_each_send == [1, 1]
+    assert bridge.sent_to(CHAT) == ["one", "two"]
+
+
+# ---- the real channel lookup, the fault points --------------------------------------------------
+
+
+@pytest.fixture
+def configured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    """Set claw settings from the environment for one test (the settings and channels are cached)."""
+    monkeypatch.setenv("CLAW_HOME", str(tmp_path / "home"))
+
+    def forget() -> None:
+        get_settings.cache_clear()
+        channels.channel_for.cache_clear()
+        channels._whatsapp.cache_clear()
+        reset_fault_points()
+
+    forget()
+    yield monkeypatch
+    forget()
+
+
+def test_a_send_without_a_given_channel_uses_the_groups_configured_one(
+    claw_redis: redis.Redis, bridge: FakeBridge, configured: pytest.MonkeyPatch
+) -> None:
+    # Given the WhatsApp bridge configured, as the io worker has it
+    configured.setenv("CLAW_WHATSAPP_BRIDGE_URL", bridge.url)
+    get_settings.cache_clear()
+    outbox_id = write("hello")
+    # When the send task delivers (it passes no channel), the reply goes out through the bridge
+    result = deliver(outbox_id)
+    assert (result.sent, row(outbox_id).last_error) == ([outbox_id], None)
+    assert bridge.sent_to(CHAT) == ["hello"]
+
+
+@pytest.mark.parametrize("point", ["send.before_part", f"send.before_part@{GROUP}"])
+def test_the_send_fault_points_sit_before_each_part(
+    claw_redis: redis.Redis, bridge: FakeBridge, configured: pytest.MonkeyPatch, point: str
+) -> None:
+    # Given a fault at the send's named step (what the e2e kill tests use:
+    # CLAW_FAULT_POINTS=send.before_part:kill)
+    configured.setenv("CLAW_FAULT_POINTS", f"{point}:raise")
+    get_settings.cache_clear()
+    outbox_id = write("hello")
+
+    # When the reply is sent, Then it fails there, before the part went out, and is retried later
+    result = deliver(outbox_id, channel=WhatsAppBridge(bridge.url))
+    assert result.outcome == Delivery.RETRY
+    assert bridge.sent == []
+    assert row(outbox_id).last_error == f"FaultInjected: {point}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -37,6 +38,9 @@ class FakeBridge(LoopbackServer):
         self.retry_after: float | None = None  #: sent as Retry-After with a refused send
         self.refused: list[tuple[float, dict[str, Any]]] = []  #: (monotonic time, payload)
         self.send_delay = 0.0
+        #: called with each accepted send's payload while the bridge handles it (before it
+        #: answers), so a test can act mid-send, e.g. take the chat's send lock from the sender
+        self.while_sending: Callable[[dict[str, Any]], None] | None = None
         self.in_flight: dict[str, int] = {}
         self.most_in_flight = 0
         self.polls = 0
@@ -56,6 +60,7 @@ class FakeBridge(LoopbackServer):
             self.refuse_sends = False
             self.retry_after = None
             self.send_delay = 0.0
+            self.while_sending = None
             self.in_flight.clear()
             self.most_in_flight = 0
             self.polls = 0
@@ -157,6 +162,8 @@ class FakeBridge(LoopbackServer):
                     bridge.in_flight[chat] = bridge.in_flight.get(chat, 0) + 1
                     bridge.most_in_flight = max(bridge.most_in_flight, bridge.in_flight[chat])
                 time.sleep(bridge.send_delay)
+                if bridge.while_sending is not None:
+                    bridge.while_sending(payload)
                 with bridge.lock:
                     bridge.in_flight[chat] -= 1
                     bridge.sent.append(payload)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -46,6 +47,9 @@ class FakeTelegram(LoopbackServer):
         self.refuse_sends = False
         self.retry_after = 1
         self.sends_before_outage: int | None = None
+        #: called with each sendMessage payload it takes while it handles it (before it
+        #: answers), so a test can act mid-send, e.g. take the chat's send lock from the sender
+        self.while_sending: Callable[[dict[str, Any]], None] | None = None
         self.refused: list[tuple[float, dict[str, Any]]] = []  #: (monotonic time, payload)
         self.polls = 0
         self.me_calls = 0  #: getMe calls
@@ -67,6 +71,7 @@ class FakeTelegram(LoopbackServer):
             self.refuse_sends = False
             self.retry_after = 1
             self.sends_before_outage = None
+            self.while_sending = None
             self.refused.clear()
             self.polls = 0
             self.me_calls = 0
@@ -243,6 +248,8 @@ class FakeTelegram(LoopbackServer):
                                             "parameters": {"retry_after": fake.retry_after}})
                 if outage:
                     return self._reply(502, b"<html>502 Bad Gateway</html>", "text/html")
+                if fake.while_sending is not None:
+                    fake.while_sending(payload)
                 self._json(*fake._send_message(payload))
 
         return Handler
