@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -34,7 +35,7 @@ from claw.pipeline import delivery
 from claw.pipeline.delivery import Delivery, deliver, deliver_chat, retry_delay, send_lock_key, send_reply
 from claw.pipeline.inbox import ensure_group
 from claw.pipeline.outbox import as_utc, retry, unsent_rows, write_reply
-from claw.redis_client import reply_channel
+from claw.redis_client import get_redis, reply_channel
 from tests.pipeline.test_dispatch import queued
 from tests.support.databases import as_default_database
 from tests.support.fake_bridge import FakeBridge
@@ -362,6 +363,26 @@ def test_a_pull_channels_reply_is_announced_and_a_push_channels_queued_for_sendi
     assert send_lock_key(GROUP) == f"claw:send-lock:{GROUP}"
 
 
+def test_an_announcement_redis_cannot_take_is_logged_and_never_raises(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given claw's Redis is down (nothing listens on its port)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    monkeypatch.setenv("CLAW_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    get_settings.cache_clear()
+    get_redis.cache_clear()
+    try:
+        # When a reply on a pull channel is announced
+        send_reply("http:team", 5, "http")
+    finally:
+        get_redis.cache_clear()
+        get_settings.cache_clear()
+    # Then the reply stays committed (waiters re-check the database) and the console says so
+    assert "announce_failed outbox=5 group=http:team" in caplog.messages
+
+
 DIE_WHILE_SENDING = """
 from claw.pipeline.delivery import deliver_chat
 deliver_chat("whatsapp:team@g.us")
@@ -471,7 +492,7 @@ def take_the_lock(client: redis.Redis, group_id: str) -> None:
 
 
 def test_a_sender_that_loses_its_lock_mid_reply_stops_before_the_next_part(
-    claw_redis: redis.Redis, api: FakeTelegram
+    claw_redis: redis.Redis, api: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given a reply Telegram takes as three messages, and another sender taking the chat's lock
     # while the first part goes out
@@ -490,6 +511,8 @@ def test_a_sender_that_loses_its_lock_mid_reply_stops_before_the_next_part(
     assert (row(outbox_id).status, row(outbox_id).parts_sent) == (OutboxStatus.SENDING, 1)
     # And the other sender's lock is left alone
     assert claw_redis.get(send_lock_key(group_id)) == b"another sender's token"
+    # And the console's warning names the lock it lost
+    assert f"send_lock_lost name={send_lock_key(group_id)}" in caplog.messages
 
 
 def test_a_sender_that_loses_its_lock_on_a_replys_last_part_records_it_sent_and_stops(

@@ -9,6 +9,7 @@ SIGKILL at that step (tests/e2e/test_durable_turns.py kills real worker processe
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -195,8 +196,9 @@ def test_a_turn_without_tools_writes_no_journal(default_db: str, settings: Setti
 
 
 def test_a_turn_the_model_failed_after_a_tool_resumes_and_answers_the_same_batch(
-    default_db: str, settings: Settings
+    default_db: str, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="claw.pipeline.turns")
     # Given a turn whose model scheduled a reminder and then failed
     first = say("alice", "remind me in 10 minutes to stretch")
     model = ScriptedModel(
@@ -207,8 +209,13 @@ def test_a_turn_the_model_failed_after_a_tool_resumes_and_answers_the_same_batch
     assert answer_pending(settings, model, GROUP).outcome == TurnOutcome.FAILED
     # And a message that arrived while it waited to be redone
     later = say("bob", "and me?", seconds_ago=0)
+    with read_session() as session:
+        journal = journals.open_journal(session, GROUP)
+    assert journal is not None
     # When the turn is redone
     result = answer_pending(settings, model, GROUP)
+    # (which the log says, with the journal it resumed)
+    assert f"turn_resumed group={GROUP} journal={journal.journal_id} messages=1" in caplog.messages
     # Then it answered only its own batch, with the journaled tool result, and no new reminder
     assert (result.outcome, result.answered) == (TurnOutcome.REPLIED, 1)
     [reply] = chat_replies()
@@ -377,7 +384,7 @@ def _answered_meanwhile(step: ModelStep) -> Callable[[ModelRequest], ModelStep]:
 
 
 def test_a_stale_turn_whose_batch_was_answered_meanwhile_runs_no_tool(
-    default_db: str, settings: Settings
+    default_db: str, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given a turn whose first model call returns (asking for a tool) only after another turn
     # of the group answered the same message
@@ -390,6 +397,7 @@ def test_a_stale_turn_whose_batch_was_answered_meanwhile_runs_no_tool(
     result = answer_pending(settings, model, GROUP)
     # Then it stops before the tool: no second reminder, no journal, one reply
     assert result.outcome == TurnOutcome.RACED
+    assert f"turn_raced group={GROUP} reason=batch_answered" in caplog.messages  # (the console's warning)
     assert _schedules(settings) == []
     assert journal_rows() == (0, 0)
     assert chat_replies() == ["answered elsewhere"]

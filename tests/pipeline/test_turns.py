@@ -377,12 +377,15 @@ class FailingModel:
 
 
 def test_a_model_error_writes_nothing_and_leaves_messages_pending(
-    default_db: str, tmp_path: Path
+    default_db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     say(None, "alice", "hi", at=ago(10))
     newest = say(None, "bob", "hello", at=ago(9))
 
     result = answer_pending(settings(tmp_path), FailingModel(), GROUP)
+
+    # (the warning an operator sees on the console says whose turn failed, and why)
+    assert f"turn_model_failed group={GROUP} retryable=True error=model down" in caplog.messages
 
     assert result.outcome == TurnOutcome.FAILED
     assert str(result.error) == "model down"
@@ -405,13 +408,14 @@ class OvertakenModel:
 
 
 def test_a_turn_overtaken_by_another_is_raced_and_writes_nothing(
-    default_db: str, tmp_path: Path
+    default_db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     message = say(None, "alice", "hi", at=ago(10))
 
     result = answer_pending(settings(tmp_path), OvertakenModel(), GROUP)
 
     assert result == TurnResult(TurnOutcome.RACED)
+    assert f"turn_raced group={GROUP}" in caplog.messages  # (the console's warning)
     [outbox] = outbox_rows(None)
     assert outbox.text == "first"
     assert answered_by(None, message) == [outbox.id]
@@ -439,6 +443,22 @@ def test_a_symlink_planted_in_an_old_group_directory_is_quarantined_before_the_t
     assert (directory / "files" / "quarantine" / "CLAUDE.md").is_symlink()
     assert load_personality(tmp_path / "workspace", GROUP) == DEFAULT_PERSONALITY
     assert secret.read_text() == "secret-token"
+
+
+def test_a_group_folder_that_cannot_be_laid_out_is_logged_and_never_blocks_the_turn(
+    default_db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a plain file where the group's folder should be
+    directory = group_dir(tmp_path / "workspace", GROUP)
+    directory.parent.mkdir(parents=True)
+    directory.write_text("not a folder")
+    say(None, "alice", "hi", at=ago(10))
+    # When its turn runs
+    result = answer_pending(settings(tmp_path), OfflineProvider(), GROUP)
+    # Then the group is answered all the same, and the console's warning names it and the error
+    assert result.outcome == TurnOutcome.REPLIED
+    [warning] = [m for m in caplog.messages if m.startswith("group_layout_failed")]
+    assert warning == f"group_layout_failed group={GROUP} error=[Errno 17] File exists: '{directory}'", warning
 
 
 def test_each_turn_adds_a_line_to_the_groups_daily_memory_and_memory_md_reaches_the_prompt(
@@ -776,8 +796,9 @@ def test_the_turns_span_is_logged_around_the_model_and_the_commit_even_when_it_f
 
 
 def test_the_daily_memory_line_is_dated_and_timed_in_the_groups_own_timezone_and_names_its_tools(
-    default_db: str, tmp_path: Path
+    default_db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="claw.pipeline.turns")
     # Given a group that lives at UTC+14 (its day and hour are never the host's UTC ones)
     say(None, "alice", "remember that Bob likes tea", at=ago(10))
     with write_session(None) as session:
@@ -796,6 +817,9 @@ def test_the_daily_memory_line_is_dated_and_timed_in_the_groups_own_timezone_and
     [line] = [line for line in daily.read_text().splitlines() if "alice:" in line]
     assert any(line.startswith(f"- {moment:%H:%M} alice:") for moment in (before, after)), line
     assert line.endswith(" [save_memory]"), line
+    # And so does the turn's log line
+    [replied] = [m for m in caplog.messages if m.startswith("turn_replied")]
+    assert replied.startswith(f"turn_replied group={GROUP} answered=1 tools=save_memory tokens="), replied
 
 
 class RecordingModel:
