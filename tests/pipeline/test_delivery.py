@@ -364,7 +364,7 @@ def test_a_pull_channels_reply_is_announced_and_a_push_channels_queued_for_sendi
 
 
 def test_an_announcement_redis_cannot_take_is_logged_and_never_raises(
-    db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given claw's Redis is down (nothing listens on its port)
     with socket.socket() as free:
