@@ -19,42 +19,31 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from claw.bench.processes import process_name
+
 #: roles in the order they are printed
 ROLES = ("shard worker", "shard pool", "io", "beat", "api", "flower", "fork server", "supervisor", "redis",
          "bench", "other")
 
 
-def role_of(process: psutil.Process, *, root: int, redis_pid: int | None, bench_pid: int) -> str:
-    """The role of one process of a `claw up` tree (or of the bench and its Redis).
+#: process names (claw.bench.processes) whose role is not the name itself
+_ROLE_OF_NAME = {"claw up (supervisor)": "supervisor", "forkserver": "fork server"}
+_SHARD_NAME = re.compile(r"shard\d+( pool)?")
 
-    Known by its command line or title: the fork server's children are retitled (setproctitle:
-    ``claw shard0: celery worker ...``, then Celery's ``[celeryd: shard0@host:MainProcess]``).
-    """
+
+def role_of(process: psutil.Process, *, root: int, redis_pid: int | None, bench_pid: int) -> str:
+    """The role of one process of a `claw up` tree (or of the bench and its Redis): its name
+    as claw bench footprint gives it (claw.bench.processes), with every shard's worker one role
+    and every shard's prefork pool process another."""
     if process.pid == bench_pid:
         return "bench"
     if process.pid == redis_pid:
         return "redis"
-    if process.pid == root:
-        return "supervisor"
-    text = " ".join(process.cmdline())
-    words = text.split()
-    if "claw.runtime.forkserver" in text:
-        return "fork server"
-    node = re.search(r"\b(shard\d+|io)@", text)
-    if node:
-        role = "io" if node.group(1) == "io" else "shard worker"
-        parent = process.parent()
-        # a prefork pool process (compose's shard service) carries its worker's node name too
-        if role == "shard worker" and parent is not None and node.group(0) in " ".join(parent.cmdline()):
-            return "shard pool"
-        return role
-    if "flower" in words:
-        return "flower"
-    if "beat" in words or "beat]" in words:
-        return "beat"
-    if "uvicorn" in text:
-        return "api"
-    return "other"
+    name = process_name(process, root)
+    if shard := _SHARD_NAME.fullmatch(name):
+        return "shard pool" if shard.group(1) else "shard worker"
+    role = _ROLE_OF_NAME.get(name, name)
+    return role if role in ROLES else "other"
 
 
 def _cpu_seconds(process: psutil.Process) -> float:

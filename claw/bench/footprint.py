@@ -33,7 +33,7 @@ import httpx
 import psutil
 
 from claw.bench.errors import BenchError
-from claw.bench.processes import free_port, log_tail, stop_process, wait_for
+from claw.bench.processes import free_port, log_tail, process_name, stop_process, wait_for
 
 log = logging.getLogger(__name__)
 
@@ -67,45 +67,13 @@ class Footprint:
         return sum(p.rss_mb for p in self.processes)
 
 
-#: Celery's process titles (setproctitle): "[celeryd: shard0@host:MainProcess] ...",
-#: "[celeryd: shard0@host:ForkPoolWorker-1]", "[celery beat] ..."
-CELERY_WORKER_TITLE = re.compile(r"\[celeryd: ([^@\]]+)@[^:\]]*:([^\]]+)\]")
-
-
-def _name(process: psutil.Process, root: int) -> str:
-    """A readable role: "shard0", "shard0 pool", "io", "beat", "api", "flower", "redis"..."""
-    cmd = process.cmdline()
-    joined = " ".join(cmd)
-    if process.pid == root:
-        return "claw up (supervisor)"
-    if "redis-server" in joined:
-        return "redis"
-    if "claw.runtime.forkserver" in cmd:
-        return "forkserver"
-    if match := CELERY_WORKER_TITLE.search(joined):
-        node, role = match.groups()
-        return node if role == "MainProcess" else f"{node} pool"
-    if "-n" in cmd:  # a worker started as a program of its own, where setproctitle is missing
-        node = cmd[cmd.index("-n") + 1].split("@")[0]
-        parent = process.parent()
-        return f"{node} pool" if parent is not None and "-n" in parent.cmdline() else node
-    words = joined.split()
-    for role in ("beat", "flower", "uvicorn"):
-        if role in words:
-            return "api" if role == "uvicorn" else role
-    parent = process.parent()
-    if parent is not None and parent.pid != root:
-        return f"{_name(parent, root)} child"
-    return os.path.basename(cmd[0]) if cmd else "?"
-
-
 def measure_tree(root: int) -> list[ProcessMemory]:
     found = []
     top = psutil.Process(root)
     for process in [top, *top.children(recursive=True)]:
         try:
             info = process.memory_full_info()
-            found.append(ProcessMemory(_name(process, root), process.pid, info.pss / MB, info.rss / MB))
+            found.append(ProcessMemory(process_name(process, root), process.pid, info.pss / MB, info.rss / MB))
         except psutil.Error:
             continue  # ended meanwhile (a sandbox run): not part of the standing stack
     return sorted(found, key=lambda p: p.name)

@@ -1,4 +1,5 @@
-"""Child processes of a bench run: free ports, bounded waits, and stopping whole trees.
+"""Child processes of a bench run: free ports, bounded waits, stopping whole trees, and the
+name of each process of a `claw up` tree.
 
 Every wait here has a deadline and every process is stopped from a ``finally``: a bench that
 hangs, or leaves Celery workers consuming from someone's Redis, is worse than one that fails.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,9 +18,51 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import psutil
+
 from claw.bench.errors import BenchError
 
 log = logging.getLogger(__name__)
+
+#: Celery's process titles (setproctitle): "[celeryd: shard0@host:MainProcess] ...",
+#: "[celeryd: shard0@host:ForkPoolWorker-1]", "[celery beat] ..."
+CELERY_WORKER_TITLE = re.compile(r"\[celeryd: ([^@\]]+)@[^:\]]*:([^\]]+)\]")
+#: the fork server's title for a child, until Celery gives it its own: "claw shard0: celery ..."
+FORKED_TITLE = re.compile(r"^claw (\S+): ")
+
+
+def process_name(process: psutil.Process, root: int) -> str:
+    """A readable name for a process of the `claw up` tree under ``root``: "claw up
+    (supervisor)", "forkserver", "shard0", "shard0 pool", "io", "beat", "api", "flower",
+    "redis"... (claw bench footprint prints them; claw bench scale sums CPU by them)."""
+    cmd = process.cmdline()
+    joined = " ".join(cmd)
+    if process.pid == root:
+        return "claw up (supervisor)"
+    if "redis-server" in joined:
+        return "redis"
+    if "claw.runtime.forkserver" in cmd:
+        return "forkserver"
+    if match := CELERY_WORKER_TITLE.search(joined):
+        node, role = match.groups()
+        return node if role == "MainProcess" else f"{node} pool"
+    if match := FORKED_TITLE.match(joined):
+        return match.group(1)
+    if "-n" in cmd:  # a worker started as a program of its own, where setproctitle is missing
+        node = cmd[cmd.index("-n") + 1].split("@")[0]
+        parent = process.parent()
+        return f"{node} pool" if parent is not None and "-n" in parent.cmdline() else node
+    words = joined.split()
+    if "beat" in words or "beat]" in words:  # Celery's own title: "[celery beat] ..."
+        return "beat"
+    for role in ("flower", "uvicorn"):
+        if role in words:
+            return "api" if role == "uvicorn" else role
+    parent = process.parent()
+    if parent is not None and parent.pid != root:
+        return f"{process_name(parent, root)} child"
+    return os.path.basename(cmd[0]) if cmd else "?"
+
 
 T = TypeVar("T")
 
