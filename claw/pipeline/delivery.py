@@ -24,15 +24,12 @@ delivered, so a retry resumes after the last one instead of repeating them.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from redis import Redis
 from redis.exceptions import LockError
-from redis.lock import Lock
 from sqlalchemy import select
 
 from claw.channels import PULL_CHANNELS, DeliveryError, channel_for
@@ -42,6 +39,7 @@ from claw.db import Group, Outbox, read_session, write_session
 from claw.db.models import OutboxStatus, utcnow
 from claw.faults import fault_point
 from claw.pipeline.delivery_log import record_delivery
+from claw.pipeline.lease import LockKeeper
 from claw.pipeline.outbox import (
     as_utc,
     claim,
@@ -58,8 +56,8 @@ log = logging.getLogger(__name__)
 
 SEND_LOCK_KEY = "claw:send-lock:{group_id}"
 # The chat's send lock is held while its holder lives and makes progress: a thread of the
-# holder renews it every third of SEND_LOCK_TTL until CLAW_STUCK_SEND_SECONDS (60 s) have
-# passed since its last progress (the lock, every part), when the sweeper also hands the reply
+# holder (claw.pipeline.lease.LockKeeper, as for the group lease) renews it every third of
+# SEND_LOCK_TTL until CLAW_STUCK_SEND_SECONDS (60 s) have passed since its last progress (the lock, every part), when the sweeper also hands the reply
 # it claimed back. A sender that dies (the io worker killed) lets go within SEND_LOCK_TTL: the
 # lock used to live the whole 60 s, holding up the chat's later replies though it had claimed
 # none of them (each thread of a killed io worker held one chat so).
@@ -123,7 +121,8 @@ def deliver_chat(group_id: str, *, redis: Redis | None = None, channel: Channel 
     )
     if not lock.acquire():
         return ChatDelivery(Delivery.BUSY)
-    keeper = _LockKeeper(lock, hold_for=get_settings().stuck_send_seconds)
+    keeper = LockKeeper(lock, SEND_LOCK_TTL, name="send-lock", hold_for=get_settings().stuck_send_seconds,
+                        join_timeout=5)
     try:
         return _drain(group_id, keeper, channel)
     finally:
@@ -134,37 +133,7 @@ def deliver_chat(group_id: str, *, redis: Redis | None = None, channel: Channel 
             pass  # expired while we worked: the next sender took over, nothing to undo
 
 
-class _LockKeeper:
-    """Renews a chat's send lock from a thread while its sender lives and makes progress."""
-
-    def __init__(self, lock: Lock, *, hold_for: float) -> None:
-        self.lock = lock
-        self.hold_for = hold_for
-        self.progress_at = time.monotonic()
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._keep, name="send-lock", daemon=True)
-        self._thread.start()
-
-    def _keep(self) -> None:
-        while not self._stopped.wait(SEND_LOCK_TTL / 3):
-            if time.monotonic() - self.progress_at >= self.hold_for:
-                return  # stalled that long: let it expire, as a dead sender's would
-            try:
-                self.lock.reacquire()
-            except Exception:  # expired, or Redis hiccup: _renew tells the sender
-                return
-
-    def renew(self) -> bool:
-        """After progress: restart the lock's expiry; False when it expired and may be another's."""
-        self.progress_at = time.monotonic()
-        return _renew(self.lock)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=5)
-
-
-def _drain(group_id: str, lock: _LockKeeper, channel: Channel | None) -> ChatDelivery:
+def _drain(group_id: str, keeper: LockKeeper, channel: Channel | None) -> ChatDelivery:
     settings = get_settings()
     result = ChatDelivery(Delivery.IDLE)
     with read_session() as session:
@@ -197,7 +166,7 @@ def _drain(group_id: str, lock: _LockKeeper, channel: Channel | None) -> ChatDel
                 if index + 1 < len(parts):
                     with write_session() as session:
                         mark_part_sent(session, outbox_id, index + 1)
-                    if not lock.renew():  # the row stays claimed: the sweeper resumes it later
+                    if not _renew(keeper):  # the row stays claimed: the sweeper resumes it later
                         return _finish(result)
         except Exception as exc:
             if not _failed(group_id, outbox_id, attempts, first_failed_at, exc, settings, result):
@@ -209,19 +178,20 @@ def _drain(group_id: str, lock: _LockKeeper, channel: Channel | None) -> ChatDel
         announce(group_id, outbox_id)
         log.info("send_done outbox=%s group=%s attempt=%d parts=%d", outbox_id, group_id,
                  attempts, len(parts))
-        if not lock.renew():
+        if not _renew(keeper):
             return _finish(result)
     result.outcome = Delivery.MORE
     return result
 
 
-def _renew(lock: Lock) -> bool:
-    """Restart the lock's expiry after progress; False when it expired and may be another's."""
+def _renew(keeper: LockKeeper) -> bool:
+    """After progress: restart the lock's expiry; False when it expired and may be another's."""
+    keeper.progressed()
     try:
-        lock.reacquire()
+        keeper.lock.reacquire()
         return True
     except LockError:
-        log.warning("send_lock_lost name=%s", lock.name)
+        log.warning("send_lock_lost name=%s", keeper.lock.name)
         return False
 
 
