@@ -1,13 +1,13 @@
 """A child process made by ``os.fork()`` (no new program), supervised like a Popen.
 
-The worker fork server (claw/runtime/workers.py) forks its Celery workers instead of starting
+The fork server (claw/runtime/forkserver.py) forks the stack's processes instead of starting
 ``python -m celery`` for each: a forked child shares every page of the parent's imported code
 until it writes to one, where a new program would import (and pay for) everything again.
 :class:`ForkedChild` gives such a child the part of Popen's interface the supervisor uses, so
 its restart and warm-stop logic (claw/runtime/supervisor.py) serves both.
 
 The child leads a session of its own (the supervisor's kill takes its whole process group:
-the worker and its pool process) and asks the kernel for ``orphan_signal`` when the fork server
+the process and anything it started, a sandbox run) and asks the kernel for ``orphan_signal`` when the fork server
 dies, as `claw up`'s own children do (claw/runtime/lifeline.py).
 """
 
