@@ -18,6 +18,8 @@ from typing import TextIO
 
 import typer
 
+from claw.cli.common import CONTROL_CHARACTERS
+
 try:  # line editing and history for input(); absent on some builds of Python
     import readline
 except ImportError:  # pragma: no cover
@@ -28,7 +30,7 @@ CLEAR_LINE = "\r\x1b[2K"
 #: control characters a chat line may not send to the terminal (all but tab and line breaks):
 #: an escape sequence in a member's message or in a reply (the model may echo what a web page
 #: or a member wrote) would otherwise clear the screen, retitle it or write the clipboard
-_CONTROLS = {c: "\N{REPLACEMENT CHARACTER}" for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)]
+_CONTROLS = {c: shown_as for c, shown_as in CONTROL_CHARACTERS.items()
              if chr(c) not in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85"}
 
 

@@ -42,13 +42,13 @@ DEFAULT_CHANNEL = "terminal"
 
 #: control characters (C0, DEL, C1) shown as U+FFFD: text from chats (a stranger's name or
 #: first message, a group's title) must not drive the owner's terminal with escape sequences
-_CONTROLS = {c: "\N{REPLACEMENT CHARACTER}" for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)]}
+CONTROL_CHARACTERS = {c: "\N{REPLACEMENT CHARACTER}" for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)]}
 
 
 def shown(value: object) -> str:
     """A value from a chat as one printable line: line breaks become spaces, every other
     control character U+FFFD."""
-    return " ".join(str(value).split()).translate(_CONTROLS)
+    return " ".join(str(value).split()).translate(CONTROL_CHARACTERS)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
